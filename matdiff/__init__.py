@@ -1,0 +1,32 @@
+"""matdiff -- a small tape-based reverse-mode autodiff engine for matrices, built around the QR and LQ
+backward passes of Roberts & Roberts ("QR and LQ Decomposition Matrix Backpropagation Algorithms for
+Square, Wide, and Deep -- Real or Complex -- Matrices").
+
+    import numpy as np, matdiff as md
+    A = md.tensor(np.random.randn(3, 5), requires_grad=True, name="A")
+    Q, R = md.qr(A)                      # wide: the graph of the paper's Figure 2
+    md.sum(R * R).backward()
+    print(A.grad, md.gradcheck(md.qr, [A]))
+"""
+from . import backend, paper  # noqa: F401
+from .autodiff import backward, grad, jvp
+from .errors import (DeviceError, DTypeError, GradcheckError, GraphError, IllConditionedWarning, MatdiffError,
+                     NonFiniteError, PrecisionWarning, RankDeficientError, ShapeError)
+from .ops import (add, adjoint, concat, conj, lq, matmul, mul, neg, permute, qr, real, scale, split, sub, sum,
+                  transpose)
+from .ops.decompositions import FORMULAS, LQPivotedResult, LQResult, QRPivotedResult, QRResult
+from .registry import register, registry, unregister
+from .tape import Tape, no_grad
+from .tensor import Tensor, tensor
+from .gradcheck import check_adjoint, gradcheck
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "tensor", "Tensor", "Tape", "no_grad", "backward", "grad", "jvp", "register", "registry", "unregister",
+    "matmul", "add", "sub", "mul", "neg", "scale", "sum", "transpose", "adjoint", "conj", "real", "split", "concat",
+    "permute", "qr", "lq", "QRResult", "QRPivotedResult", "LQResult", "LQPivotedResult", "FORMULAS",
+    "gradcheck", "check_adjoint", "paper", "backend",
+    "MatdiffError", "ShapeError", "DTypeError", "DeviceError", "GraphError", "RankDeficientError", "NonFiniteError",
+    "GradcheckError", "IllConditionedWarning", "PrecisionWarning",
+]

@@ -1,0 +1,132 @@
+"""The user-facing sweeps: ``backward``, ``grad`` (reverse mode) and ``jvp`` (forward mode).
+
+Seeds and gradients follow PyTorch's complex convention: for a real loss ``L`` the adjoint of a complex
+``z`` is ``dL/dRe z + i dL/dIm z``; a seed ``G`` for output ``Y`` means ``L = Re <G, Y> = Re sum(conj(G) * Y)``.
+"""
+import numpy as np
+
+from . import backend as _backend
+from .errors import DeviceError, DTypeError, GraphError, MatdiffError, ShapeError
+from .tape import Tape, backward_sweep, forward_sweep
+from .tensor import Tensor, tensor
+
+
+def _as_list(x):
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _seed_array(out, seed, lead=0):
+    """Check a seed against its output (shape, dtype, device) and return it as an array of the output's backend."""
+    b = out.backend
+    if isinstance(seed, Tensor):
+        if seed.backend is not b:
+            raise DeviceError(f"a seed on {seed.device} cannot seed an output on {out.device}")
+        seed = seed.data
+    else:
+        try:
+            sb = _backend.backend_of(seed)
+        except MatdiffError:   # a scalar or a list
+            seed, sb = b.from_host(np.asarray(seed)), b
+        if sb is not b:
+            raise DeviceError(f"a seed on {sb.device} ({sb.name}) cannot seed an output on {out.device} ({b.name})")
+    want = tuple(seed.shape[:lead]) + out.shape
+    if tuple(seed.shape) != want:
+        raise ShapeError(f"seed of shape {tuple(seed.shape)} for an output of shape {out.shape}; "
+                         "a seed must have its output's shape")
+    if b.is_complex(seed.dtype) and not b.is_complex(out.dtype):
+        raise DTypeError(f"complex seed for a real output ({b.dtype_name(out.dtype)}); a real output's adjoint is real")
+    if not b.is_float(seed.dtype):
+        seed = b.astype(seed, out.dtype)
+    return b.astype(seed, b.result_type(seed.dtype, out.dtype))
+
+
+def _prepare(outputs, seeds, lead=0):
+    outputs = _as_list(outputs)
+    for o in outputs:
+        if not isinstance(o, Tensor):
+            raise MatdiffError(f"backward needs Tensors as outputs, got {type(o).__name__}")
+        if not o.requires_grad:
+            raise GraphError("an output does not require grad: no input it depends on has requires_grad=True "
+                             "(or it was computed under md.no_grad())")
+    if seeds is None:
+        for o in outputs:
+            if int(np.prod(o.shape)) != 1 or o.backend.is_complex(o.dtype):
+                raise GraphError(f"backward() without seeds needs a real scalar output, got shape {o.shape} dtype "
+                                 f"{o.backend.dtype_name(o.dtype)}; reduce it to a real scalar loss (md.sum, .real) "
+                                 "or pass seeds: md.backward([Y], [Ybar])")
+        seeds = [o.backend.astype(o.backend.from_host(np.ones(o.shape)), o.dtype) for o in outputs]
+    else:
+        seeds = _as_list(seeds)
+        if len(seeds) != len(outputs):
+            raise MatdiffError(f"{len(outputs)} outputs but {len(seeds)} seeds; give one seed per output")
+        seeds = [_seed_array(o, s, lead) for o, s in zip(outputs, seeds)]
+    return outputs, seeds
+
+
+def backward(outputs, seeds=None, *, retain_graph=False, trace=False):
+    """Reverse sweep from several outputs at once; leaves (and intermediates) receive ``.grad``.
+
+    ``trace=True`` prints each node as the sweep visits it: op, equation, incoming and outgoing adjoints.
+    """
+    outputs, seeds = _prepare(outputs, seeds)
+    backward_sweep(outputs, seeds, retain_graph=retain_graph, trace=_print_step if trace else None)
+
+
+def grad(outputs, inputs, seeds=None, *, retain_graph=False, _lead=0):
+    """Adjoints of ``inputs`` (a list of arrays, zeros where nothing flowed) without touching ``.grad``."""
+    outputs, seeds = _prepare(outputs, seeds, _lead)
+    inputs = _as_list(inputs)
+    got = backward_sweep(outputs, seeds, retain_graph=retain_graph, capture=inputs, set_grads=False, lead=_lead)
+    lead_shape = tuple(seeds[0].shape[:_lead])
+    return [g if g is not None else t.backend.zeros(lead_shape + t.shape, t.dtype) for g, t in zip(got, inputs)]
+
+
+def jvp(f, primals, tangents):
+    """Forward mode: ``(f(*primals), J tangents)`` from the ops' jvp rules.
+
+    ``f`` maps Tensors to a Tensor or a tuple of Tensors; ``tangents`` has one array per primal (same
+    shape). Returns ``(outputs, output_tangents)`` with the same structure as ``f``'s result.
+    """
+    primals, tangents = _as_list(primals), _as_list(tangents)
+    if len(primals) != len(tangents):
+        raise MatdiffError(f"{len(primals)} primals but {len(tangents)} tangents; give one tangent per primal")
+    leaves = [tensor(p.data if isinstance(p, Tensor) else p, requires_grad=True) for p in primals]
+    tmap = {}
+    for leaf, d in zip(leaves, tangents):
+        d = _seed_array(leaf, d)
+        tmap[id(leaf)] = d
+    with Tape() as tape:
+        out = f(*leaves)
+    forward_sweep(tape.nodes, tmap)
+    outs = out if isinstance(out, tuple) else (out,)
+    dots = []
+    for o in outs:
+        if isinstance(o, Tensor) and o.backend.is_float(o.dtype):
+            dots.append(tmap.get(id(o), o.backend.zeros(o.shape, o.dtype)))
+        else:
+            dots.append(None)
+    return out, (tuple(dots) if isinstance(out, tuple) else dots[0])
+
+
+# -- the step-by-step trace -------------------------------------------------------------------------
+def _describe(b, name, a):
+    host = b.to_host(a)
+    line = f"{name}: shape {tuple(host.shape)}, norm {np.linalg.norm(host.ravel()):.4g}"
+    if host.size <= 16:
+        line += "\n" + _indent(np.array2string(host, precision=4, suppress_small=True), 10)
+    return line
+
+
+def _indent(text, n):
+    return "\n".join(" " * n + ln for ln in text.splitlines())
+
+
+def _print_step(node, cots, grads):
+    """Printed by ``backward(trace=True)``: one node, its incoming and outgoing adjoints."""
+    b = node.ctx.b
+    print(f"── node #{node.seq} {node.op.name}   [{node.op.ref}]")
+    for o, c in zip(node.outputs, cots):
+        print("   in  " + _describe(b, (o.name or "out") + "bar", c))
+    for i, g, need in zip(node.inputs, grads, node.ctx.needs_grad):
+        if g is not None and need:
+            print("   out " + _describe(b, (i.name or "in") + "bar", g))

@@ -1,0 +1,380 @@
+"""Backends: one small interface over an array library, so that one rule serves every device.
+
+A rule never imports numpy, scipy or cupy; it calls the methods of the :class:`Backend` it is handed
+(``ctx.b``) and the arithmetic operators of the arrays themselves (``+ - * @``). Three backends ship:
+
+* ``NumPyBackend``  -- NumPy + SciPy (LAPACK) on the CPU, device ``"cpu"``;
+* ``CuPyBackend``   -- CuPy + cupyx (cuSOLVER) on the GPU, device ``"gpu"``;
+* ``StrictBackend`` -- ``array_api_strict`` on the CPU: a deliberately minimal array-API library used by the
+  test-suite as a stand-in second backend, which proves that the rules use nothing NumPy-only.
+
+``backend_of(array)`` picks the backend from the array's type.
+"""
+import numpy as np
+
+from .errors import DeviceError, MatdiffError
+
+
+class Backend:
+    """Common implementation over an array-API namespace ``xp``; subclasses add the linear algebra."""
+
+    name = "abstract"
+    device = "cpu"
+
+    def __init__(self, xp):
+        self.xp = xp
+        self._concat = getattr(xp, "concat", None) or xp.concatenate
+
+    # -- creation and conversion ---------------------------------------------------------------
+    def is_array(self, x):
+        return isinstance(x, self.array_type)
+
+    def asarray(self, x, dtype=None):
+        return self.xp.asarray(x, dtype=dtype)
+
+    def zeros(self, shape, dtype):
+        return self.xp.zeros(shape, dtype=dtype)
+
+    def zeros_like(self, a):
+        return self.xp.zeros(a.shape, dtype=a.dtype)
+
+    def eye(self, n, dtype):
+        return self.xp.eye(n, dtype=dtype)
+
+    def from_host(self, a):
+        """A NumPy array (or scalar) as an array of this backend (an explicit host-to-device copy)."""
+        return self.xp.asarray(a)
+
+    def to_host(self, a):
+        """This backend's array as a NumPy array (an explicit device-to-host copy)."""
+        return np.asarray(a)
+
+    def astype(self, a, dtype):
+        return a if a.dtype == dtype else self.xp.astype(a, dtype)
+
+    # -- dtypes ----------------------------------------------------------------------------------
+    def is_complex(self, dtype):
+        return dtype in (self.xp.complex64, self.xp.complex128)
+
+    def is_float(self, dtype):
+        return dtype in (self.xp.float32, self.xp.float64, self.xp.complex64, self.xp.complex128)
+
+    def real_dtype(self, dtype):
+        return {self.xp.complex64: self.xp.float32, self.xp.complex128: self.xp.float64}.get(dtype, dtype)
+
+    def complex_dtype(self, dtype):
+        return {self.xp.float32: self.xp.complex64, self.xp.float64: self.xp.complex128}.get(dtype, dtype)
+
+    def result_type(self, *dtypes):
+        return self.xp.result_type(*dtypes)
+
+    def eps(self, dtype):
+        return float(self.xp.finfo(dtype).eps)
+
+    def dtype_name(self, dtype):
+        return np.dtype(str(dtype).rsplit(".", 1)[-1]).name
+
+    # -- elementwise and shape -------------------------------------------------------------------
+    def conj(self, a):
+        return self.xp.conj(a) if self.is_complex(a.dtype) else a
+
+    def real(self, a):
+        return self.xp.real(a) if self.is_complex(a.dtype) else a
+
+    def imag(self, a):
+        return self.xp.imag(a)
+
+    def abs(self, a):
+        return self.xp.abs(a)
+
+    def where(self, cond, a, b):
+        return self.xp.where(cond, a, b)
+
+    def mT(self, a):
+        """Swap the last two axes (a view where the library allows)."""
+        return self.xp.matrix_transpose(a)
+
+    def mH(self, a):
+        """Conjugate transpose of the last two axes."""
+        return self.conj(self.mT(a))
+
+    def tril(self, a, k=0):
+        return self.xp.tril(a, k=k)
+
+    def triu(self, a, k=0):
+        return self.xp.triu(a, k=k)
+
+    def diagonal(self, a):
+        """The main diagonal of each matrix: shape ``a.shape[:-2] + (min(m, n),)``."""
+        return self.xp.linalg.diagonal(a)
+
+    def diag_embed(self, d):
+        """Square matrices with ``d`` (..., k) on their diagonals."""
+        k = d.shape[-1]
+        return self.eye(k, d.dtype) * d[..., None, :]
+
+    def concat(self, arrays, axis):
+        return self._concat(list(arrays), axis=axis)
+
+    def reshape(self, a, shape):
+        return self.xp.reshape(a, shape)
+
+    def broadcast_to(self, a, shape):
+        return self.xp.broadcast_to(a, shape)
+
+    def sum(self, a, axis=None, keepdims=False):
+        return self.xp.sum(a, axis=axis, keepdims=keepdims)
+
+    def take_along_axis(self, a, idx, axis):
+        return self.xp.take_along_axis(a, idx, axis=axis)
+
+    def argsort(self, a, axis=-1):
+        return self.xp.argsort(a, axis=axis)
+
+    def arange(self, n):
+        return self.xp.arange(n)
+
+    def setitem_copy(self, shape, dtype, key, value):
+        """``zeros(shape)`` with ``value`` written at ``key`` (the adjoint of basic slicing)."""
+        out = self.zeros(shape, dtype)
+        out[key] = value
+        return out
+
+    def vdot_real(self, a, b):
+        """``Re <a, b> = Re sum(conj(a) * b)`` as a Python float: the real inner product of the trace identity."""
+        return float(self.sum(self.real(self.conj(a) * b)))
+
+    def isfinite_all(self, a):
+        return bool(self.xp.all(self.xp.isfinite(a)))
+
+    def scalar(self, a):
+        return float(a)
+
+    # -- linear algebra --------------------------------------------------------------------------
+    def qr(self, A):
+        """Reduced QR of a stack of matrices: ``Q`` (..., m, k), ``R`` (..., k, n), ``k = min(m, n)``."""
+        return self.xp.linalg.qr(A, mode="reduced")
+
+    def solve_triangular(self, T, B, *, lower, side="left", adjoint=False):
+        """``op(T)^{-1} B`` (side="left") or ``B op(T)^{-1}`` (side="right"), ``op(T) = T^H`` if adjoint.
+
+        The generic version solves with a general solver; NumPy and CuPy override it with a triangular one.
+        """
+        T = self.tril(T) if lower else self.triu(T)
+        if adjoint:
+            T = self.mH(T)
+        if side == "left":
+            return self.xp.linalg.solve(T, B)
+        return self.mT(self.xp.linalg.solve(self.mT(T), self.mT(B)))
+
+    def pivots(self, A, rows=False):
+        """Column pivots of LAPACK geqp3 (``rows=True``: row pivots, i.e. geqp3 of ``A^H``), per matrix.
+
+        Pivot selection is a sequential, data-dependent choice; it always runs on the host through
+        ``scipy.linalg.qr(..., pivoting=True)``. A GPU array is copied to the host once for it.
+        Returns an integer array of this backend, shape ``A.shape[:-2] + (n,)`` (``(m,)`` for rows).
+        """
+        import scipy.linalg
+
+        H = self.to_host(A)
+        if rows:
+            H = np.conj(np.swapaxes(H, -1, -2))
+        batch = H.shape[:-2]
+        flat = H.reshape((-1,) + H.shape[-2:])
+        perms = np.empty((flat.shape[0], H.shape[-1]), dtype=np.int64)
+        for i, M in enumerate(flat):
+            perms[i] = scipy.linalg.qr(M, mode="r", pivoting=True)[1]
+        return self.from_host(perms.reshape(batch + (H.shape[-1],)))
+
+    def __repr__(self):
+        return f"<matdiff backend {self.name} on {self.device}>"
+
+
+class NumPyBackend(Backend):
+    """NumPy arrays on the CPU; LAPACK through numpy.linalg and scipy.linalg."""
+
+    name = "numpy"
+    device = "cpu"
+
+    def __init__(self):
+        super().__init__(np)
+        self.array_type = np.ndarray
+
+    def asarray(self, x, dtype=None):
+        return np.asarray(x, dtype=dtype)
+
+    def from_host(self, a):
+        return np.asarray(a)
+
+    def mT(self, a):
+        return a.swapaxes(-1, -2)
+
+    def diagonal(self, a):
+        return np.diagonal(a, axis1=-2, axis2=-1)
+
+    def qr(self, A):
+        return np.linalg.qr(A, mode="reduced")
+
+    def solve_triangular(self, T, B, *, lower, side="left", adjoint=False):
+        import scipy.linalg
+
+        if side == "left":
+            return _fold_left(lambda t, b: scipy.linalg.solve_triangular(
+                t, b, lower=lower, trans="C" if adjoint else "N", check_finite=False), T, B)
+        # B op(T)^{-1} = (op(T)^T \ B^T)^T ; op(T)^T = T^T, or conj(T) when adjoint (T is small: k x k).
+        Tc = np.conj(T) if adjoint and np.iscomplexobj(T) else T
+        trans = "N" if adjoint else "T"
+        return _fold_right(lambda t, bt: scipy.linalg.solve_triangular(
+            t, bt, lower=lower, trans=trans, check_finite=False), Tc, B)
+
+
+def _fold_right(solve, T, B):
+    """Right solve ``B T^{-1}`` with one 2-D triangular T shared by a whole stack B: fold the stack into rows.
+
+    ``B`` (..., m, k) becomes one (P*m, k) matrix (a free reshape), so a single triangular solve with many
+    right-hand sides replaces P small ones -- this is what makes batched-seed backward (gradcheck) fast.
+    """
+    if T.ndim == 2:
+        k = B.shape[-1]
+        B2 = B.reshape(-1, k)
+        return solve(T, B2.T).T.reshape(B.shape)
+    return solve(T, B.swapaxes(-1, -2)).swapaxes(-1, -2)
+
+
+def _fold_left(solve, T, B):
+    if T.ndim == 2 and B.ndim > 2:
+        k = B.shape[-2]
+        Bt = np.moveaxis(B, -2, 0).reshape(k, -1)
+        X = solve(T, Bt).reshape((k,) + B.shape[:-2] + B.shape[-1:])
+        return np.moveaxis(X, 0, -2)
+    return solve(T, B)
+
+
+class CuPyBackend(Backend):
+    """CuPy arrays on the GPU; cuSOLVER through cupy.linalg and cupyx.scipy.linalg."""
+
+    name = "cupy"
+    device = "gpu"
+
+    def __init__(self):
+        import cupy
+
+        super().__init__(cupy)
+        self.array_type = cupy.ndarray
+
+    def to_host(self, a):
+        return self.xp.asnumpy(a)
+
+    def mT(self, a):
+        return a.swapaxes(-1, -2)
+
+    def diagonal(self, a):
+        return self.xp.diagonal(a, axis1=-2, axis2=-1)
+
+    def isfinite_all(self, a):
+        return bool(self.xp.isfinite(a).all())
+
+    def qr(self, A):
+        return self.xp.linalg.qr(A, mode="reduced")
+
+    def solve_triangular(self, T, B, *, lower, side="left", adjoint=False):
+        from cupyx.scipy.linalg import solve_triangular
+
+        if T.ndim == 2 and B.ndim == 2:
+            if side == "left":
+                return solve_triangular(T, B, lower=lower, trans="C" if adjoint else "N")
+            Tc = self.xp.conj(T) if adjoint else T
+            return solve_triangular(Tc, B.T, lower=lower, trans="N" if adjoint else "T").T
+        if T.ndim == 2:   # one T for a whole stack: fold the stack into columns (one cuBLAS trsm)
+            if side == "right":
+                Tc = self.xp.conj(T) if adjoint else T
+                k = B.shape[-1]
+                return solve_triangular(Tc, B.reshape(-1, k).T, lower=lower,
+                                        trans="N" if adjoint else "T").T.reshape(B.shape)
+            k = B.shape[-2]
+            Bt = self.xp.moveaxis(B, -2, 0).reshape(k, -1)
+            X = solve_triangular(T, Bt, lower=lower, trans="C" if adjoint else "N")
+            return self.xp.moveaxis(X.reshape((k,) + B.shape[:-2] + B.shape[-1:]), 0, -2)
+        return super().solve_triangular(T, B, lower=lower, side=side, adjoint=adjoint)  # batched LU solve
+
+
+class StrictBackend(Backend):
+    """``array_api_strict``: the array API standard and nothing else, on the CPU (test stand-in)."""
+
+    name = "array_api_strict"
+    device = "cpu"
+
+    def __init__(self):
+        import array_api_strict
+
+        super().__init__(array_api_strict)
+        self.array_type = array_api_strict._array_object.Array
+
+    def to_host(self, a):
+        return np.asarray(a._array) if hasattr(a, "_array") else np.asarray(a)
+
+    def from_host(self, a):
+        return self.xp.asarray(np.asarray(a))
+
+    def dtype_name(self, dtype):
+        return str(dtype).rsplit(".", 1)[-1]
+
+    def setitem_copy(self, shape, dtype, key, value):
+        out = self.zeros(shape, dtype)
+        out[key] = value
+        return out
+
+
+# -- choosing a backend ------------------------------------------------------------------------
+_INSTANCES = {}
+_FACTORIES = {"numpy": NumPyBackend, "cupy": CuPyBackend, "array_api_strict": StrictBackend}
+
+
+def get(name):
+    """The backend instance called ``name`` ("numpy", "cupy", "array_api_strict"), created once."""
+    if name not in _INSTANCES:
+        if name not in _FACTORIES:
+            raise DeviceError(f"unknown backend {name!r}; known: {sorted(_FACTORIES)}")
+        try:
+            _INSTANCES[name] = _FACTORIES[name]()
+        except ImportError as e:
+            extra = " Install it with `pip install matdiff[gpu]` (CuPy) on a machine with a GPU." if name == "cupy" else ""
+            raise DeviceError(f"backend {name!r} is not available: {e}.{extra}") from None
+    return _INSTANCES[name]
+
+
+def backend_of(x):
+    """The backend that owns array ``x``, chosen by the array's type (its module)."""
+    if isinstance(x, (np.ndarray, np.generic)):
+        return get("numpy")
+    mod = type(x).__module__.split(".")[0]
+    if mod in ("cupy", "array_api_strict"):
+        return get(mod)
+    raise MatdiffError(f"matdiff cannot hold a {type(x).__name__}; give a NumPy or CuPy array (or a list/scalar)")
+
+
+def for_device(device):
+    """The backend for a device name: "cpu" -> NumPy, "gpu"/"cuda" -> CuPy."""
+    if device in ("cpu", None):
+        return get("numpy")
+    if device in ("gpu", "cuda"):
+        b = get("cupy")
+        try:
+            if b.xp.cuda.runtime.getDeviceCount() < 1:
+                raise DeviceError("CuPy is installed but no GPU device is visible")
+        except DeviceError:
+            raise
+        except Exception as e:
+            raise DeviceError(f"no usable GPU: {e}") from None
+        return b
+    raise DeviceError(f"unknown device {device!r}; use 'cpu' or 'gpu'")
+
+
+def gpu_available():
+    """True when CuPy imports and sees at least one CUDA device."""
+    try:
+        for_device("gpu")
+        return True
+    except MatdiffError:
+        return False
+

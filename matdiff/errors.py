@@ -1,0 +1,45 @@
+"""matdiff's exceptions and warnings.
+
+Every error a user can cause derives from :class:`MatdiffError` and is raised where the mistake is
+made, with a message that says what was wrong and what to do about it.
+"""
+
+
+class MatdiffError(Exception):
+    """Base class of every error matdiff raises on purpose."""
+
+
+class ShapeError(MatdiffError, ValueError):
+    """Operands whose shapes do not fit the operation (matmul, add, concat, split points, seeds)."""
+
+
+class DTypeError(MatdiffError, TypeError):
+    """A dtype that cannot be used here (integer data asked to require grad, complex seed for a real output)."""
+
+
+class DeviceError(MatdiffError):
+    """Tensors of different devices/backends mixed in one op, or a device that is not available."""
+
+
+class GraphError(MatdiffError, RuntimeError):
+    """Misuse of the tape: backward over a freed graph, backward on a non-scalar without seeds."""
+
+
+class RankDeficientError(MatdiffError, ArithmeticError):
+    """A decomposition's triangular factor is singular to working precision, so its backward is undefined."""
+
+
+class NonFiniteError(MatdiffError, ValueError):
+    """NaN or inf in the input of a decomposition."""
+
+
+class GradcheckError(MatdiffError, AssertionError):
+    """gradcheck(..., raise_on_fail=True) found analytic and numeric derivatives that disagree."""
+
+
+class IllConditionedWarning(UserWarning):
+    """A triangular factor is ill-conditioned: the gradient is valid but amplified by its condition number."""
+
+
+class PrecisionWarning(UserWarning):
+    """A check run in low precision (float32/complex64) whose verdict is only approximate."""

@@ -1,0 +1,335 @@
+"""QR and LQ nodes exactly as Roberts & Roberts derive them, for every shape, real or complex.
+
+===============  ====================  ===========================================  ======================
+node             shape                 backward (vjp)                               forward mode (jvp)
+===============  ====================  ===========================================  ======================
+``qr``           square/deep, m >= n   Eq 3 (real), Eq 21 (complex); or Eq 8 [27]   Lemma 1 / Eq 36
+``qr_wide``      wide (fused), m < n   Eq 9-10 (real), Eq 26 (complex)              Lemma 2
+``lq``           square/wide, m <= n   Eq 17 (complex: hcopyltu)                    Lemma 1, transposed
+``lq_deep``      deep (fused), m > n   Proposition 3                                proof of Prop. 3
+===============  ====================  ===========================================  ======================
+
+``md.qr`` of a wide matrix is not a node but a *graph* -- Figure 2: ``X, Y = split(A)``, ``Q, U = qr(X)``,
+``V = Q^H Y``, ``R = [U|V]``; the engine's accumulation into Q's adjoint then is ``Qbar' = Qbar + Y Vbar^H``.
+Deep LQ mirrors it along rows. Pivoting adds a ``permute`` node in front (Section 3: ``Abar = Bbar P^T``).
+
+Gauge: every forward returns R (and L) with a real, non-negative diagonal, whatever LAPACK/cuSOLVER gave
+(``Q <- Q D, R <- D^H R``). The formulas assume a real diagonal (Section 4.3); a backend whose phases vary
+with A would otherwise make the backward wrong -- this is the bug of frameworks that skip the rotation.
+"""
+import warnings
+from collections import namedtuple
+
+import numpy as np
+
+from .. import paper
+from ..errors import DTypeError, IllConditionedWarning, MatdiffError, NonFiniteError, RankDeficientError, ShapeError
+from ..registry import REGISTRY, register
+from ..tape import grad_enabled
+from ..tensor import Tensor, tensor
+
+QRResult = namedtuple("QRResult", "Q R")
+QRPivotedResult = namedtuple("QRPivotedResult", "Q R perm")
+LQResult = namedtuple("LQResult", "L Q")
+LQPivotedResult = namedtuple("LQPivotedResult", "L Q perm")
+
+FORMULAS = {
+    "eq3": "Eq 3 / Eq 21: Abar = [Qbar + Q hcopyltu(M)] R^{-H}, M = R Rbar^H - Qbar^H Q",
+    "eq8": "Eq 8 (Walter & Lehmann) with the complex correction C = i Im(diag M) of Section 4.4",
+    "eq8-uncorrected": "Eq 8 with ^T read as ^H and no correction -- wrong for complex input (Section 4.4)",
+}
+
+
+# -- shared pieces of the rules -------------------------------------------------------------------
+def _gauge(b, Q, R):
+    """Rotate phases so that diag(R) is real and >= 0: ``Q <- Q D``, ``R <- D^H R`` (D diagonal, |d_kk| = 1)."""
+    d = b.diagonal(R)
+    a = b.abs(d)
+    zero = a == 0
+    D = b.where(zero, b.astype(b.xp.ones(d.shape, dtype=a.dtype), d.dtype), d / b.astype(b.where(zero, 1, a), d.dtype))
+    return Q * D[..., None, :], R * b.conj(D)[..., :, None]
+
+
+def _check_rank(b, T, context):
+    """Raise RankDeficientError if triangular ``T`` is singular to working precision; warn if ill-conditioned."""
+    d = b.to_host(b.abs(b.diagonal(T)))      # k numbers per matrix: the only host copy of a backward
+    k = d.shape[-1]
+    dmax, dmin = d.max(axis=-1), d.min(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(dmax > 0, dmin / dmax, 0.0)
+    worst = np.unravel_index(np.argmin(ratio), ratio.shape) if ratio.ndim else ()
+    r = float(ratio[worst]) if ratio.ndim else float(ratio)
+    eps = b.eps(T.dtype)
+    kind, shape, hint = context
+    if not np.isfinite(r) or r <= k * eps:
+        where = f" (matrix {tuple(int(i) for i in worst)} of the batch)" if ratio.ndim else ""
+        raise RankDeficientError(
+            f"{kind} backward: the triangular factor of the {'x'.join(map(str, shape[-2:]))} input{where} is singular "
+            f"to working precision: smallest |diagonal| = {float(np.asarray(dmin)[worst]):.3g}, largest = "
+            f"{float(np.asarray(dmax)[worst]):.3g}. The gradient of a rank-deficient decomposition is undefined."
+            + hint)
+    if r < eps ** 0.5:
+        warnings.warn(f"{kind} backward: the triangular factor is ill-conditioned (estimated condition number "
+                      f"{1 / r:.3g} from its diagonal); the gradient is amplified accordingly", IllConditionedWarning,
+                      stacklevel=4)
+
+
+def _E_T(b, k, dtype):
+    return b.mT(paper.E(k, b, b.real_dtype(dtype)))
+
+
+def qr_backward(b, Q, R, Qbar, Rbar, formula="eq3"):
+    """Square/deep QR backward. ``eq3``: Eq 3 / Eq 21; ``eq8``: Eq 8 (+ Section 4.4's correction for complex)."""
+    M = R @ b.mH(Rbar) - b.mH(Qbar) @ Q                              # M = R Rbar^H - Qbar^H Q
+    if formula == "eq3":
+        return b.solve_triangular(R, Qbar + Q @ paper.hcopyltu(M, b),  # [Qbar + Q hcopyltu(M)] R^{-H}
+                                  lower=False, side="right", adjoint=True)
+    # Eq 8: Q (Rbar + P_L ∘ (R Rbar^H - Rbar R^H + Q^H Qbar - Qbar^H Q) R^{-H}) + (Qbar - Q Q^H Qbar) R^{-H}
+    k = R.shape[-1]
+    inner = paper.P_L(k, b, b.real_dtype(R.dtype)) * (M - b.mH(M))
+    if formula == "eq8" and b.is_complex(M.dtype):
+        inner = inner + b.diag_embed(b.imag(b.diagonal(M)) * 1j)      # C = i Im(diag(M)), Section 4.4
+    QhQbar = b.mH(Q) @ Qbar
+    return Q @ Rbar + b.solve_triangular(R, Q @ inner + Qbar - Q @ QhQbar, lower=False, side="right", adjoint=True)
+
+
+def qr_variations(b, Q, R, dA):
+    """Lemma 1 (Eq 27 / Eq 36): ``C = Q^H dA R^{-1}``, ``dR = (symh(C) ∘ E^T) R``, ``dQ = (dA - Q dR) R^{-1}``."""
+    C = b.solve_triangular(R, b.mH(Q) @ dA, lower=False, side="right")
+    dR = (paper.symh(C, b) * _E_T(b, R.shape[-1], R.dtype)) @ R
+    dQ = b.solve_triangular(R, dA - Q @ dR, lower=False, side="right")
+    return dQ, dR
+
+
+def lq_backward(b, L, Q, Lbar, Qbar):
+    """Eq 17 (complex: hcopyltu): ``Abar = L^{-H} [Qbar + hcopyltu(M) Q]``, ``M = L^H Lbar - Qbar Q^H``."""
+    M = b.mH(L) @ Lbar - Qbar @ b.mH(Q)
+    return b.solve_triangular(L, Qbar + paper.hcopyltu(M, b) @ Q, lower=True, side="left", adjoint=True)
+
+
+def lq_variations(b, L, Q, dA):
+    """Transposed Lemma 1: ``C = L^{-1} dA Q^H``, ``dL = L (symh(C) ∘ E)``, ``dQ = L^{-1} (dA - dL Q)``."""
+    C = b.solve_triangular(L, dA @ b.mH(Q), lower=True)
+    dL = L @ (paper.symh(C, b) * paper.E(L.shape[-2], b, b.real_dtype(L.dtype)))
+    dQ = b.solve_triangular(L, dA - dL @ Q, lower=True)
+    return dL, dQ
+
+
+def _lq_forward(b, A):
+    Qr, Rr = _gauge(b, *b.qr(b.mH(A)))      # A^H = Qr Rr  =>  A = Rr^H Qr^H = L Q
+    return b.mH(Rr), b.mH(Qr)
+
+
+# -- the nodes -------------------------------------------------------------------------------------
+@register("qr", ref="Eq 3 / Eq 21: Abar = [Qbar + Q copyltu(M)] R^{-H}, M = R Rbar^H - Qbar^H Q (m >= n)")
+class qr_node:
+    def forward(ctx, A, formula="eq3", context=None):
+        Q, R = _gauge(ctx.b, *ctx.b.qr(A))
+        ctx.save(Q, R)
+        ctx.formula, ctx.context = formula, context or ("QR", A.shape, "")
+        return Q, R
+
+    def vjp(ctx, Qbar, Rbar):
+        Q, R = ctx.saved
+        _check_rank(ctx.b, R, ctx.context)
+        return (qr_backward(ctx.b, Q, R, Qbar, Rbar, ctx.formula),)
+
+    def jvp(ctx, dA):
+        Q, R = ctx.saved
+        _check_rank(ctx.b, R, ctx.context)
+        return qr_variations(ctx.b, Q, R, dA)
+
+
+_WIDE_HINT = (" For a wide matrix the leading {m}x{m} block must be non-singular: call md.qr(A, pivoting=True) to "
+              "move independent columns to the front.")
+_DEEP_LQ_HINT = (" For a deep matrix the top {n}x{n} block must be non-singular: call md.lq(A, pivoting=True) to "
+                 "move independent rows to the top.")
+
+
+@register("qr_wide", ref="Eq 9-10 / Eq 26 (fused): Xbar = [Qbar' + Q copyltu(M)] U^{-H}, Ybar = Q Vbar")
+class qr_wide_node:
+    def forward(ctx, A, formula="eq3"):
+        b = ctx.b
+        Q, R = _gauge(b, *b.qr(A))
+        ctx.save(Q, R, A)
+        ctx.formula = formula
+        return Q, R
+
+    def vjp(ctx, Qbar, Rbar):
+        b = ctx.b
+        Q, R, A = ctx.saved
+        m = A.shape[-2]
+        U, Y, Ubar, Vbar = R[..., :m], A[..., m:], Rbar[..., :m], Rbar[..., m:]
+        _check_rank(b, U, ("QR", A.shape, _WIDE_HINT.format(m=m)))
+        Qbar_prime = Qbar + Y @ b.mH(Vbar)                               # Qbar' = Qbar + Y Vbar^H
+        Xbar = qr_backward(b, Q, U, Qbar_prime, Ubar, ctx.formula)      # Eq 9 / Eq 26
+        Ybar = Q @ Vbar                                                  # Eq 10
+        return (b.concat([Xbar, Ybar], axis=-1),)
+
+    def jvp(ctx, dA):
+        b = ctx.b
+        Q, R, A = ctx.saved
+        m = A.shape[-2]
+        U, V = R[..., :m], R[..., m:]
+        _check_rank(b, U, ("QR", A.shape, _WIDE_HINT.format(m=m)))
+        dQ, dU = qr_variations(b, Q, U, dA[..., :m])                     # Lemma 2, Eq 11 and 13
+        dV = b.mH(Q) @ (dA[..., m:] - dQ @ V)                            # Eq 12
+        return dQ, b.concat([dU, dV], axis=-1)
+
+
+@register("lq", ref="Eq 17: Abar = L^{-H} [Qbar + copyltu(M) Q], M = L^H Lbar - Qbar Q^H (m <= n)")
+class lq_node:
+    def forward(ctx, A, context=None):
+        L, Q = _lq_forward(ctx.b, A)
+        ctx.save(L, Q)
+        ctx.context = context or ("LQ", A.shape, "")
+        return L, Q
+
+    def vjp(ctx, Lbar, Qbar):
+        L, Q = ctx.saved
+        _check_rank(ctx.b, L, ctx.context)
+        return (lq_backward(ctx.b, L, Q, Lbar, Qbar),)
+
+    def jvp(ctx, dA):
+        L, Q = ctx.saved
+        _check_rank(ctx.b, L, ctx.context)
+        return lq_variations(ctx.b, L, Q, dA)
+
+
+@register("lq_deep", ref="Prop 3 (fused): Xbar = U^{-H} [Qbar' + copyltu(M) Q], Ybar = Vbar Q, Qbar' = Qbar + Vbar^H Y")
+class lq_deep_node:
+    def forward(ctx, A):
+        L, Q = _lq_forward(ctx.b, A)
+        ctx.save(L, Q, A)
+        return L, Q
+
+    def vjp(ctx, Lbar, Qbar):
+        b = ctx.b
+        L, Q, A = ctx.saved
+        n = A.shape[-1]
+        U, Y, Ubar, Vbar = L[..., :n, :], A[..., n:, :], Lbar[..., :n, :], Lbar[..., n:, :]
+        _check_rank(b, U, ("LQ", A.shape, _DEEP_LQ_HINT.format(n=n)))
+        Qbar_prime = Qbar + b.mH(Vbar) @ Y                               # Qbar' = Qbar + Vbar^H Y
+        Xbar = lq_backward(b, U, Q, Ubar, Qbar_prime)
+        return (b.concat([Xbar, Vbar @ Q], axis=-2),)                    # Ybar = Vbar Q
+
+    def jvp(ctx, dA):
+        b = ctx.b
+        L, Q, A = ctx.saved
+        n = A.shape[-1]
+        U, V = L[..., :n, :], L[..., n:, :]
+        _check_rank(b, U, ("LQ", A.shape, _DEEP_LQ_HINT.format(n=n)))
+        dU, dQ = lq_variations(b, U, Q, dA[..., :n, :])                  # dU = U (symh(C) ∘ E), dQ = U^{-1}(dX - dU Q)
+        dV = (dA[..., n:, :] - V @ dQ) @ b.mH(Q)                         # dV = (dY - V dQ) Q^H
+        return b.concat([dU, dV], axis=-2), dQ
+
+
+# -- the public functions: nodes and graphs --------------------------------------------------------
+def _validate(A, name, mode, formula):
+    if not isinstance(A, Tensor):
+        A = tensor(A)
+    b = A.backend
+    if A.ndim < 2:
+        raise ShapeError(f"{name} needs a matrix (or a stack of them) with at least 2 axes, got shape {A.shape}")
+    if 0 in A.shape[-2:]:
+        raise ShapeError(f"{name} of an empty {A.shape[-2]}x{A.shape[-1]} matrix: matdiff requires m, n >= 1 "
+                         "(an empty factorisation has nothing to differentiate)")
+    if not b.is_float(A.dtype):
+        if A.requires_grad:
+            raise DTypeError(f"{name} needs float32/64 or complex64/128 input, got {b.dtype_name(A.dtype)}")
+        A = tensor(b.astype(A.data, b.xp.float64))
+    if mode not in ("reduced", "complete"):
+        raise MatdiffError(f"{name}: unknown mode {mode!r}; use mode='reduced' (or 'complete')")
+    if formula not in FORMULAS:
+        raise MatdiffError(f"{name}: unknown formula {formula!r}; choose one of {', '.join(FORMULAS)}")
+    if not b.isfinite_all(A.data):
+        raise NonFiniteError(f"{name}: the input contains NaN or inf; a decomposition of it (and its gradient) "
+                             "would be meaningless -- clean the data first")
+    return A
+
+
+def _complete(A, name, rows_gt_cols):
+    """mode='complete' equals 'reduced' unless the extra orthonormal vectors are arbitrary (not differentiable)."""
+    if not rows_gt_cols:
+        return None
+    if A.requires_grad and grad_enabled():
+        raise MatdiffError(
+            f"{name}(mode='complete') of a {A.shape[-2]}x{A.shape[-1]} matrix is not differentiable: the extra "
+            "orthonormal vectors completing Q are any basis of the orthogonal complement, so they have no "
+            "derivative (PyTorch refuses the same). Use mode='reduced', or compute it under md.no_grad()")
+    return True
+
+
+def qr(A, mode="reduced", pivoting=False, fused=False, formula="eq3"):
+    """Differentiable reduced QR of ``A`` (..., m, n), any m and n: ``Q`` (..., m, k), ``R`` (..., k, n), k = min(m, n).
+
+    * ``m >= n``: one ``qr`` node (Eq 3; complex Eq 21).
+    * ``m < n``: the graph of Figure 2 (split -> qr -> matmul -> concat), or one ``qr_wide`` node if ``fused``.
+    * ``pivoting=True``: ``perm`` from LAPACK geqp3 (on the host; a GPU array is copied there once), then
+      ``B = permute(A, perm)`` and QR of B: ``A[..., :, perm] == Q @ R``. Returns ``(Q, R, perm)``.
+    * ``formula``: "eq3" (default), "eq8" (Walter-Lehmann + Section 4.4 correction) or "eq8-uncorrected".
+    * ``mode="complete"``: same as reduced for m <= n; for m > n only without grad (not differentiable).
+    ``R`` always has a real, non-negative diagonal. An empty matrix (m or n = 0) is an error.
+    """
+    A = _validate(A, "qr", mode, formula)
+    b = A.backend
+    if mode == "complete" and _complete(A, "qr", A.shape[-2] > A.shape[-1]):
+        Q, R = (tensor(x) for x in _gauge(b, *b.xp.linalg.qr(A.data, mode="complete")))
+        return QRResult(Q, R)
+    perm = None
+    if pivoting:
+        perm = b.pivots(A.data)
+        A = REGISTRY["permute"](A, perm=perm, axis=-1)
+        A.name = A.name or "AP"
+    m, n = A.shape[-2:]
+    if m >= n:
+        Q, R = REGISTRY["qr"](A, formula=formula)
+    elif fused:
+        Q, R = REGISTRY["qr_wide"](A, formula=formula)
+    else:                                                       # Figure 2
+        X, Y = REGISTRY["split"](A, indices=[m], axis=-1)       # A = [X|Y]
+        Q, U = REGISTRY["qr"](X, formula=formula, context=("QR", A.shape, _WIDE_HINT.format(m=m)))
+        V = REGISTRY["matmul"](REGISTRY["adjoint"](Q), Y)       # V = Q^H Y
+        R = REGISTRY["concat"](U, V, axis=-1)                   # R = [U|V]
+        _names((X, "X"), (Y, "Y"), (U, "U"), (V, "V"))
+    _names((Q, "Q"), (R, "R"))
+    return QRPivotedResult(Q, R, perm) if pivoting else QRResult(Q, R)
+
+
+def lq(A, mode="reduced", pivoting=False, fused=False):
+    """Differentiable reduced LQ of ``A`` (..., m, n): ``A = L Q``, ``L`` (..., m, k) lower, ``Q`` (..., k, n).
+
+    * ``m <= n``: one ``lq`` node (Eq 17, complex with hcopyltu).
+    * ``m > n``: the row-partition graph of Proposition 3 (split rows -> lq -> matmul -> concat rows), or one
+      ``lq_deep`` node if ``fused``.
+    * ``pivoting=True``: row pivots (geqp3 of ``A^H`` on the host), ``A[..., perm, :] == L @ Q``.
+    ``L`` always has a real, non-negative diagonal.
+    """
+    A = _validate(A, "lq", mode, "eq3")
+    b = A.backend
+    if mode == "complete" and _complete(A, "lq", A.shape[-2] < A.shape[-1]):
+        Qr, Rr = _gauge(b, *b.xp.linalg.qr(b.mH(A.data), mode="complete"))
+        return LQResult(tensor(b.mH(Rr)), tensor(b.mH(Qr)))
+    perm = None
+    if pivoting:
+        perm = b.pivots(A.data, rows=True)
+        A = REGISTRY["permute"](A, perm=perm, axis=-2)
+        A.name = A.name or "PA"
+    m, n = A.shape[-2:]
+    if m <= n:
+        L, Q = REGISTRY["lq"](A)
+    elif fused:
+        L, Q = REGISTRY["lq_deep"](A)
+    else:                                                       # Proposition 3: partition along rows
+        X, Y = REGISTRY["split"](A, indices=[n], axis=-2)       # A = [X; Y]
+        U, Q = REGISTRY["lq"](X, context=("LQ", A.shape, _DEEP_LQ_HINT.format(n=n)))
+        V = REGISTRY["matmul"](Y, REGISTRY["adjoint"](Q))       # V = Y Q^H
+        L = REGISTRY["concat"](U, V, axis=-2)                   # L = [U; V]
+        _names((X, "X"), (Y, "Y"), (U, "U"), (V, "V"))
+    _names((L, "L"), (Q, "Q"))
+    return LQPivotedResult(L, Q, perm) if pivoting else LQResult(L, Q)
+
+
+def _names(*pairs):
+    for t, n in pairs:
+        t.name = t.name or n

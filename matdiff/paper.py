@@ -1,0 +1,70 @@
+"""The paper's helper operators, on raw arrays of any backend (Roberts & Roberts, Sections 2.3 and 4.2).
+
+=============  ==================================================================================
+``sym(A)``     ``(A + A^T) / 2``                                    Definition 2.1
+``symh(A)``    ``(A + A^H) / 2``, a Hermitian matrix                Section 4.2
+``E(k)``       mask with ``e_ij = 0 (i < j), 1 (i = j), 2 (i > j)``  Section 2.3, property 1
+``P_L(k)``     ``(i > j)``: ones strictly below the diagonal        Eq 8; ``E = 2 P_L + I``
+``copyltu(M)`` ``sym(E ∘ M)``: copy the lower triangle to the upper  Section 2.3, property 2
+``hcopyltu(M)````symh(E ∘ M)``: conjugate lower to upper, real diag   Section 4.2
+=============  ==================================================================================
+
+Each accepts an array (NumPy, CuPy, array_api_strict) or a Tensor (its ``.data`` is used) and
+returns an array of the same backend. ``b`` may be passed to skip looking the backend up.
+"""
+from .backend import backend_of
+
+
+def _arr(A, b):
+    A = getattr(A, "data", A) if hasattr(A, "node") else A
+    return A, (b or backend_of(A))
+
+
+def sym(A, b=None):
+    """``sym(A) = (A + A^T) / 2`` -- the symmetric part of a square matrix (Definition 2.1)."""
+    A, b = _arr(A, b)
+    return (A + b.mT(A)) / 2
+
+
+def symh(A, b=None):
+    """``symh(A) = (A + A^H) / 2`` -- the Hermitian part of a square complex matrix (Section 4.2)."""
+    A, b = _arr(A, b)
+    return (A + b.mH(A)) / 2
+
+
+def E(k, b=None, dtype=None):
+    """The mask ``E`` (k x k): ``e_ij = 0`` for ``i < j``, ``1`` for ``i = j``, ``2`` for ``i > j`` (Section 2.3)."""
+    b = b or backend_of(_one())
+    dtype = dtype or b.xp.float64
+    ones = b.xp.ones((k, k), dtype=dtype)
+    return b.tril(ones, -1) * 2 + b.eye(k, dtype)
+
+
+def P_L(k, b=None, dtype=None):
+    """``P_L = (i > j)``: ones strictly below the diagonal, so that ``E = 2 P_L + I`` (Eq 8)."""
+    b = b or backend_of(_one())
+    dtype = dtype or b.xp.float64
+    return b.tril(b.xp.ones((k, k), dtype=dtype), -1)
+
+
+def copyltu(M, b=None):
+    """``copyltu(M) = sym(E ∘ M)``: the lower triangle of real ``M`` copied to the upper (Section 2.3).
+
+    Computed without forming E: strict lower part, its transpose, and the diagonal of ``M``.
+    """
+    M, b = _arr(M, b)
+    low = b.tril(M, -1)
+    return low + b.mT(low) + b.diag_embed(b.diagonal(M))
+
+
+def hcopyltu(M, b=None):
+    """``hcopyltu(M) = symh(E ∘ M)``: conjugate the lower triangle of ``M`` into the upper one and keep the real
+    part of the diagonal (Section 4.2). Equals ``copyltu`` for real ``M``."""
+    M, b = _arr(M, b)
+    low = b.tril(M, -1)
+    return low + b.mH(low) + b.diag_embed(b.real(b.diagonal(M)))
+
+
+def _one():
+    import numpy
+    return numpy.zeros(())

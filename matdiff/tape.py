@@ -1,0 +1,232 @@
+"""The tape: a Wengert list of nodes, and the two sweeps over it.
+
+Every application of a registered op to tensors that require grad records one :class:`Node` --
+``(op, inputs, outputs, ctx)`` with ``ctx`` holding what the forward saved. Nodes get increasing
+sequence numbers, so sorting the nodes that lead to an output by number recovers the Wengert list in
+execution order. ``backward_sweep`` walks that list in reverse (a plain loop: no recursion, so a chain of
+10,000 nodes is fine), asks each op's ``vjp`` for its inputs' adjoints and accumulates them: a tensor used
+twice receives the sum, an output nobody used gets a zero adjoint. ``forward_sweep`` walks a recorded list
+forwards through the ops' ``jvp``.
+
+This layer knows tensors only by duck type (``.node``, ``.data``, ``.grad``, ``.requires_grad``).
+"""
+import itertools
+from contextlib import contextmanager
+
+from .errors import GraphError
+
+_seq = itertools.count()
+_state = {"grad": True, "tapes": []}
+
+
+class Context:
+    """What a node keeps for its rules: the backend ``b``, saved arrays, parameters, input metadata."""
+
+    def __init__(self, b, needs_grad):
+        self.b = b
+        self.needs_grad = needs_grad   # per input: does it want an adjoint?
+
+    def save(self, *arrays):
+        self.saved = arrays
+
+
+class Node:
+    """One op application on the tape."""
+
+    __slots__ = ("op", "inputs", "outputs", "ctx", "seq", "freed")
+
+    def __init__(self, op, inputs, outputs, ctx):
+        self.op, self.inputs, self.outputs, self.ctx = op, inputs, outputs, ctx
+        self.seq = next(_seq)
+        self.freed = False
+        for tape in _state["tapes"]:
+            tape.nodes.append(self)
+
+    def free(self):
+        """Drop the saved values (what backward needed); the node stays in the graph, marked freed."""
+        self.ctx = None
+        self.freed = True
+
+    def __repr__(self):
+        ins = ", ".join(_label(t) for t in self.inputs)
+        outs = ", ".join(_label(t) for t in self.outputs)
+        ref = getattr(self.op, "ref", "")
+        return f"#{self.seq} {self.op.name}({ins}) -> {outs}" + (f"   [{ref}]" if ref else "")
+
+
+def _label(t):
+    shape = "x".join(map(str, t.shape)) or "scalar"
+    return f"{t.name or '_'}:{shape}"
+
+
+class Tape:
+    """Context manager that records every node created inside it, in execution order, for a learner.
+
+    >>> with md.Tape() as tape:
+    ...     Q, R = md.qr(A)
+    >>> print(tape)          # one line per node: op, inputs, outputs, the paper's equation
+    """
+
+    def __init__(self):
+        self.nodes = []
+
+    def __enter__(self):
+        _state["tapes"].append(self)
+        return self
+
+    def __exit__(self, *exc):
+        _state["tapes"].remove(self)
+        return False
+
+    def __len__(self):
+        return len(self.nodes)
+
+    def __iter__(self):
+        return iter(self.nodes)
+
+    def __str__(self):
+        return "\n".join(repr(n) for n in self.nodes) or "(empty tape)"
+
+    __repr__ = __str__
+
+
+@contextmanager
+def no_grad():
+    """Within this block ops record nothing (outputs do not require grad), as ``torch.no_grad``."""
+    old = _state["grad"]
+    _state["grad"] = False
+    try:
+        yield
+    finally:
+        _state["grad"] = old
+
+
+def grad_enabled():
+    return _state["grad"]
+
+
+def graph_nodes(outputs):
+    """All nodes that lead to ``outputs``, sorted in execution order (the Wengert list), found by a loop."""
+    seen, stack, nodes = set(), [t.node for t in outputs if t.node is not None], []
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        nodes.append(node)
+        stack.extend(t.node for t in node.inputs if t.node is not None and id(t.node) not in seen)
+    nodes.sort(key=lambda n: n.seq)
+    return nodes
+
+
+def fit(b, g, shape, dtype, lead=0):
+    """Bring adjoint ``g`` back to an input's ``shape`` and ``dtype``.
+
+    Axes that broadcasting added or stretched are summed; a real input takes the real part of a
+    complex adjoint (PyTorch's convention ``dL/dRe``). ``lead`` leading axes of ``g`` are a batch of
+    independent seeds (used by gradcheck) and are kept.
+    """
+    target = g.shape[:lead] + tuple(shape)
+    if g.shape != target:
+        extra = g.ndim - len(target)
+        if extra > 0:
+            g = b.sum(g, axis=tuple(range(lead, lead + extra)))
+        axes = tuple(i for i in range(lead, g.ndim) if target[i] == 1 and g.shape[i] != 1) \
+            if g.ndim == len(target) else ()
+        if axes:
+            g = b.sum(g, axis=axes, keepdims=True)
+        if g.shape != target:   # a tangent of a broadcast input (forward mode): stretch it
+            g = b.broadcast_to(g, target)
+    if not b.is_complex(dtype) and b.is_complex(g.dtype):
+        g = b.real(g)
+    return b.astype(g, dtype)
+
+
+def backward_sweep(outputs, seeds, *, retain_graph=False, capture=None, set_grads=True, lead=0, trace=None):
+    """Reverse sweep from ``outputs`` seeded with ``seeds`` (arrays fitted to the outputs already).
+
+    Leaves (and, since this is a teaching engine, every intermediate that requires grad) get ``.grad``
+    when ``set_grads``; leaves accumulate over calls, intermediates hold the last adjoint.
+    ``capture`` is a list of tensors whose total adjoints are returned (None where nothing flowed).
+    Nodes are freed afterwards unless ``retain_graph``.
+    """
+    adj = {}
+    owners = {}
+    for t, s in zip(outputs, seeds):
+        _accumulate(adj, owners, t, s)
+    want = {id(t) for t in capture} if capture is not None else set()
+    captured = {}
+    nodes = graph_nodes(outputs)
+    for node in reversed(nodes):
+        cots = [adj.pop(id(o), None) for o in node.outputs]
+        if all(c is None for c in cots):
+            continue
+        if node.freed:
+            raise GraphError(
+                f"backward reached node #{node.seq} ({node.op.name}) whose saved values were freed by an earlier "
+                "backward; pass retain_graph=True to the first backward() to differentiate the same graph twice")
+        ctx = node.ctx
+        b = ctx.b
+        for i, (o, c) in enumerate(zip(node.outputs, cots)):
+            if c is None:   # an output nobody used: its adjoint is zero
+                c = cots[i] = b.zeros(c_shape(cots, o, lead), o.dtype)
+            if id(o) in want:
+                captured[id(o)] = c
+            if set_grads and o.requires_grad:
+                o.grad = c
+        grads = node.op.vjp(ctx, *cots)
+        if not isinstance(grads, (tuple, list)):
+            grads = (grads,)
+        if trace is not None:
+            trace(node, cots, grads)
+        for inp, g, need in zip(node.inputs, grads, ctx.needs_grad):
+            if g is None or not need:
+                continue
+            _accumulate(adj, owners, inp, fit(b, g, inp.shape, inp.dtype, lead))
+        if not retain_graph:
+            node.free()
+    for key, g in adj.items():   # what is left belongs to leaves
+        t = owners[key]
+        if id(t) in want:
+            captured[id(t)] = g
+        if set_grads and t.requires_grad:
+            t.grad = g if t.grad is None else t.grad + g
+    if capture is None:
+        return None
+    return [captured.get(id(t)) for t in capture]
+
+
+def c_shape(cots, o, lead):
+    """Shape of a zero adjoint for output ``o``: its shape, behind the seed-batch axes of a sibling."""
+    if lead:
+        sib = next(c for c in cots if c is not None)
+        return sib.shape[:lead] + tuple(o.shape)
+    return tuple(o.shape)
+
+
+def _accumulate(adj, owners, t, g):
+    key = id(t)
+    owners[key] = t
+    adj[key] = g if key not in adj else adj[key] + g
+
+
+def forward_sweep(nodes, tangents):
+    """Push tangents through ``nodes`` (a recorded list, in order) with each op's ``jvp``.
+
+    ``tangents`` maps ``id(tensor)`` to its tangent array (inputs that carry none are treated as zero,
+    i.e. passed as None). Returns the updated map, holding a tangent for every node output.
+    """
+    for node in nodes:
+        if node.freed:
+            raise GraphError(f"node #{node.seq} ({node.op.name}) was freed; forward mode needs its saved values")
+        ins = [tangents.get(id(t)) for t in node.inputs]
+        if all(d is None for d in ins):
+            continue
+        outs = node.op.jvp(node.ctx, *ins)
+        if not isinstance(outs, (tuple, list)):
+            outs = (outs,)
+        b = node.ctx.b
+        for o, d in zip(node.outputs, outs):
+            if d is not None:
+                tangents[id(o)] = fit(b, d, o.shape, o.dtype)
+    return tangents
