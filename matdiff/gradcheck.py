@@ -123,8 +123,8 @@ def _numeric(f, ts, i, eps, n_out_coords):
 
     def loop(lo, hi):
         for j in range(lo, hi):
-            plus = _eval(f, ts, i, t.data + D[j])
-            minus = _eval(f, ts, i, t.data - D[j])
+            plus = _eval(f, ts, i, t.data + D[j, ...])
+            minus = _eval(f, ts, i, t.data - D[j, ...])
             cols[:, j] = np.concatenate([(_flat_real(b, p.data) - _flat_real(b, m.data)) / (2 * eps)
                                          for p, m in zip(plus, minus)])
 
@@ -134,7 +134,7 @@ def _numeric(f, ts, i, eps, n_out_coords):
         hi = min(N, lo + step)
         if batched:
             try:
-                X = b.concat([t.data + D[lo:hi], t.data - D[lo:hi]], axis=0)
+                X = b.concat([t.data + D[lo:hi, ...], t.data - D[lo:hi, ...]], axis=0)
                 outs = _eval(f, ts, i, X)
                 P = hi - lo
                 block = np.concatenate([_flat_real(b, o.data, 1) for o in outs], axis=1)   # (2P, n_out_coords)
@@ -167,7 +167,7 @@ def _analytic(f, ts, diff):
     rows = [np.empty((n_rows, _flat_real(b, t.data).size)) for t in targets]
 
     def one(r0, k, j):
-        sd = [b.zeros(o.shape, o.dtype) if kk != k else S[j] for kk, (o, S) in enumerate(seeds)]
+        sd = [b.zeros(o.shape, o.dtype) if kk != k else S[j, ...] for kk, (o, S) in enumerate(seeds)]
         gs = grad(outs, targets, sd, retain_graph=True)
         for R, g in zip(rows, gs):
             R[r0 + j] = _flat_real(b, g)
@@ -180,7 +180,7 @@ def _analytic(f, ts, diff):
             hi = min(S.shape[0], lo + step)
             if batched:
                 try:
-                    sd = [b.zeros((hi - lo,) + oo.shape, oo.dtype) if kk != k else S[lo:hi]
+                    sd = [b.zeros((hi - lo,) + oo.shape, oo.dtype) if kk != k else S[lo:hi, ...]
                           for kk, (oo, _) in enumerate(seeds)]
                     gs = grad(outs, targets, sd, retain_graph=True, _lead=1)
                     block = [_flat_real(b, g, 1) for g in gs]

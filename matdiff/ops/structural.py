@@ -29,6 +29,8 @@ def _along(axis, start, stop):
 class slice_:
     def forward(ctx, A, key):
         key = key if isinstance(key, tuple) else (key,)
+        if not any(k is Ellipsis for k in key):
+            key = key + (Ellipsis,)     # explicit "and the rest" (the array API asks for it)
         for k in key:
             if not (k is Ellipsis or isinstance(k, (slice, numbers.Integral))):
                 raise MatdiffError(f"indexing a Tensor takes ints, slices and ... only (basic slicing), got "

@@ -1,0 +1,39 @@
+"""Shared fixtures: the array backends every op test runs on, and random test matrices."""
+import numpy as np
+import pytest
+
+import matdiff as md
+
+BACKENDS = ["numpy", "array_api_strict"]
+
+
+def pytest_collection_modifyitems(config, items):
+    if md.backend.gpu_available():
+        return
+    skip = pytest.mark.skip(reason="needs CuPy and a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+def to_backend(a, name):
+    """A NumPy array as an array of backend ``name``."""
+    return md.backend.get(name).from_host(np.asarray(a))
+
+
+def rand(shape, dtype=np.float64, seed=0, backend="numpy"):
+    """A well-conditioned random array (standard normal entries; complex: independent real/imag parts)."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal(shape)
+    if np.dtype(dtype).kind == "c":
+        a = a + 1j * rng.standard_normal(shape)
+    return to_backend(a.astype(dtype), backend)
+
+
+def leaf(shape, dtype=np.float64, seed=0, backend="numpy", name=None):
+    return md.tensor(rand(shape, dtype, seed, backend), requires_grad=True, name=name)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_name(request):
+    return request.param

@@ -1,0 +1,261 @@
+"""The engine: tape, sweeps, registry, Tensor API and the errors a user can cause."""
+import numpy as np
+import pytest
+
+import matdiff as md
+from conftest import leaf, rand
+
+
+# -- the issue's opening example ------------------------------------------------------------------
+def test_user_story_from_the_issue():
+    A = md.tensor(rand((5, 3), seed=1), requires_grad=True, name="A")
+    B = md.tensor(rand((3, 4), seed=2), requires_grad=True, name="B")
+    C = A @ B
+    X, Y = md.split(C, [2], axis=-1)
+    loss = md.sum(X * X) + md.sum(md.real(Y.mH @ Y))
+    loss.backward()
+    # by hand: loss = ||X||_F^2 + ||Y 1||^2, so Cbar = [2 X | 2 Y 1 1^T], Abar = Cbar B^T, Bbar = A^T Cbar
+    Cn = A.data @ B.data
+    Xn, Yn = Cn[:, :2], Cn[:, 2:]
+    Cbar = np.concatenate([2 * Xn, 2 * Yn @ np.ones((2, 2))], axis=1)
+    np.testing.assert_allclose(A.grad, Cbar @ B.data.T, rtol=1e-12)
+    np.testing.assert_allclose(B.grad, A.data.T @ Cbar, rtol=1e-12)
+    rep = md.gradcheck(lambda A, B: md.split(A @ B, [2], axis=-1), [A, B])
+    assert rep.ok and "analytic" in str(rep) and rep.max_rel_err < 1e-8
+
+
+# -- tape -----------------------------------------------------------------------------------------
+def test_tensor_used_twice_gets_the_sum_of_adjoints():
+    A = leaf((3, 3))
+    (md.sum(A) + md.sum(A * 2.0)).backward()
+    np.testing.assert_allclose(A.grad, np.full((3, 3), 3.0))
+
+
+def test_unused_outputs_get_zero_adjoints():
+    A = leaf((4, 6))
+    X, Y, Z = md.split(A, [1, 3], axis=-1)
+    md.sum(Y).backward()
+    expected = np.zeros((4, 6))
+    expected[:, 1:3] = 1
+    np.testing.assert_array_equal(A.grad, expected)
+
+
+def test_ten_thousand_node_chain_backward_runs_in_a_loop():
+    x = leaf((2, 2))
+    y = x
+    for _ in range(10_000):
+        y = y * 1.0001
+    md.sum(y).backward()
+    np.testing.assert_allclose(x.grad, np.full((2, 2), 1.0001 ** 10_000), rtol=1e-9)
+
+
+def test_saved_values_freed_and_second_backward_is_a_clear_error():
+    A = leaf((4, 3))
+    Q, R = md.qr(A)
+    loss = md.sum(R * R)
+    node = R.node
+    loss.backward()
+    assert node.freed and node.ctx is None
+    with pytest.raises(md.GraphError, match="retain_graph=True"):
+        loss.backward()
+
+
+def test_retain_graph_allows_a_second_backward_and_leaves_accumulate():
+    A = leaf((4, 3))
+    loss = md.sum(md.qr(A).R)
+    loss.backward(retain_graph=True)
+    g1 = A.grad.copy()
+    loss.backward()
+    np.testing.assert_allclose(A.grad, 2 * g1)
+
+
+def test_no_grad_records_nothing():
+    A = leaf((3, 3))
+    with md.no_grad():
+        B = A @ A
+    assert B.node is None and not B.requires_grad
+
+
+def test_tape_lists_nodes_in_execution_order():
+    A = leaf((3, 5), name="A")
+    with md.Tape() as tape:
+        Q, R = md.qr(A)
+    assert [n.op.name for n in tape.nodes] == ["split", "qr", "adjoint", "matmul", "concat"]
+    assert "Eq 3" in str(tape) and "split" in str(tape)
+
+
+def test_intermediates_hold_their_adjoint_for_learners():
+    A = leaf((4, 3))
+    Q, R = md.qr(A)
+    seedQ, seedR = rand((4, 3), seed=5), rand((3, 3), seed=6)
+    md.backward([Q, R], [seedQ, seedR])
+    np.testing.assert_array_equal(Q.grad, seedQ)
+    np.testing.assert_array_equal(R.grad, seedR)
+
+
+def test_grad_returns_gradients_without_touching_dot_grad():
+    A = leaf((3, 3))
+    B = A @ A
+    (gA,) = md.grad([B], [A], [np.ones((3, 3))])
+    assert A.grad is None
+    np.testing.assert_allclose(gA, np.ones((3, 3)) @ A.data.T + A.data.T @ np.ones((3, 3)))
+
+
+def test_grad_of_an_intermediate():
+    A = leaf((3, 3))
+    B = A * 3.0
+    C = md.sum(B * B)
+    (gB,) = md.grad(C, [B])
+    np.testing.assert_allclose(gB, 2 * B.data)
+
+
+def test_jvp_forward_mode_matches_hand_derivative():
+    A, dA = rand((3, 3), seed=1), rand((3, 3), seed=2)
+    out, dout = md.jvp(lambda A: A @ A, [A], [dA])
+    np.testing.assert_allclose(dout, dA @ A + A @ dA)
+    np.testing.assert_allclose(out.data, A @ A)
+
+
+def test_complex_gradient_follows_pytorch_convention():
+    # L = |z|^2 summed: dL/dRe + i dL/dIm = 2 z
+    z = leaf((2, 2), np.complex128, 3)
+    md.sum(md.real(z * z.conj())).backward()
+    np.testing.assert_allclose(z.grad, 2 * z.data)
+
+
+# -- registry -------------------------------------------------------------------------------------
+def test_user_registered_op_is_differentiable_and_checked():
+    @md.register("cube_test", ref="C = A^3 (elementwise)")
+    class cube:
+        def forward(ctx, A):
+            ctx.save(A)
+            return A * A * A
+
+        def vjp(ctx, Cbar):
+            (A,) = ctx.saved
+            return (3 * ctx.b.conj(A * A) * Cbar,)
+
+        def jvp(ctx, dA):
+            (A,) = ctx.saved
+            return 3 * A * A * dA
+
+    try:
+        assert "cube_test" in md.registry
+        A = leaf((2, 3), np.complex128)
+        assert md.gradcheck(lambda A: md.registry["cube_test"](A), [A]).ok
+        assert md.check_adjoint(lambda A: cube(A), [A]).ok
+        with pytest.raises(md.MatdiffError, match="already registered"):
+            md.register("cube_test")(cube)
+    finally:
+        md.unregister("cube_test")
+    assert "cube_test" not in md.registry
+
+
+def test_registering_without_vjp_is_an_error():
+    class half:
+        def forward(ctx, A):
+            return A
+
+    with pytest.raises(md.MatdiffError, match="vjp"):
+        md.register("half_test")(half)
+
+
+# -- Tensor API -----------------------------------------------------------------------------------
+def test_tensor_attributes_and_repr():
+    A = md.tensor(rand((2, 3), np.complex64), requires_grad=True, name="A")
+    assert A.shape == (2, 3) and A.ndim == 2 and A.dtype == np.complex64 and A.device == "cpu"
+    B = A.mH @ A
+    r = repr(B)
+    assert "shape=(3, 3)" in r and "complex64" in r and "device=cpu" in r and "op=matmul" in r
+    assert B.numpy().shape == (3, 3) and B.detach().node is None
+    assert md.sum(md.real(B)).item() == pytest.approx(float(np.sum((A.data.conj().T @ A.data).real)), rel=1e-5)
+
+
+def test_numpy_array_on_the_left_defers_to_tensor():
+    A = leaf((3, 3))
+    for C in (np.eye(3) @ A, np.eye(3) + A, np.eye(3) - A, np.eye(3) * A):
+        assert isinstance(C, md.Tensor) and C.requires_grad
+
+
+def test_scalars_on_either_side():
+    A = leaf((2, 2))
+    C = 2 * A + 1 - A / 4
+    np.testing.assert_allclose(C.data, 2 * A.data + 1 - A.data / 4)
+    md.sum(C).backward()
+    np.testing.assert_allclose(A.grad, np.full((2, 2), 1.75))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex64, np.complex128])
+def test_dtypes_flow_through(dtype):
+    A = md.tensor(rand((3, 3), dtype), requires_grad=True)
+    B = A @ A
+    assert B.dtype == dtype
+    md.sum(md.real(B)).backward()
+    assert A.grad.dtype == dtype
+
+
+# -- bad input: clear matdiff errors --------------------------------------------------------------
+def test_integer_data_cannot_require_grad():
+    with pytest.raises(md.DTypeError, match="cannot require grad"):
+        md.tensor(np.arange(6).reshape(2, 3), requires_grad=True)
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda A: A @ md.tensor(np.ones((4, 2))), "columns"),
+    (lambda A: A + md.tensor(np.ones((4, 2))), "broadcast"),
+    (lambda A: md.concat([A, md.tensor(np.ones((4, 1)))], axis=-1), "differ off that axis"),
+    (lambda A: md.split(A, [4], axis=-1), "within"),
+    (lambda A: md.split(A, [2, 1], axis=-1), "increasing"),
+    (lambda A: md.permute(A, [0, 0, 1], axis=-1), "not a permutation"),
+    (lambda A: md.permute(A, [0, 1], axis=-1), "shape"),
+    (lambda A: A[np.array([0, 1])], "basic slicing"),
+    (lambda A: md.sum(A, axis=5), "out of range"),
+])
+def test_shape_errors_are_matdiff_errors(make, match):
+    A = leaf((3, 3))
+    with pytest.raises(md.MatdiffError, match=match):
+        make(A)
+
+
+def test_backward_on_non_scalar_without_seed():
+    with pytest.raises(md.GraphError, match="real scalar"):
+        (leaf((2, 2)) * 2.0).backward()
+
+
+def test_backward_on_complex_scalar_without_seed():
+    with pytest.raises(md.GraphError, match="real scalar"):
+        md.sum(leaf((2, 2), np.complex128)).backward()
+
+
+def test_seed_of_wrong_shape_or_dtype():
+    B = leaf((2, 2)) * 2.0
+    with pytest.raises(md.ShapeError, match="seed of shape"):
+        md.backward([B], [np.ones((3, 2))])
+    with pytest.raises(md.DTypeError, match="complex seed"):
+        md.backward([B], [np.ones((2, 2), dtype=complex)])
+    with pytest.raises(md.MatdiffError, match="one seed per output"):
+        md.backward([B], [np.ones((2, 2)), np.ones((2, 2))])
+
+
+def test_backward_from_output_that_needs_no_grad():
+    with pytest.raises(md.GraphError, match="does not require grad"):
+        md.sum(md.tensor(np.ones((2, 2)))).backward()
+
+
+def test_mixing_backends_in_one_op_is_an_error():
+    A = leaf((2, 2))
+    S = md.tensor(rand((2, 2), backend="array_api_strict"), requires_grad=True)
+    with pytest.raises(md.DeviceError, match="mixes"):
+        A @ S
+
+
+def test_gpu_device_without_cupy_is_a_clear_error():
+    if md.backend.gpu_available():
+        pytest.skip("a GPU is present: the error path cannot be exercised here")
+    with pytest.raises(md.DeviceError):
+        md.tensor(np.ones((2, 2)), device="gpu")
+
+
+def test_gradcheck_on_function_returning_no_tensor():
+    with pytest.raises(md.MatdiffError, match="no float Tensor"):
+        md.gradcheck(lambda A: 3.0, [leaf((2, 2))])
