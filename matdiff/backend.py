@@ -60,10 +60,12 @@ class Backend:
         return dtype in (self.xp.float32, self.xp.float64, self.xp.complex64, self.xp.complex128)
 
     def real_dtype(self, dtype):
-        return {self.xp.complex64: self.xp.float32, self.xp.complex128: self.xp.float64}.get(dtype, dtype)
+        xp = self.xp
+        return xp.float32 if dtype == xp.complex64 else xp.float64 if dtype == xp.complex128 else dtype
 
     def complex_dtype(self, dtype):
-        return {self.xp.float32: self.xp.complex64, self.xp.float64: self.xp.complex128}.get(dtype, dtype)
+        xp = self.xp
+        return xp.complex64 if dtype == xp.float32 else xp.complex128 if dtype == xp.float64 else dtype
 
     def result_type(self, *dtypes):
         return self.xp.result_type(*dtypes)

@@ -21,6 +21,7 @@ from .tensor import Tensor, tensor
 
 _DEFAULTS = {"double": dict(eps=1e-6, atol=1e-5, rtol=1e-4), "single": dict(eps=1e-3, atol=1e-2, rtol=1e-2)}
 _CHUNK = 1 << 22            # entries per batched evaluation (bounds memory)
+_BATCHED = True             # try the batched evaluations first (tests switch it off to compare with the loops)
 
 
 class Report:
@@ -129,7 +130,7 @@ def _numeric(f, ts, i, eps, n_out_coords):
                                          for p, m in zip(plus, minus)])
 
     step = max(1, _CHUNK // max(1, int(np.prod(t.shape)) * 4))
-    batched = True
+    batched = _BATCHED
     for lo in range(0, N, step):
         hi = min(N, lo + step)
         if batched:
@@ -173,7 +174,7 @@ def _analytic(f, ts, diff):
             R[r0 + j] = _flat_real(b, g)
 
     r0 = 0
-    batched = True
+    batched = _BATCHED
     for k, (o, S) in enumerate(seeds):
         step = max(1, _CHUNK // max(1, max(int(np.prod(t.shape)) for t in targets + outs) * 4))
         for lo in range(0, S.shape[0], step):

@@ -47,12 +47,16 @@ def _gauge(b, Q, R):
     a = b.abs(d)
     zero = a == 0
     D = b.where(zero, b.astype(b.xp.ones(d.shape, dtype=a.dtype), d.dtype), d / b.astype(b.where(zero, 1, a), d.dtype))
+    extra = Q.shape[-1] - D.shape[-1]          # mode="complete": columns beyond k keep their phase
+    if extra:
+        D = b.concat([D, b.xp.ones(D.shape[:-1] + (extra,), dtype=D.dtype)], axis=-1)
     return Q * D[..., None, :], R * b.conj(D)[..., :, None]
 
 
 def _check_rank(b, T, context):
     """Raise RankDeficientError if triangular ``T`` is singular to working precision; warn if ill-conditioned."""
     d = b.to_host(b.abs(b.diagonal(T)))      # k numbers per matrix: the only host copy of a backward
+    kind, shape, hint = context
     k = d.shape[-1]
     dmax, dmin = d.max(axis=-1), d.min(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -60,8 +64,7 @@ def _check_rank(b, T, context):
     worst = np.unravel_index(np.argmin(ratio), ratio.shape) if ratio.ndim else ()
     r = float(ratio[worst]) if ratio.ndim else float(ratio)
     eps = b.eps(T.dtype)
-    kind, shape, hint = context
-    if not np.isfinite(r) or r <= k * eps:
+    if not np.isfinite(r) or r <= 10 * max(k, *shape[-2:]) * eps:      # numpy's matrix_rank tolerance, x10
         where = f" (matrix {tuple(int(i) for i in worst)} of the batch)" if ratio.ndim else ""
         raise RankDeficientError(
             f"{kind} backward: the triangular factor of the {'x'.join(map(str, shape[-2:]))} input{where} is singular "

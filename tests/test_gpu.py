@@ -1,0 +1,54 @@
+"""The same rules on CuPy. Marked ``gpu``: skipped cleanly without CuPy or a CUDA device (see conftest.py)."""
+import numpy as np
+import pytest
+
+import matdiff as md
+from cases import CASES
+from conftest import rand
+
+pytestmark = pytest.mark.gpu
+SHAPES = [(4, 4), (6, 3), (3, 6), (2, 3, 5, 4), (2, 3, 7)]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+@pytest.mark.parametrize("op", sorted(CASES))
+def test_every_op_gradchecks_on_the_gpu(op, dtype):
+    for label, shapes, f, *only in CASES[op]:
+        if only and "cupy" not in only[0]:
+            continue
+        xs = [md.tensor(rand(s, dtype, seed=3 + j), requires_grad=True, device="gpu") for j, s in enumerate(shapes)]
+        assert all(x.device == "gpu" for x in xs)
+        rep = md.gradcheck(f, xs)
+        assert rep.ok, (label, rep)
+
+
+@pytest.mark.parametrize("pivoting", [False, True])
+@pytest.mark.parametrize("fused", [False, True])
+@pytest.mark.parametrize("kind", ["qr", "lq"])
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_qr_lq_on_the_gpu(shape, dtype, kind, fused, pivoting):
+    A = md.tensor(rand(shape, dtype, seed=1), requires_grad=True, device="gpu")
+    fn = md.qr if kind == "qr" else md.lq
+    f = lambda A: tuple(fn(A, fused=fused, pivoting=pivoting)[:2])  # noqa: E731
+    rep = md.gradcheck(f, [A])
+    assert rep.ok and rep.max_rel_err < 1e-7, rep
+    assert md.check_adjoint(f, [A]).ok
+    Q = fn(A)[0]
+    assert Q.device == "gpu" and type(Q.data).__module__.startswith("cupy")
+
+
+def test_gpu_and_cpu_gradients_agree():
+    a = rand((6, 4), np.complex128, seed=2)
+    grads = []
+    for device in ("cpu", "gpu"):
+        A = md.tensor(a, requires_grad=True, device=device)
+        Q, R = md.qr(A)
+        (md.sum(md.real(Q * Q.conj())[:, :2]) + md.sum(md.real(R)[:2, :])).backward()
+        grads.append(A.grad if device == "cpu" else A.grad.get())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-10, atol=1e-12)
+
+
+def test_mixing_cpu_and_gpu_is_an_error():
+    with pytest.raises(md.DeviceError, match="mixes"):
+        md.tensor(np.eye(2), device="gpu") @ md.tensor(np.eye(2))
