@@ -19,6 +19,7 @@ from .registry import register, registry, unregister
 from .tape import Tape, no_grad
 from .tensor import Tensor, tensor
 from .gradcheck import check_adjoint, gradcheck
+from .draw import draw
 
 __version__ = "0.1.0"
 
@@ -26,7 +27,7 @@ __all__ = [
     "tensor", "Tensor", "Tape", "no_grad", "backward", "grad", "jvp", "register", "registry", "unregister",
     "matmul", "add", "sub", "mul", "neg", "scale", "sum", "transpose", "adjoint", "conj", "real", "split", "concat",
     "permute", "qr", "lq", "QRResult", "QRPivotedResult", "LQResult", "LQPivotedResult", "FORMULAS",
-    "gradcheck", "check_adjoint", "paper", "backend",
+    "gradcheck", "check_adjoint", "draw", "paper", "backend",
     "MatdiffError", "ShapeError", "DTypeError", "DeviceError", "GraphError", "RankDeficientError", "NonFiniteError",
     "GradcheckError", "IllConditionedWarning", "PrecisionWarning",
 ]

@@ -292,9 +292,10 @@ def qr(A, mode="reduced", pivoting=False, fused=False, formula="eq3"):
     else:                                                       # Figure 2
         X, Y = REGISTRY["split"](A, indices=[m], axis=-1)       # A = [X|Y]
         Q, U = REGISTRY["qr"](X, formula=formula, context=("QR", A.shape, _WIDE_HINT.format(m=m)))
-        V = REGISTRY["matmul"](REGISTRY["adjoint"](Q), Y)       # V = Q^H Y
+        Qh = REGISTRY["adjoint"](Q)
+        V = REGISTRY["matmul"](Qh, Y)                           # V = Q^H Y
         R = REGISTRY["concat"](U, V, axis=-1)                   # R = [U|V]
-        _names((X, "X"), (Y, "Y"), (U, "U"), (V, "V"))
+        _names((X, "X"), (Y, "Y"), (U, "U"), (V, "V"), (Qh, "Qᴴ"))
     _names((Q, "Q"), (R, "R"))
     return QRPivotedResult(Q, R, perm) if pivoting else QRResult(Q, R)
 
@@ -326,9 +327,10 @@ def lq(A, mode="reduced", pivoting=False, fused=False):
     else:                                                       # Proposition 3: partition along rows
         X, Y = REGISTRY["split"](A, indices=[n], axis=-2)       # A = [X; Y]
         U, Q = REGISTRY["lq"](X, context=("LQ", A.shape, _DEEP_LQ_HINT.format(n=n)))
-        V = REGISTRY["matmul"](Y, REGISTRY["adjoint"](Q))       # V = Y Q^H
+        Qh = REGISTRY["adjoint"](Q)
+        V = REGISTRY["matmul"](Y, Qh)                           # V = Y Q^H
         L = REGISTRY["concat"](U, V, axis=-2)                   # L = [U; V]
-        _names((X, "X"), (Y, "Y"), (U, "U"), (V, "V"))
+        _names((X, "X"), (Y, "Y"), (U, "U"), (V, "V"), (Qh, "Qᴴ"))
     _names((L, "L"), (Q, "Q"))
     return LQPivotedResult(L, Q, perm) if pivoting else LQResult(L, Q)
 

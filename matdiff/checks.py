@@ -1,0 +1,114 @@
+"""The built-in check cases: gradcheck inputs for every registered op, and the decomposition sweep.
+
+``CASES[op] = [(label, input shapes, function[, backends]), ...]`` -- small inputs that exercise one op
+(used by ``python -m matdiff check`` and by the test-suite, which fails if an op is registered without a
+case here). ``DECOMPOSITIONS`` sweeps QR and LQ over square, deep, wide and batched shapes, graph, fused
+and pivoted. A case limited to some backends names them (a NumPy array on the left of ``@`` defers to
+Tensor; other array libraries need not).
+"""
+import time
+
+import numpy as np
+
+import matdiff as md  # noqa: E402 - tools sit above the whole package
+
+CASES = {
+    "matmul": [("2d", [(3, 4), (4, 2)], lambda A, B: A @ B),
+               ("batch-broadcast", [(2, 1, 3, 4), (3, 4, 2)], lambda A, B: A @ B),
+               ("numpy-array-on-left", [(4, 2)], lambda B: np.ones((3, 4)) @ B, ("numpy",))],
+    "add": [("same", [(3, 4), (3, 4)], lambda A, B: A + B),
+            ("broadcast", [(2, 3, 4), (4,)], lambda A, B: A + B),
+            ("scalar", [(3, 4)], lambda A: 2.0 + A)],
+    "sub": [("same", [(3, 4), (3, 4)], lambda A, B: A - B),
+            ("broadcast", [(3, 1), (1, 4)], lambda A, B: A - B)],
+    "neg": [("batch", [(2, 3, 4)], lambda A: -A)],
+    "mul": [("same", [(3, 4), (3, 4)], lambda A, B: A * B),
+            ("broadcast", [(2, 3, 4), (3, 1)], lambda A, B: A * B),
+            ("self", [(3, 3)], lambda A: A * A)],
+    "scale": [("real", [(3, 4)], lambda A: A * 2.5),
+              ("complex-scalar", [(2, 3, 2)], lambda A: (1 - 2j) * A)],
+    "sum": [("all", [(3, 4)], lambda A: md.sum(A)),
+            ("axis", [(2, 3, 4)], lambda A: md.sum(A, axis=-1)),
+            ("axes", [(2, 3, 4)], lambda A: A.sum(axis=(0, 2)))],
+    "transpose": [("batch", [(2, 3, 4)], lambda A: A.T)],
+    "adjoint": [("batch", [(2, 3, 4)], lambda A: A.mH)],
+    "conj": [("2d", [(3, 4)], lambda A: A.conj())],
+    "real": [("2d", [(3, 4)], lambda A: md.real(A @ A.mH))],
+    "slice": [("columns", [(4, 5)], lambda A: A[:, :2]),
+              ("strided-batch", [(2, 4, 5)], lambda A: A[..., 1:, ::2]),
+              ("int", [(2, 4, 3)], lambda A: A[1])],
+    "split": [("points", [(3, 6)], lambda A: md.split(A, [1, 4], axis=-1)),
+              ("sections-rows", [(2, 4, 3)], lambda A: md.split(A, 2, axis=-2))],
+    "concat": [("columns", [(3, 2), (3, 4)], lambda A, B: md.concat([A, B], axis=-1)),
+               ("rows-batch", [(2, 2, 3), (2, 1, 3)], lambda A, B: md.concat([A, B], axis=-2))],
+    "permute": [("columns", [(3, 4)], lambda A: md.permute(A, [2, 0, 3, 1])),
+                ("rows", [(4, 3)], lambda A: md.permute(A, [3, 1, 0, 2], axis=-2)),
+                ("batched-perm", [(2, 3, 3)], lambda A: md.permute(A, np.array([[2, 0, 1], [1, 2, 0]])))],
+    "qr": [("square", [(4, 4)], lambda A: tuple(md.qr(A))),
+           ("deep-batch", [(2, 5, 3)], lambda A: tuple(md.qr(A)))],
+    "qr_wide": [("wide", [(3, 5)], lambda A: tuple(md.qr(A, fused=True))),
+                ("wide-batch", [(2, 2, 4)], lambda A: tuple(md.qr(A, fused=True)))],
+    "lq": [("wide", [(3, 5)], lambda A: tuple(md.lq(A))),
+           ("square-batch", [(2, 3, 3)], lambda A: tuple(md.lq(A)))],
+    "lq_deep": [("deep", [(5, 3)], lambda A: tuple(md.lq(A, fused=True))),
+                ("deep-batch", [(2, 4, 2)], lambda A: tuple(md.lq(A, fused=True)))],
+}
+
+SHAPES = {"square": (4, 4), "deep": (6, 3), "wide": (3, 6), "batched": (2, 3, 5, 4), "batched-wide": (2, 3, 7)}
+VARIANTS = {"graph": dict(), "fused": dict(fused=True), "pivoted": dict(pivoting=True)}
+
+
+def _node(kind, shape, variant):
+    m, n = shape[-2:]
+    if kind == "qr":
+        return "qr_wide" if m < n and variant == "fused" else "qr"
+    return "lq_deep" if m > n and variant == "fused" else "lq"
+
+
+def decomposition_cases():
+    """(node, case label, shape, function) for QR and LQ over every shape class and variant."""
+    for kind, fn in (("qr", md.qr), ("lq", md.lq)):
+        for sname, shape in SHAPES.items():
+            for vname, kw in VARIANTS.items():
+                f = (lambda fn, kw: lambda A: tuple(fn(A, **kw)[:2]))(fn, kw)
+                yield _node(kind, shape, vname), f"{kind} {sname} {vname}", shape, f
+
+
+def run(device="cpu", dtypes=(np.float64, np.complex128), fast=False, out=print):
+    """Gradcheck every registered op's cases and the decomposition sweep; print a table; return the failures."""
+    rng = np.random.default_rng(0)
+
+    def make(shape, dtype):
+        a = rng.standard_normal(shape) + (1j * rng.standard_normal(shape) if np.dtype(dtype).kind == "c" else 0)
+        return md.tensor(a.astype(dtype), requires_grad=True, device=device)
+
+    backend = "cupy" if device == "gpu" else "numpy"
+    rows = []
+    for op in md.registry:
+        for label, shapes, f, *only in CASES.get(op, []):
+            if not only or backend in only[0]:
+                rows.append((op, label, shapes, f))
+    missing = [op for op in md.registry if op not in CASES]
+    rows += [(node, label, [shape], f) for node, label, shape, f in decomposition_cases()]
+    failures, t0 = [], time.perf_counter()
+    out(f"{'node':<10} {'case':<26} {'dtype':<11} {'max rel err':>12}  {'trace id.':>9}  ok")
+    for node, label, shapes, f in rows:
+        for dtype in dtypes:
+            xs = [make(s, dtype) for s in shapes]
+            rep = md.gradcheck(f, xs, fast=fast)
+            adj = md.check_adjoint(f, xs)
+            ok = rep.ok and adj.ok
+            out(f"{node:<10} {label:<26} {np.dtype(dtype).name:<11} {rep.max_rel_err:>12.2e}  {adj.max_rel_err:>9.1e}  "
+                f"{'ok' if ok else 'FAIL'}")
+            if not ok:
+                failures.append((node, label, np.dtype(dtype).name, rep if not rep.ok else adj))
+    for op in missing:
+        out(f"{op:<10} {'(no check case registered)':<26} {'-':<11} {'-':>12}  {'-':>9}  FAIL")
+        failures.append((op, "no case", "-", None))
+    n = len(rows) * len(dtypes)
+    out(f"\n{n - len(failures)}/{n} checks passed on {device} in {time.perf_counter() - t0:.1f} s"
+        + ("" if not failures else f"; {len(failures)} FAILED"))
+    for node, label, dt, rep in failures:
+        if rep is not None:
+            out(f"\n--- {node} / {label} / {dt}\n{rep}")
+    return failures
