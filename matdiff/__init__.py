@@ -12,8 +12,8 @@ from . import backend, paper  # noqa: F401
 from .autodiff import backward, grad, jvp
 from .errors import (DeviceError, DTypeError, GradcheckError, GraphError, IllConditionedWarning, MatdiffError,
                      NonFiniteError, PrecisionWarning, RankDeficientError, ShapeError)
-from .ops import (add, adjoint, concat, conj, lq, matmul, mul, neg, permute, qr, real, scale, split, sub, sum,
-                  transpose)
+from .ops import (add, adjoint, concat, conj, lq, matmul, mul, neg, permute, qr, real, scale, solve_triangular, split,
+                  sub, sum, transpose)
 from .ops.decompositions import FORMULAS, LQPivotedResult, LQResult, QRPivotedResult, QRResult
 from .registry import register, registry, unregister
 from .tape import Tape, no_grad
@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 __all__ = [
     "tensor", "Tensor", "Tape", "no_grad", "backward", "grad", "jvp", "register", "registry", "unregister",
     "matmul", "add", "sub", "mul", "neg", "scale", "sum", "transpose", "adjoint", "conj", "real", "split", "concat",
-    "permute", "qr", "lq", "QRResult", "QRPivotedResult", "LQResult", "LQPivotedResult", "FORMULAS",
+    "permute", "solve_triangular", "qr", "lq", "QRResult", "QRPivotedResult", "LQResult", "LQPivotedResult", "FORMULAS",
     "gradcheck", "check_adjoint", "draw", "paper", "backend",
     "MatdiffError", "ShapeError", "DTypeError", "DeviceError", "GraphError", "RankDeficientError", "NonFiniteError",
     "GradcheckError", "IllConditionedWarning", "PrecisionWarning",

@@ -44,6 +44,9 @@ CASES = {
     "permute": [("columns", [(3, 4)], lambda A: md.permute(A, [2, 0, 3, 1])),
                 ("rows", [(4, 3)], lambda A: md.permute(A, [3, 1, 0, 2], axis=-2)),
                 ("batched-perm", [(2, 3, 3)], lambda A: md.permute(A, np.array([[2, 0, 1], [1, 2, 0]])))],
+    "solve_triangular": [("upper", [(3, 3), (3, 2)], lambda T, B: md.solve_triangular(T + 3 * _eye(T), B)),
+                         ("lower-batch", [(2, 3, 3), (3, 4)],
+                          lambda T, B: md.solve_triangular(T + 3 * _eye(T), B, lower=True))],
     "qr": [("square", [(4, 4)], lambda A: tuple(md.qr(A))),
            ("deep-batch", [(2, 5, 3)], lambda A: tuple(md.qr(A)))],
     "qr_wide": [("wide", [(3, 5)], lambda A: tuple(md.qr(A, fused=True))),
@@ -53,6 +56,12 @@ CASES = {
     "lq_deep": [("deep", [(5, 3)], lambda A: tuple(md.lq(A, fused=True))),
                 ("deep-batch", [(2, 4, 2)], lambda A: tuple(md.lq(A, fused=True)))],
 }
+
+def _eye(T):
+    """A well-conditioned shift for triangular test matrices: 3 I on T's backend and dtype."""
+    b = T.backend
+    return b.astype(b.from_host(np.eye(T.shape[-1])), T.dtype)
+
 
 SHAPES = {"square": (4, 4), "deep": (6, 3), "wide": (3, 6), "batched": (2, 3, 5, 4), "batched-wide": (2, 3, 7)}
 VARIANTS = {"graph": dict(), "fused": dict(fused=True), "pivoted": dict(pivoting=True)}

@@ -1,6 +1,6 @@
 """The registered ops and their functional spellings (``md.split(A, [2])``, ``md.concat([U, V])``...)."""
 from ..registry import REGISTRY
-from . import elementary, structural, decompositions  # noqa: F401  (registers the ops)
+from . import elementary, structural, decompositions, solve  # noqa: F401  (registers the ops)
 from .decompositions import lq, qr  # noqa: F401
 
 
@@ -68,3 +68,8 @@ def concat(parts, axis=-1):
 def permute(A, perm, axis=-1):
     """Reorder columns (``axis=-1``: ``A[..., :, perm]``) or rows (``axis=-2``: ``A[..., perm, :]``)."""
     return REGISTRY["permute"](A, perm=perm, axis=axis)
+
+
+def solve_triangular(T, B, lower=False):
+    """``T^{-1} B`` for triangular ``T`` (upper unless ``lower``): ``x = md.solve_triangular(R, Q.mH @ b)``."""
+    return REGISTRY["solve_triangular"](T, B, lower=lower)

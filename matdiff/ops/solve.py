@@ -1,0 +1,44 @@
+"""Triangular solve node -- what turns a QR into a least-squares solver (``x = R^{-1} Q^H b``).
+
+For ``X = T^{-1} B`` (Giles 2008 §3.3): ``Bbar = T^{-H} Xbar`` and ``Tbar = -Bbar X^H`` restricted to T's
+triangle (the other triangle is never read, so it gets no gradient); forward mode ``dX = T^{-1}(dB - dT X)``.
+"""
+from ..errors import RankDeficientError, ShapeError
+from ..registry import register
+
+
+def _tri(b, M, lower):
+    return b.tril(M) if lower else b.triu(M)
+
+
+@register("solve_triangular", ref="X = T^{-1} B;  Bbar = T^{-H} Xbar, Tbar = -tri(Bbar X^H)  (Giles 2008 §3.3)")
+class solve_triangular_node:
+    def forward(ctx, T, B, lower=False):
+        b = ctx.b
+        if T.ndim < 2 or T.shape[-1] != T.shape[-2] or B.ndim < 2 or B.shape[-2] != T.shape[-1]:
+            raise ShapeError(f"solve_triangular needs a square T (..., k, k) and B (..., k, p); got {T.shape} and "
+                             f"{B.shape}. Make a vector a column: b[:, None]")
+        if float(b.scalar(b.sum(b.astype(b.abs(b.diagonal(T)) == 0, b.xp.float64)))) > 0:
+            raise RankDeficientError(f"solve_triangular: T ({T.shape[-2]}x{T.shape[-1]}) has a zero on its diagonal; "
+                                     "the system is singular")
+        dtype = b.result_type(T.dtype, B.dtype)
+        T, B = b.astype(T, dtype), b.astype(B, dtype)
+        X = b.solve_triangular(T, B, lower=lower)
+        ctx.save(T, X)
+        ctx.lower = lower
+        return X
+
+    def vjp(ctx, Xbar):
+        b = ctx.b
+        T, X = ctx.saved
+        Bbar = b.solve_triangular(T, Xbar, lower=ctx.lower, adjoint=True)      # Bbar = T^{-H} Xbar
+        Tbar = -_tri(b, Bbar @ b.mH(X), ctx.lower) if ctx.needs_grad[0] else None
+        return Tbar, Bbar
+
+    def jvp(ctx, dT, dB):
+        b = ctx.b
+        T, X = ctx.saved
+        rhs = dB if dB is not None else b.zeros(X.shape, X.dtype)
+        if dT is not None:
+            rhs = rhs - _tri(b, dT, ctx.lower) @ X
+        return b.solve_triangular(T, rhs, lower=ctx.lower)

@@ -1,0 +1,104 @@
+"""Tutorials, drawing, the step-by-step trace and the command line."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import matdiff as md
+from conftest import leaf
+
+ROOT = Path(__file__).resolve().parent.parent
+TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.py"))
+
+
+def test_there_are_nine_numbered_tutorials():
+    assert [p.name[:2] for p in TUTORIALS] == [f"{i:02d}" for i in range(1, 10)]
+
+
+@pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: p.stem)
+def test_tutorial_runs_top_to_bottom(path, tmp_path):
+    env = dict(os.environ, MATDIFF_FIGURES=str(tmp_path))
+    r = subprocess.run([sys.executable, str(path), "--step"], capture_output=True, text=True, env=env,
+                       stdin=subprocess.DEVNULL, timeout=120, cwd=ROOT)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    skipped_gpu = path.name.startswith("09") and not md.backend.gpu_available()
+    assert ("No GPU here" in r.stdout) if skipped_gpu else ("===" in r.stdout)   # it printed its steps
+    if path.name.startswith(("02", "03")):
+        assert list(tmp_path.glob("*.dot")), "tutorials 02 and 03 draw the paper's figures"
+
+
+def test_draw_writes_dot_with_forward_and_dashed_adjoint_edges(tmp_path):
+    A = leaf((3, 5), name="A")
+    Q, R = md.qr(A)
+    d = md.draw([Q, R], tmp_path / "fig.svg", title="Figure 2")
+    dot = (tmp_path / "fig.dot").read_text()
+    assert dot == d.dot and "digraph" in dot
+    for label in ("split", "qr", "concat", "Eq 3", "Q\u0304", "R\u0304", "A\u0304", "style=dashed", "3×5 float64"):
+        assert label in dot, label
+    if d.files[-1].suffix == ".svg":
+        assert (tmp_path / "fig.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_draw_without_graphviz_still_writes_dot(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    A = leaf((4, 3), name="A")
+    with md.Tape() as tape:
+        md.qr(A)
+    d = md.draw(tape, tmp_path / "fig.png")
+    assert d.files == [tmp_path / "fig.dot"] and "dot -Tpng" in capsys.readouterr().out
+
+
+def test_backward_trace_prints_each_node_with_its_adjoints(capsys):
+    A = leaf((3, 2), name="A")
+    Q, R = md.qr(A)
+    md.sum(R * R).backward(trace=True)
+    out = capsys.readouterr().out
+    assert out.index("sum") < out.index("mul") < out.index("qr")       # reverse execution order
+    assert "Eq 3" in out and "Rbar: shape (2, 2)" in out and "Abar: shape (3, 2)" in out
+
+
+def test_cli_check_passes_and_lists_every_node():
+    r = subprocess.run([sys.executable, "-m", "matdiff", "check"], capture_output=True, text=True, timeout=300,
+                       cwd=ROOT)
+    assert r.returncode == 0, r.stdout[-3000:]
+    for op in md.registry:
+        assert f"\n{op} " in r.stdout, op
+    assert "checks passed" in r.stdout and "FAIL" not in r.stdout
+
+
+def test_cli_check_exits_nonzero_on_a_failure(monkeypatch):
+    from matdiff import checks
+
+    @md.register("bad_check_op", ref="deliberately wrong vjp")
+    class bad:
+        def forward(ctx, A):
+            return A * 2
+
+        def vjp(ctx, Cbar):
+            return (Cbar,)
+
+        def jvp(ctx, dA):
+            return dA * 2
+
+    monkeypatch.setitem(checks.CASES, "bad_check_op", [("2d", [(2, 2)], lambda A: md.registry["bad_check_op"](A))])
+    try:
+        lines = []
+        failures = checks.run(out=lines.append)
+        assert [f[0] for f in failures] == ["bad_check_op", "bad_check_op"]
+        assert any("FAIL" in ln for ln in lines)
+    finally:
+        md.unregister("bad_check_op")
+
+
+def test_cli_tutorials_lists_them():
+    r = subprocess.run([sys.executable, "-m", "matdiff", "tutorials"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and r.stdout.count("\n") >= 9 and "03_qr_wide.py" in r.stdout and "Figure 2" in r.stdout
+
+
+def test_tensor_to_same_device_and_numpy_roundtrip():
+    A = leaf((2, 2))
+    assert A.to("cpu") is A
+    np.testing.assert_array_equal(A.numpy(), A.data)
