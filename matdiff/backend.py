@@ -157,9 +157,10 @@ class Backend:
         """Reduced QR of a stack of matrices: ``Q`` (..., m, k), ``R`` (..., k, n), ``k = min(m, n)``."""
         return self.xp.linalg.qr(A, mode="reduced")
 
-    def solve_triangular(self, T, B, *, lower, side="left", adjoint=False):
+    def solve_triangular(self, T, B, *, lower, side="left", adjoint=False, overwrite=False):
         """``op(T)^{-1} B`` (side="left") or ``B op(T)^{-1}`` (side="right"), ``op(T) = T^H`` if adjoint.
 
+        ``overwrite=True`` allows the result to reuse B's memory (the caller owns B and drops it).
         The generic version solves with a general solver; NumPy and CuPy override it with a triangular one.
         """
         T = self.tril(T) if lower else self.triu(T)
@@ -168,6 +169,14 @@ class Backend:
         if side == "left":
             return self.xp.linalg.solve(T, B)
         return self.mT(self.xp.linalg.solve(self.mT(T), self.mT(B)))
+
+    def tril_matmul(self, A, B, upper_a=False):
+        """The lower triangle (with the diagonal) of ``A @ B`` for a square product; the rest is zero.
+
+        Enough for ``copyltu``/``hcopyltu``, which read only that triangle. ``upper_a`` says A is upper triangular.
+        The generic version forms the whole product; NumPy's skips the blocks that are zero or unneeded.
+        """
+        return self.tril(A @ B)
 
     def pivots(self, A, rows=False):
         """Column pivots of LAPACK geqp3 (``rows=True``: row pivots, i.e. geqp3 of ``A^H``), per matrix.
@@ -217,39 +226,92 @@ class NumPyBackend(Backend):
     def qr(self, A):
         return np.linalg.qr(A, mode="reduced")
 
-    def solve_triangular(self, T, B, *, lower, side="left", adjoint=False):
-        import scipy.linalg
+    def solve_triangular(self, T, B, *, lower, side="left", adjoint=False, overwrite=False):
+        """Triangular solve on NumPy's own BLAS (see :func:`_solve_right`); never scipy's.
 
-        if side == "left":
-            return _fold_left(lambda t, b: scipy.linalg.solve_triangular(
-                t, b, lower=lower, trans="C" if adjoint else "N", check_finite=False), T, B)
-        # B op(T)^{-1} = (op(T)^T \ B^T)^T ; op(T)^T = T^T, or conj(T) when adjoint (T is small: k x k).
-        Tc = np.conj(T) if adjoint and np.iscomplexobj(T) else T
-        trans = "N" if adjoint else "T"
-        return _fold_right(lambda t, bt: scipy.linalg.solve_triangular(
-            t, bt, lower=lower, trans=trans, check_finite=False), Tc, B)
+        SciPy ships a second OpenBLAS with its own thread pool: alternating scipy's trsm with NumPy's
+        matmuls made the matmuls after it 2x slower here (both pools spin on 2 cores), and OpenBLAS trsm itself
+        ran at ~30 GFLOP/s against ~100 for dgemm. A recursive blocked solve is matmul-rich and stays on one pool.
+        """
+        if adjoint:
+            T, lower = np.conj(T.swapaxes(-1, -2)) if np.iscomplexobj(T) else T.swapaxes(-1, -2), not lower
+        if side == "right":
+            return _solve_right(T, B, lower, overwrite)
+        # op(T)^{-1} B = (B^T op(T)^{-T})^T: a right solve with T^T (a view), lower <-> upper
+        return _solve_right(T.swapaxes(-1, -2), B.swapaxes(-1, -2), not lower, overwrite).swapaxes(-1, -2)
 
 
-def _fold_right(solve, T, B):
-    """Right solve ``B T^{-1}`` with one 2-D triangular T shared by a whole stack B: fold the stack into rows.
+    def tril_matmul(self, A, B, upper_a=False):
+        out = np.zeros(np.broadcast_shapes(A.shape[:-2], B.shape[:-2]) + (A.shape[-2], B.shape[-1]),
+                       dtype=np.result_type(A, B))
+        _tril_matmul(out, A, B, upper_a)
+        return out
 
-    ``B`` (..., m, k) becomes one (P*m, k) matrix (a free reshape), so a single triangular solve with many
-    right-hand sides replaces P small ones -- this is what makes batched-seed backward (gradcheck) fast.
+
+def _tril_matmul(out, A, B, upper_a):
+    """``out <- tril(A B)`` by 2x2 blocks: ``[[tril(A1 B1), 0], [A2 B1, tril(A2 B2)]]`` -- half a matmul's flops
+    (gemmt); if A is upper triangular, ``A2 = [0 | A22]`` and zero blocks are skipped too (a sixth)."""
+    n = out.shape[-1]
+    if n <= 128:
+        np.matmul(A, B, out=out)
+        out[...] = np.tril(out)
+        return
+    h = n // 2
+    if upper_a:
+        np.matmul(A[..., h:, h:], B[..., h:, :h], out=out[..., h:, :h])
+        _tril_matmul(out[..., h:, h:], A[..., h:, h:], B[..., h:, h:], True)
+    else:
+        np.matmul(A[..., h:, :], B[..., :, :h], out=out[..., h:, :h])
+        _tril_matmul(out[..., h:, h:], A[..., h:, :], B[..., :, h:], False)
+    _tril_matmul(out[..., :h, :h], A[..., :h, :], B[..., :, :h], False)
+
+
+_LEAF = 64
+
+
+def _solve_right(T, B, lower, overwrite=False):
+    """``X = B T^{-1}`` for triangular ``T`` (..., k, k), ``B`` (..., m, k), by recursive 2x2 blocking.
+
+    Upper T: ``X1 = B1 T11^{-1}``, ``X2 = (B2 - X1 T12) T22^{-1}``; lower T mirrors it. Almost all flops are
+    matmuls; diagonal blocks of at most 64 are inverted by LAPACK (getri) and applied by a matmul. The work
+    happens in place in one output array with one scratch buffer: fresh large temporaries cost page faults
+    that, measured here, took as long as the matmuls. A 2-D T shared by a stack of B is folded into one tall
+    B (a free reshape), so a stack of seeds costs one solve.
     """
-    if T.ndim == 2:
-        k = B.shape[-1]
-        B2 = B.reshape(-1, k)
-        return solve(T, B2.T).T.reshape(B.shape)
-    return solve(T, B.swapaxes(-1, -2)).swapaxes(-1, -2)
-
-
-def _fold_left(solve, T, B):
     if T.ndim == 2 and B.ndim > 2:
-        k = B.shape[-2]
-        Bt = np.moveaxis(B, -2, 0).reshape(k, -1)
-        X = solve(T, Bt).reshape((k,) + B.shape[:-2] + B.shape[-1:])
-        return np.moveaxis(X, 0, -2)
-    return solve(T, B)
+        flat = B.reshape(-1, B.shape[-1])
+        return _solve_right(T, flat, lower, overwrite and np.shares_memory(flat, B)).reshape(B.shape)
+    T = np.tril(T) if lower else np.triu(T)          # only T's triangle is read, as in LAPACK
+    dtype = np.result_type(T, B)
+    shape = np.broadcast_shapes(T.shape[:-2], B.shape[:-2]) + B.shape[-2:]
+    if overwrite and B.dtype == dtype and B.shape == shape and B.flags.writeable:
+        X = B
+    else:
+        X = np.empty(shape, dtype=dtype)
+        X[...] = B
+    k = T.shape[-1]
+    scratch = np.empty(X.shape[:-1] + (max(_LEAF, k - k // 2),), dtype=dtype)
+    _solve_inplace(X, T, lower, scratch)
+    return X
+
+
+def _solve_inplace(X, T, lower, scratch):
+    k = T.shape[-1]
+    if k <= _LEAF:      # a small diagonal block: invert it (LAPACK getrf/getri), apply it with one matmul
+        out = scratch[..., :k]
+        np.matmul(X, np.linalg.inv(T), out=out)
+        X[...] = out
+        return
+    h = k // 2
+    if lower:   # X2 T22 = B2 ;  X1 T11 = B1 - X2 T21
+        first, second, couple = slice(h, None), slice(None, h), T[..., h:, :h]
+    else:       # X1 T11 = B1 ;  X2 T22 = B2 - X1 T12
+        first, second, couple = slice(None, h), slice(h, None), T[..., :h, h:]
+    _solve_inplace(X[..., first], T[..., first, first], lower, scratch)
+    upd = scratch[..., :couple.shape[-1]]
+    np.matmul(X[..., first], couple, out=upd)
+    X[..., second] -= upd
+    _solve_inplace(X[..., second], T[..., second, second], lower, scratch)
 
 
 class CuPyBackend(Backend):
@@ -279,7 +341,7 @@ class CuPyBackend(Backend):
     def qr(self, A):
         return self.xp.linalg.qr(A, mode="reduced")
 
-    def solve_triangular(self, T, B, *, lower, side="left", adjoint=False):
+    def solve_triangular(self, T, B, *, lower, side="left", adjoint=False, overwrite=False):
         from cupyx.scipy.linalg import solve_triangular
 
         if T.ndim == 2 and B.ndim == 2:

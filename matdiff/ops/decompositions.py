@@ -83,10 +83,14 @@ def _E_T(b, k, dtype):
 
 def qr_backward(b, Q, R, Qbar, Rbar, formula="eq3"):
     """Square/deep QR backward. ``eq3``: Eq 3 / Eq 21; ``eq8``: Eq 8 (+ Section 4.4's correction for complex)."""
-    M = R @ b.mH(Rbar) - b.mH(Qbar) @ Q                              # M = R Rbar^H - Qbar^H Q
     if formula == "eq3":
-        return b.solve_triangular(R, Qbar + Q @ paper.hcopyltu(M, b),  # [Qbar + Q hcopyltu(M)] R^{-H}
-                                  lower=False, side="right", adjoint=True)
+        # M = R Rbar^H - Qbar^H Q; hcopyltu reads only its lower triangle, so only that is formed
+        M = b.tril_matmul(R, b.mH(Rbar), upper_a=True)
+        M -= b.tril_matmul(b.mH(Qbar), Q)
+        X = Q @ paper.hcopyltu(M, b)
+        X += Qbar                                                    # Qbar + Q hcopyltu(M)
+        return b.solve_triangular(R, X, lower=False, side="right", adjoint=True, overwrite=True)   # ... R^{-H}
+    M = R @ b.mH(Rbar) - b.mH(Qbar) @ Q
     # Eq 8: Q (Rbar + P_L ∘ (R Rbar^H - Rbar R^H + Q^H Qbar - Qbar^H Q) R^{-H}) + (Qbar - Q Q^H Qbar) R^{-H}
     k = R.shape[-1]
     inner = paper.P_L(k, b, b.real_dtype(R.dtype)) * (M - b.mH(M))
@@ -106,8 +110,11 @@ def qr_variations(b, Q, R, dA):
 
 def lq_backward(b, L, Q, Lbar, Qbar):
     """Eq 17 (complex: hcopyltu): ``Abar = L^{-H} [Qbar + hcopyltu(M) Q]``, ``M = L^H Lbar - Qbar Q^H``."""
-    M = b.mH(L) @ Lbar - Qbar @ b.mH(Q)
-    return b.solve_triangular(L, Qbar + paper.hcopyltu(M, b) @ Q, lower=True, side="left", adjoint=True)
+    M = b.tril_matmul(b.mH(L), Lbar, upper_a=True)                  # only the lower triangle: hcopyltu reads it
+    M -= b.tril_matmul(Qbar, b.mH(Q))
+    X = paper.hcopyltu(M, b) @ Q
+    X += Qbar
+    return b.solve_triangular(L, X, lower=True, side="left", adjoint=True, overwrite=True)
 
 
 def lq_variations(b, L, Q, dA):
