@@ -18,6 +18,8 @@ def _as_list(x):
 def _seed_array(out, seed, lead=0):
     """Check a seed against its output (shape, dtype, device) and return it as an array of the output's backend."""
     b = out.backend
+    if type(seed) is b.array_type and seed.shape == out.shape and seed.dtype == out.dtype:
+        return seed                                   # the common case: an array that fits
     if isinstance(seed, Tensor):
         if seed.backend is not b:
             raise DeviceError(f"a seed on {seed.device} cannot seed an output on {out.device}")

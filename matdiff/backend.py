@@ -24,6 +24,7 @@ class Backend:
     def __init__(self, xp):
         self.xp = xp
         self._concat = getattr(xp, "concat", None) or xp.concatenate
+        self._kinds = {}
 
     # -- creation and conversion ---------------------------------------------------------------
     def is_array(self, x):
@@ -53,11 +54,21 @@ class Backend:
         return a if a.dtype == dtype else self.xp.astype(a, dtype)
 
     # -- dtypes ----------------------------------------------------------------------------------
+    def _kind(self, dtype):
+        """'c' complex, 'f' real float, '' otherwise -- cached per dtype (dtype comparisons are slow)."""
+        try:
+            return self._kinds[dtype]
+        except KeyError:
+            xp = self.xp
+            k = "c" if dtype in (xp.complex64, xp.complex128) else "f" if dtype in (xp.float32, xp.float64) else ""
+            self._kinds[dtype] = k
+            return k
+
     def is_complex(self, dtype):
-        return dtype in (self.xp.complex64, self.xp.complex128)
+        return self._kind(dtype) == "c"
 
     def is_float(self, dtype):
-        return dtype in (self.xp.float32, self.xp.float64, self.xp.complex64, self.xp.complex128)
+        return self._kind(dtype) != ""
 
     def real_dtype(self, dtype):
         xp = self.xp
@@ -71,7 +82,10 @@ class Backend:
         return self.xp.result_type(*dtypes)
 
     def eps(self, dtype):
-        return float(self.xp.finfo(dtype).eps)
+        key = ("eps", dtype)
+        if key not in self._kinds:
+            self._kinds[key] = float(self.xp.finfo(dtype).eps)
+        return self._kinds[key]
 
     def dtype_name(self, dtype):
         return np.dtype(str(dtype).rsplit(".", 1)[-1]).name
@@ -114,6 +128,17 @@ class Backend:
         """Square matrices with ``d`` (..., k) on their diagonals."""
         k = d.shape[-1]
         return self.eye(k, d.dtype) * d[..., None, :]
+
+    def diag_part(self, a):
+        """``I ∘ a``: the diagonal of each square matrix, zeros elsewhere."""
+        return self.eye(a.shape[-1], a.dtype) * a
+
+    def phase(self, d):
+        """``d / |d|`` elementwise, with 1 where ``d == 0`` (the unit factors of the gauge rotation)."""
+        a = self.abs(d)
+        zero = a == 0
+        one = self.astype(self.xp.ones(d.shape, dtype=a.dtype), d.dtype)
+        return self.where(zero, one, d / self.astype(self.where(zero, 1, a), d.dtype))
 
     def concat(self, arrays, axis):
         return self._concat(list(arrays), axis=axis)
@@ -210,6 +235,7 @@ class NumPyBackend(Backend):
     def __init__(self):
         super().__init__(np)
         self.array_type = np.ndarray
+        self._masks = {}
 
     def asarray(self, x, dtype=None):
         return np.asarray(x, dtype=dtype)
@@ -220,8 +246,53 @@ class NumPyBackend(Backend):
     def mT(self, a):
         return a.swapaxes(-1, -2)
 
+    def conj(self, a):
+        return a.conj() if a.dtype.kind == "c" else a
+
+    def real(self, a):
+        return a.real if a.dtype.kind == "c" else a
+
     def diagonal(self, a):
         return np.diagonal(a, axis1=-2, axis2=-1)
+
+    def tril(self, a, k=0):
+        return a * self._mask(a, k, True) if a.shape[-1] <= 64 else np.tril(a, k)
+
+    def triu(self, a, k=0):
+        return a * self._mask(a, k, False) if a.shape[-1] <= 64 else np.triu(a, k)
+
+    def _mask(self, a, k, lower):
+        """0/1 triangle masks of small matrices, cached: a multiply beats np.tril's mask building there."""
+        key = (a.shape[-2:], k, lower, a.dtype)
+        m = self._masks.get(key)
+        if m is None:
+            m = np.tri(*a.shape[-2:], k=k if lower else k - 1, dtype=a.dtype)
+            m = self._masks[key] = m if lower else 1 - m
+        return m
+
+    def diag_embed(self, d):
+        k = d.shape[-1]
+        out = np.zeros(d.shape + (k,), dtype=d.dtype)
+        np.einsum("...ii->...i", out)[...] = d
+        return out
+
+    def diag_part(self, a):
+        if a.shape[-1] > 64:
+            return self.diag_embed(np.diagonal(a, axis1=-2, axis2=-1))
+        key = (a.shape[-1], "eye", a.dtype)
+        eye = self._masks.get(key)
+        if eye is None:
+            eye = self._masks[key] = np.eye(a.shape[-1], dtype=a.dtype)
+        return a * eye
+
+    def phase(self, d):
+        if d.dtype.kind != "c":
+            return np.copysign(np.ones((), dtype=d.dtype), d)     # +-1 (a zero keeps any sign: it is singular)
+        a = np.abs(d)
+        a[a == 0] = 1
+        D = d / a
+        D[d == 0] = 1
+        return D
 
     def qr(self, A):
         return np.linalg.qr(A, mode="reduced")
@@ -242,6 +313,8 @@ class NumPyBackend(Backend):
 
 
     def tril_matmul(self, A, B, upper_a=False):
+        if A.shape[-2] <= 128:
+            return self.tril(A @ B)
         out = np.zeros(np.broadcast_shapes(A.shape[:-2], B.shape[:-2]) + (A.shape[-2], B.shape[-1]),
                        dtype=np.result_type(A, B))
         _tril_matmul(out, A, B, upper_a)
@@ -267,6 +340,15 @@ def _tril_matmul(out, A, B, upper_a):
 
 
 _LEAF = 64
+_TRI = {}
+
+
+def _tri_mask(k, lower):
+    """Cached boolean k x k triangle (with the diagonal)."""
+    m = _TRI.get((k, lower))
+    if m is None:
+        m = _TRI[(k, lower)] = np.tri(k, dtype=bool) if lower else np.tri(k, dtype=bool).T
+    return m
 
 
 def _solve_right(T, B, lower, overwrite=False):
@@ -278,6 +360,8 @@ def _solve_right(T, B, lower, overwrite=False):
     that, measured here, took as long as the matmuls. A 2-D T shared by a stack of B is folded into one tall
     B (a free reshape), so a stack of seeds costs one solve.
     """
+    if T.shape[-1] <= _LEAF:                          # small: one inverse, one matmul
+        return B @ np.linalg.inv(T * _tri_mask(T.shape[-1], lower))
     if T.ndim == 2 and B.ndim > 2:
         flat = B.reshape(-1, B.shape[-1])
         return _solve_right(T, flat, lower, overwrite and np.shares_memory(flat, B)).reshape(B.shape)

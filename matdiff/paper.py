@@ -54,7 +54,7 @@ def copyltu(M, b=None):
     """
     M, b = _arr(M, b)
     low = b.tril(M, -1)
-    return low + b.mT(low) + b.diag_embed(b.diagonal(M))
+    return low + b.mT(low) + b.diag_part(M)
 
 
 def hcopyltu(M, b=None):
@@ -62,7 +62,7 @@ def hcopyltu(M, b=None):
     part of the diagonal (Section 4.2). Equals ``copyltu`` for real ``M``."""
     M, b = _arr(M, b)
     low = b.tril(M, -1)
-    return low + b.mH(low) + b.diag_embed(b.real(b.diagonal(M)))
+    return low + b.mH(low) + b.diag_part(b.real(M))
 
 
 def _one():

@@ -20,7 +20,9 @@ _state = {"grad": True, "tapes": []}
 
 
 class Context:
-    """What a node keeps for its rules: the backend ``b``, saved arrays, parameters, input metadata."""
+    """What a node keeps for its rules: the backend ``b``, saved arrays, and whatever the forward stores."""
+
+    saved = ()
 
     def __init__(self, b, needs_grad):
         self.b = b
@@ -110,13 +112,20 @@ def graph_nodes(outputs):
     seen, stack, nodes = set(), [t.node for t in outputs if t.node is not None], []
     while stack:
         node = stack.pop()
-        if id(node) in seen:
+        if node in seen:
             continue
-        seen.add(id(node))
+        seen.add(node)
         nodes.append(node)
-        stack.extend(t.node for t in node.inputs if t.node is not None and id(t.node) not in seen)
-    nodes.sort(key=lambda n: n.seq)
+        for t in node.inputs:
+            n = t.node
+            if n is not None and n not in seen:
+                stack.append(n)
+    nodes.sort(key=_seq_of)
     return nodes
+
+
+def _seq_of(node):
+    return node.seq
 
 
 def fit(b, g, shape, dtype, lead=0):
@@ -126,6 +135,8 @@ def fit(b, g, shape, dtype, lead=0):
     complex adjoint (PyTorch's convention ``dL/dRe``). ``lead`` leading axes of ``g`` are a batch of
     independent seeds (used by gradcheck) and are kept.
     """
+    if g.shape == shape and g.dtype == dtype:    # the common case, first
+        return g
     target = g.shape[:lead] + tuple(shape)
     if g.shape != target:
         extra = g.ndim - len(target)
@@ -158,9 +169,16 @@ def backward_sweep(outputs, seeds, *, retain_graph=False, capture=None, set_grad
     captured = {}
     nodes = graph_nodes(outputs)
     for node in reversed(nodes):
-        cots = [adj.pop(id(o), None) for o in node.outputs]
-        if all(c is None for c in cots):
-            continue
+        outs = node.outputs
+        if len(outs) == 1:
+            c = adj.pop(id(outs[0]), None)
+            if c is None:
+                continue
+            cots = [c]
+        else:
+            cots = [adj.pop(id(o), None) for o in outs]
+            if all(c is None for c in cots):
+                continue
         if node.freed:
             raise GraphError(
                 f"backward reached node #{node.seq} ({node.op.name}) whose saved values were freed by an earlier "
@@ -182,7 +200,15 @@ def backward_sweep(outputs, seeds, *, retain_graph=False, capture=None, set_grad
         for inp, g, need in zip(node.inputs, grads, ctx.needs_grad):
             if g is None or not need:
                 continue
-            _accumulate(adj, owners, inp, fit(b, g, inp.shape, inp.dtype, lead))
+            d = inp.data
+            if g.shape != d.shape or g.dtype != d.dtype:
+                g = fit(b, g, d.shape, d.dtype, lead)
+            key = id(inp)
+            if key in adj:
+                adj[key] = adj[key] + g
+            else:
+                adj[key] = g
+                owners[key] = inp
         if not retain_graph:
             node.free()
     for key, g in adj.items():   # what is left belongs to leaves

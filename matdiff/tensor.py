@@ -10,7 +10,7 @@ import numpy as np
 from . import backend as _backend
 from .errors import DeviceError, DTypeError, MatdiffError
 from .registry import REGISTRY, _apply
-from .tape import Context, Node, grad_enabled
+from .tape import Context, Node, _state
 
 
 class Tensor:
@@ -24,7 +24,7 @@ class Tensor:
         self.grad = None
 
     # -- metadata ----------------------------------------------------------------------------
-    shape = property(lambda self: tuple(self.data.shape))
+    shape = property(lambda self: self.data.shape)
     ndim = property(lambda self: self.data.ndim)
     dtype = property(lambda self: self.data.dtype)
     device = property(lambda self: self._b.device)
@@ -177,21 +177,28 @@ def _as_tensor(x, b, like_dtype):
 
 def apply(op, inputs, params):
     """Run ``op`` on Tensors: check devices, call its forward on arrays, wrap outputs, record a node."""
-    tensors = [x for x in inputs if isinstance(x, Tensor)]
-    if not tensors:
+    b = first = None
+    mixed = False
+    for x in inputs:
+        if isinstance(x, Tensor):
+            if b is None:
+                b, first = x._b, x
+            elif x._b is not b:
+                raise DeviceError(f"{op.name} mixes a tensor on {b.device} ({b.name}) with one on {x.device} "
+                                  f"({x._b.name}); move them to one device with .to('cpu') or .to('gpu')")
+        else:
+            mixed = True
+    if b is None:
         raise MatdiffError(f"{op.name} needs at least one Tensor input (got {[type(x).__name__ for x in inputs]})")
-    b = tensors[0]._b
-    for t in tensors[1:]:
-        if t._b is not b:
-            raise DeviceError(f"{op.name} mixes a tensor on {b.device} ({b.name}) with one on {t.device} "
-                              f"({t._b.name}); move them to one device with .to('cpu') or .to('gpu')")
-    if len(tensors) != len(inputs):
-        inputs = [x if isinstance(x, Tensor) else _as_tensor(x, b, tensors[0].dtype) for x in inputs]
-    record = grad_enabled() and any(t.requires_grad for t in inputs)
-    ctx = Context(b, tuple(t.requires_grad for t in inputs) if record else ())
+    if mixed:
+        inputs = [x if isinstance(x, Tensor) else _as_tensor(x, b, first.data.dtype) for x in inputs]
+    needs = tuple([t.requires_grad for t in inputs])
+    record = _state["grad"] and True in needs
+    ctx = Context(b, needs if record else ())
     out = op.forward(ctx, *[t.data for t in inputs], **params)
     multi = isinstance(out, tuple)
-    outs = tuple(Tensor(o, b, record and b.is_float(o.dtype)) for o in (out if multi else (out,)))
+    outs = tuple(Tensor(o, b, record and b.is_float(o.dtype)) for o in out) if multi \
+        else (Tensor(out, b, record and b.is_float(out.dtype)),)
     if record:
         node = Node(op, tuple(inputs), outs, ctx)
         for o in outs:

@@ -43,13 +43,11 @@ FORMULAS = {
 # -- shared pieces of the rules -------------------------------------------------------------------
 def _gauge(b, Q, R):
     """Rotate phases so that diag(R) is real and >= 0: ``Q <- Q D``, ``R <- D^H R`` (D diagonal, |d_kk| = 1)."""
-    d = b.diagonal(R)
-    a = b.abs(d)
-    zero = a == 0
-    D = b.where(zero, b.astype(b.xp.ones(d.shape, dtype=a.dtype), d.dtype), d / b.astype(b.where(zero, 1, a), d.dtype))
+    D = b.phase(b.diagonal(R))
     extra = Q.shape[-1] - D.shape[-1]          # mode="complete": columns beyond k keep their phase
     if extra:
-        D = b.concat([D, b.xp.ones(D.shape[:-1] + (extra,), dtype=D.dtype)], axis=-1)
+        D = b.concat([D, b.astype(b.xp.ones(D.shape[:-1] + (extra,), dtype=b.real_dtype(D.dtype)), D.dtype)],
+                     axis=-1)
     return Q * D[..., None, :], R * b.conj(D)[..., :, None]
 
 
@@ -59,13 +57,15 @@ def _check_rank(b, T, context):
     kind, shape, hint = context
     k = d.shape[-1]
     dmax, dmin = d.max(axis=-1), d.min(axis=-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(dmax > 0, dmin / dmax, 0.0)
-    worst = np.unravel_index(np.argmin(ratio), ratio.shape) if ratio.ndim else ()
-    r = float(ratio[worst]) if ratio.ndim else float(ratio)
+    if d.ndim == 1:
+        worst, r = (), float(dmin) / float(dmax) if dmax > 0 else 0.0
+    else:
+        ratio = dmin / np.where(dmax > 0, dmax, 1.0) * (dmax > 0)      # 0 for an all-zero diagonal
+        worst = np.unravel_index(np.argmin(ratio), ratio.shape)
+        r = float(ratio[worst])
     eps = b.eps(T.dtype)
-    if not np.isfinite(r) or r <= 10 * max(k, *shape[-2:]) * eps:      # numpy's matrix_rank tolerance, x10
-        where = f" (matrix {tuple(int(i) for i in worst)} of the batch)" if ratio.ndim else ""
+    if not r == r or r <= 10 * max(k, *shape[-2:]) * eps:      # NaN, or numpy's matrix_rank tolerance x10
+        where = f" (matrix {tuple(int(i) for i in worst)} of the batch)" if worst else ""
         raise RankDeficientError(
             f"{kind} backward: the triangular factor of the {'x'.join(map(str, shape[-2:]))} input{where} is singular "
             f"to working precision: smallest |diagonal| = {float(np.asarray(dmin)[worst]):.3g}, largest = "

@@ -1,0 +1,215 @@
+"""matdiff benchmarks: ``python benchmarks/run.py [--quick] [--threads 2] [--rounds 3] [--reps 5] [--gpu]``.
+
+Prints a table and writes JSON (default ``benchmarks/results.json``). Every library runs in processes of its
+own with the same thread count (OMP/OPENBLAS/MKL_NUM_THREADS); rounds alternate the libraries so machine
+noise hits them alike; each figure is the median over rounds x reps; only same-run ratios are meaningful.
+``--unset-openblas-env`` drops OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE for the worker processes (and says so).
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BIG = [(2000, 500), (1000, 1000), (500, 2000), (256, 32, 16)]
+QUICK = [(40, 10), (20, 20), (10, 40), (8, 6, 4)]
+GPU = [(4096, 4096), (8192, 2048), (4096, 64, 32)]
+
+
+def cases(shapes, dtypes=("float64", "complex128")):
+    out = []
+    for kind in ("qr", "lq"):
+        for dtype in dtypes:
+            for shape in shapes:
+                for variant in ("graph", "fused"):
+                    name = f"{kind}_{variant}_{dtype}_{'x'.join(map(str, shape))}"
+                    out.append(dict(name=name, kind=kind, variant=variant, dtype=dtype, shape=list(shape)))
+    return out
+
+
+def nominal_flops(kind, shape, dtype):
+    """Real flops of the paper's formulas as written (Eq 3 / 9-10 / 17 / Prop 3), x4 for complex."""
+    *batch, m, n = shape
+    if kind == "lq":
+        m, n = n, m                      # LQ of A is QR of A^H
+    if m >= n:
+        f = 5 * m * n * n + 2 * n ** 3
+    else:
+        f = 7 * m ** 3 + 4 * m * m * (n - m)
+    for b in batch:
+        f *= b
+    return f * (4 if dtype == "complex128" else 1)
+
+
+def worker(lib, cfg, env):
+    r = subprocess.run([sys.executable, str(HERE / "worker.py"), lib, json.dumps(cfg)], capture_output=True,
+                       text=True, env=env, timeout=1800)
+    if r.returncode != 0:
+        return {"error": (r.stderr or r.stdout).strip().splitlines()[-1][:200]}
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def available(mod):
+    return subprocess.run([sys.executable, "-c", f"import {mod}"], capture_output=True).returncode == 0
+
+
+def median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    return None if not xs else (xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2)
+
+
+def merge(samples):
+    """Median over rounds of every numeric leaf; booleans must hold in every round."""
+    keys = {k for s in samples for k in s}
+    out = {}
+    for k in keys:
+        vals = [s.get(k) for s in samples if k in s]
+        if all(isinstance(v, dict) for v in vals):
+            out[k] = merge(vals)
+        elif all(isinstance(v, bool) for v in vals):
+            out[k] = all(vals)
+        elif all(isinstance(v, (int, float)) for v in vals):
+            out[k] = median(vals)
+        else:
+            out[k] = vals[-1]
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="tiny sizes, one round, no peers (the smoke test)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--peers", default="torch,jax")
+    p.add_argument("--gpu", action="store_true", help="also the GPU section (CuPy vs torch.cuda)")
+    p.add_argument("--unset-openblas-env", action="store_true")
+    p.add_argument("--out", default=str(HERE / "results.json"))
+    a = p.parse_args(argv)
+    env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), OPENBLAS_NUM_THREADS=str(a.threads),
+               MKL_NUM_THREADS=str(a.threads), PYTHONPATH=str(HERE.parent))
+    note = "default environment"
+    if a.unset_openblas_env:
+        env.pop("OPENBLAS_CORETYPE", None)
+        env.pop("OPENBLAS_L2_SIZE", None)
+        note = "OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for the workers"
+    shapes = QUICK if a.quick else BIG
+    rounds, reps = (1, 2) if a.quick else (a.rounds, a.reps)
+    peers = [] if a.quick else [x for x in a.peers.split(",") if x and available(x)]
+    cfg = dict(cases=cases(shapes), reps=reps, extras=True)
+    if a.quick:
+        cfg.update(gc_shape=[8, 4], mem_shape=[200, 50], gemm_n=200)
+    samples = {lib: [] for lib in ["matdiff"] + peers}
+    for r in range(rounds):
+        for lib in samples:                   # alternate libraries within every round
+            print(f"round {r + 1}/{rounds}: {lib} ...", file=sys.stderr, flush=True)
+            samples[lib].append(worker(lib, cfg, env))
+    res = {lib: merge(s) for lib, s in samples.items()}
+    if a.gpu:
+        gcfg = dict(cases=cases(GPU), reps=reps, device="gpu")
+        res["gpu"] = {lib: worker(lib, gcfg, env) for lib in ["matdiff"] + (["torch"] if "torch" in peers else [])}
+    meta = dict(date=datetime.date.today().isoformat(), machine=platform.processor() or platform.machine(),
+                cpus=os.cpu_count(), threads=a.threads, env=note, rounds=rounds, reps=reps, python=sys.version.split()[0])
+    report = dict(meta=meta, results=res, table=table(res, shapes, peers), targets=targets(res, peers))
+    Path(a.out).write_text(json.dumps(report, indent=1, default=str))
+    print(f"# matdiff benchmarks, {meta['date']}, {meta['cpus']} cpus, {a.threads} threads, {note}; "
+          f"medians of {rounds} rounds x {reps} reps")
+    for line in report["table"] + [""] + report["targets"]:
+        print(line)
+    print(f"\nwrote {a.out}")
+    return 0
+
+
+def _ms(x):
+    return "-" if x is None else f"{x * 1e3:9.2f}"
+
+
+def _ratio(a, b):
+    return None if a is None or b in (None, 0) else a / b
+
+
+def table(res, shapes, peers):
+    md_ = res["matdiff"]
+    gemm = md_.get("dgemm_gflops")
+    head = f"{'case':<34}{'bwd ms':>10}{'fwd ms':>10}{'bwd/fwd':>8}{'GFLOP/s':>9}" + "".join(
+        f"{p + ' ms':>11}{'/' + p:>8}" for p in peers)
+    lines = [head, "-" * len(head)]
+    for c in cases(shapes):
+        r = md_.get(c["name"], {})
+        bwd, fwd = r.get("backward"), r.get("forward")
+        gf = None if bwd is None else nominal_flops(c["kind"], c["shape"], c["dtype"]) / bwd / 1e9
+        row = f"{c['name']:<34}{_ms(bwd):>10}{_ms(fwd):>10}{_fmt(_ratio(bwd, fwd)):>8}{_fmt(gf, 1):>9}"
+        for p in peers:
+            pr = res[p].get(c["name"].replace("_" + c["variant"], ""), {})
+            row += f"{_ms(pr.get('backward')):>11}{_fmt(_ratio(bwd, pr.get('backward'))):>8}" if "error" not in pr \
+                else f"{'n/a':>11}{'':>8}"
+        lines.append(row)
+    lines.append(f"dgemm (same process): {_fmt(gemm, 1)} GFLOP/s; GFLOP/s above = nominal flops of the paper's "
+                 "formulas / time")
+    ov = md_.get("tiny_qr_engine")
+    lines.append(f"8x4 QR fwd+bwd: engine {_us(ov)} us, bare rule {_us(md_.get('tiny_qr_bare'))} us"
+                 + "".join(f", {p} eager {_us(res[p].get('tiny_qr_engine'))} us" for p in peers if p == "torch")
+                 + f"; engine overhead per node {_us(md_.get('node_overhead'))} us")
+    for dt in ("float64", "complex128"):
+        k = f"gradcheck_qr64x32_{dt}"
+        lines.append(f"full-Jacobian gradcheck of QR ({dt}): matdiff {_fmt(md_.get(k), 3)} s"
+                     + "".join(f", {p} {_fmt(res[p].get(k), 3)} s" for p in peers if p == "torch"))
+    lines.append(f"backward peak traced memory: {_fmt(md_.get('bwd_peak_over_A'))} x |A|; saved values released "
+                 f"after backward: {md_.get('saved_released')}")
+    if "gpu" in res:
+        lines.append("GPU: " + json.dumps(res["gpu"])[:2000])
+    return lines
+
+
+def _fmt(x, nd=2):
+    return "-" if x is None else f"{x:.{nd}f}"
+
+
+def _us(x):
+    return "-" if x is None else f"{x * 1e6:.1f}"
+
+
+def targets(res, peers):
+    md_, out = res["matdiff"], ["targets (ratios from this run):"]
+
+    def add(label, value, limit, better="<="):
+        if value is None:
+            out.append(f"  {label}: not measured")
+            return
+        ok = value <= limit if better == "<=" else value >= limit
+        out.append(f"  {'met   ' if ok else 'MISSED'} {label}: {value:.2f} (target {better} {limit})")
+
+    big = ["float64_2000x500", "float64_1000x1000", "float64_500x2000", "complex128_1000x1000"]
+    if "torch" in peers:
+        for s in big:
+            for v in ("graph", "fused"):
+                add(f"qr {v} {s} backward / PyTorch", _ratio(md_.get(f"qr_{v}_{s}", {}).get("backward"),
+                                                               res["torch"].get(f"qr_{s}", {}).get("backward")), 1.0)
+    for s, lim in (("float64_2000x500", 1.0), ("float64_500x2000", 1.0), ("float64_1000x1000", 1.6)):
+        r = md_.get(f"qr_graph_{s}", {})
+        add(f"qr backward / matdiff forward {s}", _ratio(r.get("backward"), r.get("forward")), lim)
+    for s in ("float64_500x2000", "complex128_500x2000"):
+        add(f"wide qr graph / fused backward {s}", _ratio(md_.get(f"qr_graph_{s}", {}).get("backward"),
+                                                          md_.get(f"qr_fused_{s}", {}).get("backward")), 1.3)
+    if "torch" in peers:
+        add("8x4 qr fwd+bwd engine / PyTorch eager", _ratio(md_.get("tiny_qr_engine"),
+                                                           res["torch"].get("tiny_qr_engine")), 1.5)
+        for dt in ("float64", "complex128"):
+            k = f"gradcheck_qr64x32_{dt}"
+            add(f"gradcheck speed-up vs torch.autograd.gradcheck {dt}", _ratio(res["torch"].get(k), md_.get(k)), 10,
+                ">=")
+    add("engine overhead per node (us)", None if md_.get("node_overhead") is None else md_["node_overhead"] * 1e6, 5)
+    add("backward peak memory / |A| (2000x500)", md_.get("bwd_peak_over_A"), 4)
+    gf = md_.get("qr_fused_float64_2000x500", {}).get("backward")
+    if gf and md_.get("dgemm_gflops"):
+        add("backward GFLOP/s / dgemm (qr fused 2000x500)",
+            nominal_flops("qr", (2000, 500), "float64") / gf / 1e9 / md_["dgemm_gflops"], 0.7, ">=")
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

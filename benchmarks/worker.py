@@ -1,0 +1,212 @@
+"""One benchmark process for one library: ``python benchmarks/worker.py LIB CONFIG_JSON`` prints one JSON object.
+
+LIB is ``matdiff``, ``torch`` or ``jax``. Each library runs in a process of its own (PyTorch's MKL next to
+NumPy's OpenBLAS in one process slowed NumPy 6-27x through thread-pool contention), with the thread count
+set by the runner through OMP/OPENBLAS/MKL_NUM_THREADS. Times are medians over ``reps`` repetitions.
+"""
+import json
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+
+
+def median_time(f, reps, warmup=1):
+    for _ in range(warmup):
+        f()
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        f()
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts)), [float(x) for x in ts]
+
+
+def data(shape, dtype, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal(shape)
+    if dtype == "complex128":
+        a = a + 1j * rng.standard_normal(shape)
+    return a.astype(dtype)
+
+
+def outputs_shapes(kind, shape):
+    m, n = shape[-2:]
+    k = min(m, n)
+    b = tuple(shape[:-2])
+    return (b + (m, k), b + (k, n)) if kind == "qr" else (b + (m, k), b + (k, n))
+
+
+# -- matdiff ---------------------------------------------------------------------------------------------
+def run_matdiff(cfg):
+    import matdiff as md
+    from matdiff.backend import get
+    from matdiff.ops.decompositions import _gauge, qr_backward
+
+    dev = cfg.get("device", "cpu")
+    b = get("cupy" if dev == "gpu" else "numpy")
+    sync = (lambda: b.xp.cuda.Device().synchronize()) if dev == "gpu" else (lambda: None)
+    out, reps = {}, cfg["reps"]
+    for case in cfg["cases"]:
+        kind, variant, dtype, shape = case["kind"], case["variant"], case["dtype"], tuple(case["shape"])
+        a = b.from_host(data(shape, dtype, 0))
+        A = md.tensor(a, requires_grad=True)
+        fn = md.qr if kind == "qr" else md.lq
+        outs = list(fn(A, fused=(variant == "fused"))[:2])
+        seeds = [b.from_host(data(o.shape, dtype, 1 + i)) for i, o in enumerate(outs)]
+
+        def bwd():
+            md.grad(outs, [A], seeds, retain_graph=True)
+            sync()
+
+        def fwd():
+            with md.no_grad():
+                fn(a, fused=(variant == "fused"))
+            sync()
+
+        out[case["name"]] = {"backward": median_time(bwd, reps)[0], "forward": median_time(fwd, reps)[0]}
+    if cfg.get("extras"):
+        out.update(_matdiff_extras(cfg, md, b, _gauge, qr_backward))
+    return out
+
+
+def _matdiff_extras(cfg, md, b, _gauge, qr_backward):
+    reps = cfg["reps"]
+    res = {}
+    n = cfg.get("gemm_n", 2000)
+    x, y = np.random.default_rng(0).standard_normal((2, n, n))
+    t, _ = median_time(lambda: x @ y, reps)
+    res["dgemm_gflops"] = 2 * n ** 3 / t / 1e9
+    # tape overhead on a tiny QR: engine vs the bare rule (no Tensors, no tape)
+    a, gq, gr = data((8, 4), "float64", 0), data((8, 4), "float64", 1), data((4, 4), "float64", 2)
+
+    def engine():
+        A = md.tensor(a, requires_grad=True)
+        Q, R = md.qr(A)
+        md.backward([Q, R], [gq, gr])
+
+    def bare():
+        Q, R = _gauge(b, *b.qr(a))
+        qr_backward(b, Q, R, gq, gr)
+
+    res["tiny_qr_engine"] = median_time(engine, max(reps, 200), warmup=20)[0]
+    res["tiny_qr_bare"] = median_time(bare, max(reps, 200), warmup=20)[0]
+    # per-node overhead: a chain of 200 negations of a 1x1 matrix, forward + backward, minus NumPy's own work
+    one = np.ones((1, 1))
+
+    def chain():
+        X = md.tensor(one, requires_grad=True)
+        Y = X
+        for _ in range(200):
+            Y = -Y
+        md.backward([Y], [one])
+
+    def raw():
+        y = one
+        for _ in range(200):
+            y = -y
+        for _ in range(200):
+            y = -y
+
+    res["node_overhead"] = (median_time(chain, max(reps, 30))[0] - median_time(raw, max(reps, 30))[0]) / 200
+    # full-Jacobian gradcheck of QR 64x32
+    gc_shape = tuple(cfg.get("gc_shape", (64, 32)))
+    for dtype in ("float64", "complex128"):
+        A = md.tensor(data(gc_shape, dtype, 3), requires_grad=True)
+        t0 = time.perf_counter()
+        rep = md.gradcheck(lambda A: tuple(md.qr(A)), [A])
+        res[f"gradcheck_qr64x32_{dtype}"] = time.perf_counter() - t0
+        res[f"gradcheck_qr64x32_{dtype}_ok"] = bool(rep.ok)
+    # peak traced memory during a 2000x500 backward, and whether saved values are released after it
+    A = md.tensor(data(tuple(cfg.get("mem_shape", (2000, 500))), "float64", 0), requires_grad=True)
+    Q, R = md.qr(A)
+    seeds = [data(Q.shape, "float64", 1), data(R.shape, "float64", 2)]
+    node = R.node
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    md.backward([Q, R], seeds)
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    res["bwd_peak_over_A"] = peak / A.data.nbytes
+    res["saved_released"] = node.freed and node.ctx is None
+    return res
+
+
+# -- PyTorch ---------------------------------------------------------------------------------------------
+def run_torch(cfg):
+    import torch
+
+    dev = "cuda" if cfg.get("device") == "gpu" else "cpu"
+    sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+    out, reps = {}, cfg["reps"]
+    for case in cfg["cases"]:
+        if case["variant"] != "graph":          # PyTorch has one QR; compare it with both matdiff variants
+            continue
+        kind, dtype, shape = case["kind"], case["dtype"], tuple(case["shape"])
+        A = torch.tensor(data(shape, dtype, 0), device=dev, requires_grad=True)
+        if kind == "qr":
+            outs = torch.linalg.qr(A)
+        else:                                   # no torch LQ: L, Q = R^H, Q^H of QR(A^H)
+            Qr, Rr = torch.linalg.qr(A.mH)
+            outs = (Rr.mH, Qr.mH)
+        seeds = [torch.tensor(data(tuple(o.shape), dtype, 1 + i), device=dev) for i, o in enumerate(outs)]
+
+        def bwd():
+            torch.autograd.grad(outs, [A], seeds, retain_graph=True)
+            sync()
+
+        def fwd():
+            with torch.no_grad():
+                torch.linalg.qr(A)
+            sync()
+
+        out[case["name"].replace("_graph", "")] = {"backward": median_time(bwd, reps)[0],
+                                                   "forward": median_time(fwd, reps)[0]}
+    if cfg.get("extras"):
+        a, gq, gr = (torch.tensor(data(s, "float64", i)) for i, s in enumerate([(8, 4), (8, 4), (4, 4)]))
+
+        def eager():
+            A = a.clone().requires_grad_(True)
+            Q, R = torch.linalg.qr(A)
+            torch.autograd.backward([Q, R], [gq, gr])
+
+        out["tiny_qr_engine"] = median_time(eager, max(reps, 200), warmup=20)[0]
+        for dtype in ("float64", "complex128"):
+            A = torch.tensor(data(tuple(cfg.get("gc_shape", (64, 32))), dtype, 3), requires_grad=True)
+            t0 = time.perf_counter()
+            ok = torch.autograd.gradcheck(lambda A: torch.linalg.qr(A), (A,), fast_mode=False)
+            out[f"gradcheck_qr64x32_{dtype}"] = time.perf_counter() - t0
+            out[f"gradcheck_qr64x32_{dtype}_ok"] = bool(ok)
+    return out
+
+
+# -- JAX -------------------------------------------------------------------------------------------------
+def run_jax(cfg):
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    out, reps = {}, cfg["reps"]
+    for case in cfg["cases"]:
+        if case["variant"] != "graph":
+            continue
+        kind, dtype, shape = case["kind"], case["dtype"], tuple(case["shape"])
+        A = jnp.asarray(data(shape, dtype, 0))
+        f = jnp.linalg.qr if kind == "qr" else (lambda a: tuple(x.conj().swapaxes(-1, -2)
+                                                                 for x in jnp.linalg.qr(a.conj().swapaxes(-1, -2))[::-1]))
+        try:
+            outs, vjp = jax.vjp(f, A)
+            seeds = tuple(jnp.asarray(data(tuple(o.shape), dtype, 1 + i)) for i, o in enumerate(outs))
+            vjp_j = jax.jit(vjp)
+            t, _ = median_time(lambda: vjp_j(seeds)[0].block_until_ready(), reps)
+            out[case["name"].replace("_graph", "")] = {"backward": t}
+        except Exception as e:              # e.g. wide QR: JAX has no derivative for m < n
+            out[case["name"].replace("_graph", "")] = {"error": f"{type(e).__name__}: {str(e)[:80]}"}
+    return out
+
+
+if __name__ == "__main__":
+    lib, cfg = sys.argv[1], json.loads(sys.argv[2])
+    print(json.dumps({"matdiff": run_matdiff, "torch": run_torch, "jax": run_jax}[lib](cfg)))
