@@ -10,7 +10,10 @@ back to loops for functions that do not broadcast.
 ``check_adjoint`` verifies the trace identity between forward and reverse mode on random directions:
 ``Re <Ybar, J dA> == Re <J^H Ybar, dA>``, i.e. ``Tr(Abar^H dA) = Tr(Qbar^H dQ) + Tr(Rbar^H dR)`` (+ h.c.).
 """
+import os
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -22,6 +25,7 @@ from .tensor import Tensor, tensor
 _DEFAULTS = {"double": dict(eps=1e-6, atol=1e-5, rtol=1e-4), "single": dict(eps=1e-3, atol=1e-2, rtol=1e-2)}
 _CHUNK = 1 << 22            # entries per batched evaluation (bounds memory)
 _BATCHED = True             # try the batched evaluations first (tests switch it off to compare with the loops)
+_WORKERS = min(4, os.cpu_count() or 1)
 
 
 class Report:
@@ -71,24 +75,23 @@ def _outputs(out):
 
 def _flat_real(b, a, lead=0):
     """Real coordinates of array ``a`` (complex -> (re, im) pairs), flattened after ``lead`` axes, on the host."""
-    h = b.to_host(a)
+    h = np.ascontiguousarray(b.to_host(a))
     h = h.reshape(h.shape[:lead] + (-1,))
-    if np.iscomplexobj(h):
-        h = np.stack([h.real, h.imag], axis=-1).reshape(h.shape[:lead] + (-1,))
-    return h
+    return h.view(h.real.dtype) if np.iscomplexobj(h) else h      # a complex array viewed as (re, im) pairs
 
 
-def _basis(b, t, scale=1.0):
-    """All unit perturbations of ``t``'s real coordinates, stacked: shape (N, *t.shape), on t's backend."""
+def _basis(b, t, lo, hi, scale=1.0):
+    """Unit perturbations ``lo:hi`` of ``t``'s real coordinates (complex: re, im alternate): (hi-lo, *t.shape)."""
     n = int(np.prod(t.shape))
     cplx = b.is_complex(t.dtype)
-    E = np.zeros((n * (2 if cplx else 1), n), dtype=np.complex128 if cplx else np.float64)
-    if cplx:
-        E[0::2, :] = np.eye(n)
-        E[1::2, :] = 1j * np.eye(n)
-    else:
-        E[:] = np.eye(n)
-    return b.astype(b.from_host((scale * E).reshape((-1,) + t.shape)), t.dtype)
+    j = np.arange(lo, hi)
+    E = np.zeros((hi - lo, n), dtype=np.complex128 if cplx else np.float64)
+    E[np.arange(hi - lo), j // 2 if cplx else j] = np.where(j % 2, 1j, 1) * scale if cplx else scale
+    return b.astype(b.from_host(E.reshape((hi - lo,) + t.shape)), t.dtype)
+
+
+def _n_coords(t):
+    return int(np.prod(t.shape)) * (2 if t.backend.is_complex(t.dtype) else 1)
 
 
 def _labels(t, name, shape):
@@ -115,47 +118,62 @@ def _eval(f, ts, i, xi):
         return _outputs(f(*args))[0]
 
 
+def _chunks(n, per_item, workers):
+    """Split range(n) into chunks that bound memory and give every worker thread something to do."""
+    step = max(1, min(_CHUNK // max(1, per_item), -(-n // workers)))
+    return [(lo, min(n, lo + step)) for lo in range(0, n, step)]
+
+
+def _map(func, chunks):
+    """Run ``func`` over chunks in a few threads: NumPy/LAPACK release the GIL, so small batched kernels
+    (which OpenBLAS runs single-threaded) use every core."""
+    if len(chunks) <= 1 or _WORKERS <= 1:
+        return [func(*c) for c in chunks]
+    with ThreadPoolExecutor(_WORKERS) as pool:
+        return list(pool.map(lambda c: func(*c), chunks))
+
+
 def _numeric(f, ts, i, eps, n_out_coords):
     """Columns of the numeric Jacobian for input ``i``: (n_out_coords, N_i), by central differences."""
     t = ts[i]
     b = t.backend
-    D = _basis(b, t, eps)
-    N = D.shape[0]
+    N = _n_coords(t)
     cols = np.empty((n_out_coords, N))
 
     def loop(lo, hi):
-        for j in range(lo, hi):
+        D = _basis(b, t, lo, hi, eps)
+        for j in range(hi - lo):
             plus = _eval(f, ts, i, t.data + D[j, ...])
             minus = _eval(f, ts, i, t.data - D[j, ...])
-            cols[:, j] = np.concatenate([(_flat_real(b, p.data) - _flat_real(b, m.data)) / (2 * eps)
-                                         for p, m in zip(plus, minus)])
+            cols[:, lo + j] = np.concatenate([(_flat_real(b, p.data) - _flat_real(b, m.data)) / (2 * eps)
+                                              for p, m in zip(plus, minus)])
 
-    step = max(1, _CHUNK // max(1, int(np.prod(t.shape)) * 4))
-    batched = _BATCHED
-    for lo in range(0, N, step):
-        hi = min(N, lo + step)
-        if batched:
-            try:
-                X = b.concat([t.data + D[lo:hi, ...], t.data - D[lo:hi, ...]], axis=0)
-                outs = _eval(f, ts, i, X)
-                P = hi - lo
-                block = np.concatenate([_flat_real(b, o.data, 1) for o in outs], axis=1)   # (2P, n_out_coords)
-                if block.shape != (2 * P, n_out_coords):
-                    raise ValueError("shape")
-                block = (block[:P] - block[P:]).T / (2 * eps)
-                loop(lo, lo + 1)                                  # verify against one unbatched column
-                if not np.allclose(block[:, 0], cols[:, lo], rtol=1e-6, atol=1e-6 * (1 + np.abs(block).max())):
-                    raise ValueError("mismatch")
-                cols[:, lo:hi] = block
-                continue
-            except (ValueError, MatdiffError, IndexError, TypeError):
-                batched = False
-        loop(lo, hi)
+    def batch(lo, hi):
+        D = _basis(b, t, lo, hi, eps)
+        outs = _eval(f, ts, i, b.concat([t.data + D, t.data - D], axis=0))
+        P = hi - lo
+        block = np.concatenate([_flat_real(b, o.data, 1) for o in outs], axis=1)   # (2P, n_out_coords)
+        if block.shape != (2 * P, n_out_coords):
+            raise ValueError("the function does not broadcast over a leading axis")
+        cols[:, lo:hi] = (block[:P] - block[P:]).T / (2 * eps)
+
+    if _BATCHED and N > 1:
+        try:
+            loop(0, 1)                                   # one column unbatched, to verify the batched path
+            ref = cols[:, 0].copy()
+            batch(0, min(N, 2))
+            if np.allclose(cols[:, 0], ref, rtol=1e-6, atol=1e-6 * (1 + np.abs(ref).max())):
+                _map(batch, _chunks(N, int(np.prod(t.shape)) * 4, _WORKERS))
+                return cols
+        except (ValueError, MatdiffError, IndexError, TypeError):
+            pass
+    loop(0, N)
     return cols
 
 
-def _analytic(f, ts, diff):
-    """Rows of the analytic Jacobian: one backward per real output coordinate, batched along a leading axis."""
+def _analytic(f, ts, diff, consume):
+    """The analytic Jacobian by rows -- one backward per real output coordinate, batched along a leading axis --
+    handed to ``consume(r0, [rows per differentiable input])`` block by block (possibly from worker threads)."""
     leaves = [tensor(t.data, requires_grad=(i in diff)) if t.backend.is_float(t.dtype) else t
               for i, t in enumerate(ts)]
     outs, _ = _outputs(f(*leaves))
@@ -163,42 +181,60 @@ def _analytic(f, ts, diff):
         if not o.requires_grad:
             raise MatdiffError("gradcheck: an output does not depend on any differentiable input")
     b = outs[0].backend
-    seeds = [(o, _basis(b, o)) for o in outs]
-    n_rows = sum(s.shape[0] for _, s in seeds)
     targets = [leaves[i] for i in diff]
-    rows = [np.empty((n_rows, _flat_real(b, t.data).size)) for t in targets]
+    counts = [_n_coords(o) for o in outs]
+    offsets = np.cumsum([0] + counts)
 
-    def one(r0, k, j):
-        sd = [b.zeros(o.shape, o.dtype) if kk != k else S[j, ...] for kk, (o, S) in enumerate(seeds)]
-        gs = grad(outs, targets, sd, retain_graph=True)
-        for R, g in zip(rows, gs):
-            R[r0 + j] = _flat_real(b, g)
+    def rows_of(k, lo, hi, lead):
+        seeds = [b.zeros(((hi - lo,) if lead else ()) + o.shape, o.dtype) for o in outs]
+        seeds[k] = _basis(b, outs[k], lo, hi) if lead else _basis(b, outs[k], lo, hi)[0, ...]
+        gs = grad(outs, targets, seeds, retain_graph=True, _lead=lead)
+        return [_flat_real(b, g, lead).reshape(hi - lo, -1) for g in gs]
 
-    r0 = 0
-    batched = _BATCHED
-    for k, (o, S) in enumerate(seeds):
-        step = max(1, _CHUNK // max(1, max(int(np.prod(t.shape)) for t in targets + outs) * 4))
-        for lo in range(0, S.shape[0], step):
-            hi = min(S.shape[0], lo + step)
-            if batched:
-                try:
-                    sd = [b.zeros((hi - lo,) + oo.shape, oo.dtype) if kk != k else S[lo:hi, ...]
-                          for kk, (oo, _) in enumerate(seeds)]
-                    gs = grad(outs, targets, sd, retain_graph=True, _lead=1)
-                    block = [_flat_real(b, g, 1) for g in gs]
-                    one(r0, k, lo)                                    # verify one row unbatched
-                    if not all(np.allclose(B[0], R[r0 + lo], rtol=1e-8, atol=1e-12 * (1 + np.abs(B).max()))
-                               for B, R in zip(block, rows)):
-                        raise ValueError("mismatch")
-                    for R, B in zip(rows, block):
-                        R[r0 + lo:r0 + hi] = B
-                    continue
-                except (ValueError, MatdiffError, IndexError, TypeError):
-                    batched = False
-            for j in range(lo, hi):
-                one(r0, k, j)
-        r0 += S.shape[0]
-    return rows, outs
+    def batch(k, lo, hi):
+        consume(offsets[k] + lo, rows_of(k, lo, hi, 1))
+
+    size = max(int(np.prod(t.shape)) for t in targets + outs) * 4
+    if _BATCHED:
+        try:
+            ref = rows_of(0, 0, 1, 0)                    # one row unbatched, to verify the batched path
+            got = rows_of(0, 0, 1, 1)
+            if all(np.allclose(g, r, rtol=1e-8, atol=1e-12 * (1 + np.abs(r).max())) for g, r in zip(got, ref)):
+                _map(batch, [(k, lo, hi) for k, c in enumerate(counts) for lo, hi in _chunks(c, size, _WORKERS)])
+                return outs
+        except (ValueError, MatdiffError, IndexError, TypeError):
+            pass
+    for k, c in enumerate(counts):
+        for j in range(c):
+            consume(offsets[k] + j, rows_of(k, j, j + 1, 0))
+    return outs
+
+
+class _Compare:
+    """Streams blocks of (analytic, numeric) Jacobian rows; keeps the summary and the worst entries."""
+
+    def __init__(self, atol, rtol, keep):
+        self.atol, self.rtol, self.keep = atol, rtol, keep
+        self.max_abs, self.max_viol, self.scale, self.n = 0.0, -np.inf, 0.0, 0
+        self.cands = []                 # (rank, viol, target, row, col, analytic, numeric, err)
+        self.lock = threading.Lock()
+
+    def add(self, target, r0, Ja, Jn):
+        err = np.abs(Ja - Jn)
+        viol = err - (self.atol + self.rtol * np.abs(Jn))
+        rank = np.where(viol > 0, np.inf, err)                 # failures first, then the largest errors
+        rows = np.argsort(-rank.max(axis=1), kind="stable")[:self.keep]   # the worst entries lie in these rows
+        sub = rank[rows]
+        flat = np.argsort(-sub, axis=None, kind="stable")[:self.keep]
+        rr, cc = np.unravel_index(flat, sub.shape)
+        found = [(float(rank[rows[r], c]), float(viol[rows[r], c]), target, r0 + int(rows[r]), int(c),
+                  float(Ja[rows[r], c]), float(Jn[rows[r], c]), float(err[rows[r], c])) for r, c in zip(rr, cc)]
+        with self.lock:
+            self.n += err.size
+            self.max_abs = max(self.max_abs, float(err.max(initial=0)))
+            self.max_viol = max(self.max_viol, float(viol.max(initial=-np.inf)))
+            self.scale = max(self.scale, float(np.abs(Jn).max(initial=0)))
+            self.cands = sorted(self.cands + found, key=lambda x: -x[0])[:self.keep]
 
 
 # -- the public checks ------------------------------------------------------------------------------------
@@ -214,34 +250,28 @@ def gradcheck(f, inputs, *, eps=None, atol=None, rtol=None, fast=False, raise_on
     eps, atol, rtol = _defaults([ts[i] for i in diff], eps, atol, rtol, "gradcheck")
     if fast:
         return _fast(f, ts, diff, eps, atol, rtol, n_checks, seed, raise_on_fail)
-    Ja, outs = _analytic(f, ts, diff)
-    n_out = Ja[0].shape[0]
-    out_names = [o.name or f"out{k}" for k, o in enumerate(outs)]
-    out_labels = [lab for o, nm in zip(outs, out_names) for lab in _labels(o, nm, o.shape)]
-    best = dict(abs=0.0, viol=-np.inf)
-    rows, n_cmp, scale = [], 0, 0.0
-    for Jai, i in zip(Ja, diff):
-        Jn = _numeric(f, ts, i, eps, n_out)
-        err = np.abs(Jai - Jn)
-        viol = err - (atol + rtol * np.abs(Jn))
-        rank = np.where(viol > 0, np.inf, err)       # failures first, then the largest errors
-        n_cmp += err.size
-        scale = max(scale, float(np.abs(Jn).max(initial=0)))
-        in_labels = list(_labels(ts[i], ts[i].name or f"in{i}", ts[i].shape))
-        flat = np.argsort(-rank, axis=None, kind="stable")[:max_rows]
-        for r, c in zip(*np.unravel_index(flat, err.shape)):
-            rows.append((rank[r, c], viol[r, c], [in_labels[c], out_labels[r], f"{Jai[r, c]:.6g}", f"{Jn[r, c]:.6g}",
-                                      f"{err[r, c]:.2e}", "ok" if viol[r, c] <= 0 else "FAIL"]))
-        if err.size and (viol.max() > best["viol"] if best["viol"] > 0 or viol.max() > 0 else err.max() >= best["abs"]):
-            r, c = np.unravel_index(np.argmax(rank), rank.shape)
-            best = dict(abs=max(best["abs"], float(err.max())), viol=max(best["viol"], float(viol.max())),
-                        worst=dict(input=in_labels[c], output=out_labels[r], analytic=float(Jai[r, c]),
-                                   numeric=float(Jn[r, c])))
-        best["abs"] = max(best["abs"], float(err.max(initial=0)))
-    rows.sort(key=lambda r: -r[0])
-    rep = Report("gradcheck", best["viol"] <= 0, best["abs"], best["abs"] / max(scale, 1e-300), best.get("worst"),
-                 [r[2] for r in rows[:max_rows]], ["input", "output", "analytic", "numeric", "abs err", ""],
-                 n_cmp, f"atol={atol:g}, rtol={rtol:g}, eps={eps:g}")
+    with no_grad():
+        outs0 = _outputs(f(*ts))[0]
+    n_out = sum(_n_coords(o) for o in outs0)
+    Jn = {i: _numeric(f, ts, i, eps, n_out) for i in diff}            # numeric Jacobians first, stored ...
+    cmp = _Compare(atol, rtol, max_rows)
+
+    def consume(r0, blocks):                                          # ... analytic rows compared as they come
+        for target, (i, A) in enumerate(zip(diff, blocks)):
+            cmp.add(target, r0, A, Jn[i][r0:r0 + A.shape[0]])
+
+    outs = _analytic(f, ts, diff, consume)
+    out_labels = [lab for k, o in enumerate(outs) for lab in _labels(o, o.name or f"out{k}", o.shape)]
+    in_labels = [list(_labels(ts[i], ts[i].name or f"in{i}", ts[i].shape)) for i in diff]
+    rows = [[in_labels[t][c], out_labels[r], f"{a:.6g}", f"{nm:.6g}", f"{e:.2e}", "ok" if v <= 0 else "FAIL"]
+            for _, v, t, r, c, a, nm, e in cmp.cands]
+    worst = None
+    if cmp.cands:
+        _, v, t, r, c, a, nm, e = cmp.cands[0]
+        worst = dict(input=in_labels[t][c], output=out_labels[r], analytic=a, numeric=nm)
+    rep = Report("gradcheck", cmp.max_viol <= 0, cmp.max_abs, cmp.max_abs / max(cmp.scale, 1e-300), worst, rows,
+                 ["input", "output", "analytic", "numeric", "abs err", ""], cmp.n,
+                 f"atol={atol:g}, rtol={rtol:g}, eps={eps:g}")
     return _finish(rep, raise_on_fail)
 
 

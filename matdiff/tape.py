@@ -11,12 +11,14 @@ forwards through the ops' ``jvp``.
 This layer knows tensors only by duck type (``.node``, ``.data``, ``.grad``, ``.requires_grad``).
 """
 import itertools
+import threading
 from contextlib import contextmanager
 
 from .errors import GraphError
 
 _seq = itertools.count()
-_state = {"grad": True, "tapes": []}
+_state = {"tapes": []}
+_local = threading.local()      # grad mode is per thread, as in PyTorch (gradcheck evaluates in threads)
 
 
 class Context:
@@ -94,17 +96,17 @@ class Tape:
 
 @contextmanager
 def no_grad():
-    """Within this block ops record nothing (outputs do not require grad), as ``torch.no_grad``."""
-    old = _state["grad"]
-    _state["grad"] = False
+    """Within this block ops record nothing (outputs do not require grad), as ``torch.no_grad``; per thread."""
+    old = getattr(_local, "off", False)
+    _local.off = True
     try:
         yield
     finally:
-        _state["grad"] = old
+        _local.off = old
 
 
 def grad_enabled():
-    return _state["grad"]
+    return not getattr(_local, "off", False)
 
 
 def graph_nodes(outputs):

@@ -10,7 +10,7 @@ import numpy as np
 from . import backend as _backend
 from .errors import DeviceError, DTypeError, MatdiffError
 from .registry import REGISTRY, _apply
-from .tape import Context, Node, _state
+from .tape import Context, Node, _local
 
 
 class Tensor:
@@ -193,7 +193,7 @@ def apply(op, inputs, params):
     if mixed:
         inputs = [x if isinstance(x, Tensor) else _as_tensor(x, b, first.data.dtype) for x in inputs]
     needs = tuple([t.requires_grad for t in inputs])
-    record = _state["grad"] and True in needs
+    record = True in needs and not getattr(_local, "off", False)
     ctx = Context(b, needs if record else ())
     out = op.forward(ctx, *[t.data for t in inputs], **params)
     multi = isinstance(out, tuple)
