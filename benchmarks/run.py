@@ -156,7 +156,8 @@ def table(res, shapes, peers):
                  + f"; engine overhead per node {_us(md_.get('node_overhead'))} us")
     for dt in ("float64", "complex128"):
         k = f"gradcheck_qr64x32_{dt}"
-        lines.append(f"full-Jacobian gradcheck of QR ({dt}): matdiff {_fmt(md_.get(k), 3)} s"
+        lines.append(f"full-Jacobian gradcheck of QR 64x32 ({dt}, median of 3 after a warm-up): "
+                     f"matdiff {_fmt(md_.get(k), 3)} s"
                      + "".join(f", {p} {_fmt(res[p].get(k), 3)} s" for p in peers if p == "torch"))
     lines.append(f"backward peak traced memory: {_fmt(md_.get('bwd_peak_over_A'))} x |A|; saved values released "
                  f"after backward: {md_.get('saved_released')}")

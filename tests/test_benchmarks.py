@@ -1,0 +1,21 @@
+"""The benchmark runner must not rot: run it on tiny sizes (no peers, no timing assertions)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_benchmark_runner_smoke(tmp_path):
+    out = tmp_path / "results.json"
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--out", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rep = json.loads(out.read_text())
+    md_ = rep["results"]["matdiff"]
+    for name in ("qr_graph_float64_40x10", "qr_fused_complex128_10x40", "lq_graph_float64_8x6x4"):
+        assert md_[name]["backward"] > 0 and md_[name]["forward"] > 0
+    assert md_["gradcheck_qr64x32_float64_ok"] and md_["gradcheck_qr64x32_complex128_ok"]
+    assert md_["saved_released"] is True and md_["bwd_peak_over_A"] > 0
+    assert "targets" in r.stdout and "8x4 QR fwd+bwd" in r.stdout
