@@ -1,22 +1,23 @@
 """The paper's helper operators, on raw arrays of any backend (Roberts & Roberts, Sections 2.3 and 4.2).
 
-=============  ==================================================================================
-``sym(A)``     ``(A + A^T) / 2``                                    Definition 2.1
-``symh(A)``    ``(A + A^H) / 2``, a Hermitian matrix                Section 4.2
-``E(k)``       mask with ``e_ij = 0 (i < j), 1 (i = j), 2 (i > j)``  Section 2.3, property 1
-``P_L(k)``     ``(i > j)``: ones strictly below the diagonal        Eq 8; ``E = 2 P_L + I``
-``copyltu(M)`` ``sym(E ∘ M)``: copy the lower triangle to the upper  Section 2.3, property 2
-``hcopyltu(M)````symh(E ∘ M)``: conjugate lower to upper, real diag   Section 4.2
-=============  ==================================================================================
+================  =================================================================================
+``sym(A)``        ``(A + A^T) / 2``                                    Definition 2.1
+``symh(A)``       ``(A + A^H) / 2``, a Hermitian matrix                Section 4.2
+``E(k)``          mask with ``e_ij = 0 (i < j), 1 (i = j), 2 (i > j)``  Section 2.3, property 1
+``P_L(k)``        ``(i > j)``: ones strictly below the diagonal        Eq 8; ``E = 2 P_L + I``
+``copyltu(M)``    ``sym(E ∘ M)``: copy the lower triangle to the upper  Section 2.3, property 2
+``hcopyltu(M)``   ``symh(E ∘ M)``: conjugate lower to upper, real diag  Section 4.2
+================  =================================================================================
 
 Each accepts an array (NumPy, CuPy, array_api_strict) or a Tensor (its ``.data`` is used) and
 returns an array of the same backend. ``b`` may be passed to skip looking the backend up.
 """
-from .backend import backend_of
+from .backend import backend_of, get
 
 
 def _arr(A, b):
-    A = getattr(A, "data", A) if hasattr(A, "node") else A
+    """The array (a Tensor's ``.data``) and its backend."""
+    A = A.data if hasattr(A, "node") else A
     return A, (b or backend_of(A))
 
 
@@ -34,7 +35,7 @@ def symh(A, b=None):
 
 def E(k, b=None, dtype=None):
     """The mask ``E`` (k x k): ``e_ij = 0`` for ``i < j``, ``1`` for ``i = j``, ``2`` for ``i > j`` (Section 2.3)."""
-    b = b or backend_of(_one())
+    b = b or get("numpy")
     dtype = dtype or b.xp.float64
     ones = b.xp.ones((k, k), dtype=dtype)
     return b.tril(ones, -1) * 2 + b.eye(k, dtype)
@@ -42,7 +43,7 @@ def E(k, b=None, dtype=None):
 
 def P_L(k, b=None, dtype=None):
     """``P_L = (i > j)``: ones strictly below the diagonal, so that ``E = 2 P_L + I`` (Eq 8)."""
-    b = b or backend_of(_one())
+    b = b or get("numpy")
     dtype = dtype or b.xp.float64
     return b.tril(b.xp.ones((k, k), dtype=dtype), -1)
 
@@ -64,7 +65,3 @@ def hcopyltu(M, b=None):
     low = b.tril(M, -1)
     return low + b.mH(low) + b.diag_part(b.real(M))
 
-
-def _one():
-    import numpy
-    return numpy.zeros(())
