@@ -42,7 +42,7 @@ def outputs_shapes(kind, shape):
 def run_matdiff(cfg):
     import matdiff as md
     from matdiff.backend import get
-    from matdiff.ops.decompositions import _gauge, qr_backward
+    from matdiff.ops.qr_rules import _gauge, qr_backward
 
     dev = cfg.get("device", "cpu")
     b = get("cupy" if dev == "gpu" else "numpy")

@@ -10,7 +10,6 @@ import subprocess
 from pathlib import Path
 
 from .tape import Tape, graph_nodes
-from .tensor import Tensor
 
 BAR = "\u0304"        # combining macron: "Q" + BAR renders as Q̄
 

@@ -17,16 +17,13 @@ Gauge: every forward returns R (and L) with a real, non-negative diagonal, whate
 (``Q <- Q D, R <- D^H R``). The formulas assume a real diagonal (Section 4.3); a backend whose phases vary
 with A would otherwise make the backward wrong -- this is the bug of frameworks that skip the rotation.
 """
-import warnings
 from collections import namedtuple
 
-import numpy as np
-
-from .. import paper
-from ..errors import DTypeError, IllConditionedWarning, MatdiffError, NonFiniteError, RankDeficientError, ShapeError
+from ..errors import DTypeError, MatdiffError, NonFiniteError, ShapeError
 from ..registry import REGISTRY, register
 from ..tape import grad_enabled
 from ..tensor import Tensor, tensor
+from .qr_rules import _check_rank, _gauge, _lq_forward, lq_backward, lq_variations, qr_backward, qr_variations
 
 QRResult = namedtuple("QRResult", "Q R")
 QRPivotedResult = namedtuple("QRPivotedResult", "Q R perm")
@@ -38,96 +35,6 @@ FORMULAS = {
     "eq8": "Eq 8 (Walter & Lehmann) with the complex correction C = i Im(diag M) of Section 4.4",
     "eq8-uncorrected": "Eq 8 with ^T read as ^H and no correction -- wrong for complex input (Section 4.4)",
 }
-
-
-# -- shared pieces of the rules -------------------------------------------------------------------
-def _gauge(b, Q, R):
-    """Rotate phases so that diag(R) is real and >= 0: ``Q <- Q D``, ``R <- D^H R`` (D diagonal, |d_kk| = 1)."""
-    D = b.phase(b.diagonal(R))
-    extra = Q.shape[-1] - D.shape[-1]          # mode="complete": columns beyond k keep their phase
-    if extra:
-        D = b.concat([D, b.astype(b.xp.ones(D.shape[:-1] + (extra,), dtype=b.real_dtype(D.dtype)), D.dtype)],
-                     axis=-1)
-    return Q * D[..., None, :], R * b.conj(D)[..., :, None]
-
-
-def _check_rank(b, T, context):
-    """Raise RankDeficientError if triangular ``T`` is singular to working precision; warn if ill-conditioned."""
-    d = b.to_host(b.abs(b.diagonal(T)))      # k numbers per matrix: the only host copy of a backward
-    kind, shape, hint = context
-    k = d.shape[-1]
-    dmax, dmin = d.max(axis=-1), d.min(axis=-1)
-    if d.ndim == 1:
-        worst, r = (), float(dmin) / float(dmax) if dmax > 0 else 0.0
-    else:
-        ratio = dmin / np.where(dmax > 0, dmax, 1.0) * (dmax > 0)      # 0 for an all-zero diagonal
-        worst = np.unravel_index(np.argmin(ratio), ratio.shape)
-        r = float(ratio[worst])
-    eps = b.eps(T.dtype)
-    if not r == r or r <= 10 * max(k, *shape[-2:]) * eps:      # NaN, or numpy's matrix_rank tolerance x10
-        where = f" (matrix {tuple(int(i) for i in worst)} of the batch)" if worst else ""
-        raise RankDeficientError(
-            f"{kind} backward: the triangular factor of the {'x'.join(map(str, shape[-2:]))} input{where} is singular "
-            f"to working precision: smallest |diagonal| = {float(np.asarray(dmin)[worst]):.3g}, largest = "
-            f"{float(np.asarray(dmax)[worst]):.3g}. The gradient of a rank-deficient decomposition is undefined."
-            + hint)
-    if r < eps ** 0.5:
-        warnings.warn(f"{kind} backward: the triangular factor is ill-conditioned (estimated condition number "
-                      f"{1 / r:.3g} from its diagonal); the gradient is amplified accordingly", IllConditionedWarning,
-                      stacklevel=4)
-
-
-def _E_T(b, k, dtype):
-    return b.mT(paper.E(k, b, b.real_dtype(dtype)))
-
-
-def qr_backward(b, Q, R, Qbar, Rbar, formula="eq3"):
-    """Square/deep QR backward. ``eq3``: Eq 3 / Eq 21; ``eq8``: Eq 8 (+ Section 4.4's correction for complex)."""
-    if formula == "eq3":
-        # M = R Rbar^H - Qbar^H Q; hcopyltu reads only its lower triangle, so only that is formed
-        M = b.tril_matmul(R, b.mH(Rbar), upper_a=True)
-        M -= b.tril_matmul(b.mH(Qbar), Q)
-        X = Q @ paper.hcopyltu(M, b)
-        X += Qbar                                                    # Qbar + Q hcopyltu(M)
-        return b.solve_triangular(R, X, lower=False, side="right", adjoint=True, overwrite=True)   # ... R^{-H}
-    M = R @ b.mH(Rbar) - b.mH(Qbar) @ Q
-    # Eq 8: Q (Rbar + P_L ∘ (R Rbar^H - Rbar R^H + Q^H Qbar - Qbar^H Q) R^{-H}) + (Qbar - Q Q^H Qbar) R^{-H}
-    k = R.shape[-1]
-    inner = paper.P_L(k, b, b.real_dtype(R.dtype)) * (M - b.mH(M))
-    if formula == "eq8" and b.is_complex(M.dtype):
-        inner = inner + b.diag_embed(b.imag(b.diagonal(M)) * 1j)      # C = i Im(diag(M)), Section 4.4
-    QhQbar = b.mH(Q) @ Qbar
-    return Q @ Rbar + b.solve_triangular(R, Q @ inner + Qbar - Q @ QhQbar, lower=False, side="right", adjoint=True)
-
-
-def qr_variations(b, Q, R, dA):
-    """Lemma 1 (Eq 27 / Eq 36): ``C = Q^H dA R^{-1}``, ``dR = (symh(C) ∘ E^T) R``, ``dQ = (dA - Q dR) R^{-1}``."""
-    C = b.solve_triangular(R, b.mH(Q) @ dA, lower=False, side="right")
-    dR = (paper.symh(C, b) * _E_T(b, R.shape[-1], R.dtype)) @ R
-    dQ = b.solve_triangular(R, dA - Q @ dR, lower=False, side="right")
-    return dQ, dR
-
-
-def lq_backward(b, L, Q, Lbar, Qbar):
-    """Eq 17 (complex: hcopyltu): ``Abar = L^{-H} [Qbar + hcopyltu(M) Q]``, ``M = L^H Lbar - Qbar Q^H``."""
-    M = b.tril_matmul(b.mH(L), Lbar, upper_a=True)                  # only the lower triangle: hcopyltu reads it
-    M -= b.tril_matmul(Qbar, b.mH(Q))
-    X = paper.hcopyltu(M, b) @ Q
-    X += Qbar
-    return b.solve_triangular(L, X, lower=True, side="left", adjoint=True, overwrite=True)
-
-
-def lq_variations(b, L, Q, dA):
-    """Transposed Lemma 1: ``C = L^{-1} dA Q^H``, ``dL = L (symh(C) ∘ E)``, ``dQ = L^{-1} (dA - dL Q)``."""
-    C = b.solve_triangular(L, dA @ b.mH(Q), lower=True)
-    dL = L @ (paper.symh(C, b) * paper.E(L.shape[-2], b, b.real_dtype(L.dtype)))
-    dQ = b.solve_triangular(L, dA - dL @ Q, lower=True)
-    return dL, dQ
-
-
-def _lq_forward(b, A):
-    Qr, Rr = _gauge(b, *b.qr(b.mH(A)))      # A^H = Qr Rr  =>  A = Rr^H Qr^H = L Q
-    return b.mH(Rr), b.mH(Qr)
 
 
 # -- the nodes -------------------------------------------------------------------------------------

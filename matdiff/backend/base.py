@@ -1,0 +1,220 @@
+"""The backend interface: a small set of array operations over an array-API namespace ``xp``.
+
+Rules call only these methods (and the arrays' own ``+ - * @``), so one rule serves every backend.
+Subclasses add the linear algebra of their library (QR, triangular solves) and faster paths.
+"""
+import numpy as np
+
+
+
+class Backend:
+    """Common implementation over an array-API namespace ``xp``; subclasses add the linear algebra."""
+
+    name = "abstract"
+    device = "cpu"
+
+    def __init__(self, xp):
+        self.xp = xp
+        self._concat = getattr(xp, "concat", None) or xp.concatenate
+        self._kinds = {}
+
+    # -- creation and conversion ---------------------------------------------------------------
+    def is_array(self, x):
+        return isinstance(x, self.array_type)
+
+    def asarray(self, x, dtype=None):
+        return self.xp.asarray(x, dtype=dtype)
+
+    def zeros(self, shape, dtype):
+        return self.xp.zeros(shape, dtype=dtype)
+
+    def zeros_like(self, a):
+        return self.xp.zeros(a.shape, dtype=a.dtype)
+
+    def eye(self, n, dtype):
+        return self.xp.eye(n, dtype=dtype)
+
+    def from_host(self, a):
+        """A NumPy array (or scalar) as an array of this backend (an explicit host-to-device copy)."""
+        return self.xp.asarray(a)
+
+    def to_host(self, a):
+        """This backend's array as a NumPy array (an explicit device-to-host copy)."""
+        return np.asarray(a)
+
+    def astype(self, a, dtype):
+        if a.dtype == dtype:
+            return a
+        return self.xp.astype(a, dtype) if hasattr(self.xp, "astype") else a.astype(dtype)   # CuPy: the method
+
+    # -- dtypes ----------------------------------------------------------------------------------
+    def _kind(self, dtype):
+        """'c' complex, 'f' real float, '' otherwise -- cached per dtype (dtype comparisons are slow)."""
+        try:
+            return self._kinds[dtype]
+        except KeyError:
+            xp = self.xp
+            k = "c" if dtype in (xp.complex64, xp.complex128) else "f" if dtype in (xp.float32, xp.float64) else ""
+            self._kinds[dtype] = k
+            return k
+
+    def is_complex(self, dtype):
+        return self._kind(dtype) == "c"
+
+    def is_float(self, dtype):
+        return self._kind(dtype) != ""
+
+    def real_dtype(self, dtype):
+        xp = self.xp
+        return xp.float32 if dtype == xp.complex64 else xp.float64 if dtype == xp.complex128 else dtype
+
+    def complex_dtype(self, dtype):
+        xp = self.xp
+        return xp.complex64 if dtype == xp.float32 else xp.complex128 if dtype == xp.float64 else dtype
+
+    def result_type(self, *dtypes):
+        return self.xp.result_type(*dtypes)
+
+    def eps(self, dtype):
+        key = ("eps", dtype)
+        if key not in self._kinds:
+            self._kinds[key] = float(self.xp.finfo(dtype).eps)
+        return self._kinds[key]
+
+    def dtype_name(self, dtype):
+        return np.dtype(str(dtype).rsplit(".", 1)[-1]).name
+
+    # -- elementwise and shape -------------------------------------------------------------------
+    def conj(self, a):
+        return self.xp.conj(a) if self.is_complex(a.dtype) else a
+
+    def real(self, a):
+        return self.xp.real(a) if self.is_complex(a.dtype) else a
+
+    def imag(self, a):
+        return self.xp.imag(a)
+
+    def abs(self, a):
+        return self.xp.abs(a)
+
+    def where(self, cond, a, b):
+        return self.xp.where(cond, a, b)
+
+    def mT(self, a):
+        """Swap the last two axes (a view where the library allows)."""
+        return self.xp.matrix_transpose(a)
+
+    def mH(self, a):
+        """Conjugate transpose of the last two axes."""
+        return self.conj(self.mT(a))
+
+    def tril(self, a, k=0):
+        return self.xp.tril(a, k=k)
+
+    def triu(self, a, k=0):
+        return self.xp.triu(a, k=k)
+
+    def diagonal(self, a):
+        """The main diagonal of each matrix: shape ``a.shape[:-2] + (min(m, n),)``."""
+        return self.xp.linalg.diagonal(a)
+
+    def diag_embed(self, d):
+        """Square matrices with ``d`` (..., k) on their diagonals."""
+        k = d.shape[-1]
+        return self.eye(k, d.dtype) * d[..., None, :]
+
+    def diag_part(self, a):
+        """``I ∘ a``: the diagonal of each square matrix, zeros elsewhere."""
+        return self.eye(a.shape[-1], a.dtype) * a
+
+    def phase(self, d):
+        """``d / |d|`` elementwise, with 1 where ``d == 0`` (the unit factors of the gauge rotation)."""
+        a = self.abs(d)
+        zero = a == 0
+        one = self.astype(self.xp.ones(d.shape, dtype=a.dtype), d.dtype)
+        return self.where(zero, one, d / self.astype(self.where(zero, 1, a), d.dtype))
+
+    def concat(self, arrays, axis):
+        return self._concat(list(arrays), axis=axis)
+
+    def reshape(self, a, shape):
+        return self.xp.reshape(a, shape)
+
+    def broadcast_to(self, a, shape):
+        return self.xp.broadcast_to(a, shape)
+
+    def sum(self, a, axis=None, keepdims=False):
+        return self.xp.sum(a, axis=axis, keepdims=keepdims)
+
+    def take_along_axis(self, a, idx, axis):
+        return self.xp.take_along_axis(a, idx, axis=axis)
+
+    def argsort(self, a, axis=-1):
+        return self.xp.argsort(a, axis=axis)
+
+    def arange(self, n):
+        return self.xp.arange(n)
+
+    def setitem_copy(self, shape, dtype, key, value):
+        """``zeros(shape)`` with ``value`` written at ``key`` (the adjoint of basic slicing)."""
+        out = self.zeros(shape, dtype)
+        out[key] = value
+        return out
+
+    def vdot_real(self, a, b):
+        """``Re <a, b> = Re sum(conj(a) * b)`` as a Python float: the real inner product of the trace identity."""
+        return float(self.sum(self.real(self.conj(a) * b)))
+
+    def isfinite_all(self, a):
+        return bool(self.xp.all(self.xp.isfinite(a)))
+
+    def scalar(self, a):
+        return float(a)
+
+    # -- linear algebra --------------------------------------------------------------------------
+    def qr(self, A):
+        """Reduced QR of a stack of matrices: ``Q`` (..., m, k), ``R`` (..., k, n), ``k = min(m, n)``."""
+        return self.xp.linalg.qr(A, mode="reduced")
+
+    def solve_triangular(self, T, B, *, lower, side="left", adjoint=False, overwrite=False):
+        """``op(T)^{-1} B`` (side="left") or ``B op(T)^{-1}`` (side="right"), ``op(T) = T^H`` if adjoint.
+
+        ``overwrite=True`` allows the result to reuse B's memory (the caller owns B and drops it).
+        The generic version solves with a general solver; NumPy and CuPy override it with a triangular one.
+        """
+        T = self.tril(T) if lower else self.triu(T)
+        if adjoint:
+            T = self.mH(T)
+        if side == "left":
+            return self.xp.linalg.solve(T, B)
+        return self.mT(self.xp.linalg.solve(self.mT(T), self.mT(B)))
+
+    def tril_matmul(self, A, B, upper_a=False):
+        """The lower triangle (with the diagonal) of ``A @ B`` for a square product; the rest is zero.
+
+        Enough for ``copyltu``/``hcopyltu``, which read only that triangle. ``upper_a`` says A is upper triangular.
+        The generic version forms the whole product; NumPy's skips the blocks that are zero or unneeded.
+        """
+        return self.tril(A @ B)
+
+    def pivots(self, A, rows=False):
+        """Column pivots of LAPACK geqp3 (``rows=True``: row pivots, i.e. geqp3 of ``A^H``), per matrix.
+
+        Pivot selection is a sequential, data-dependent choice; it always runs on the host through
+        ``scipy.linalg.qr(..., pivoting=True)``. A GPU array is copied to the host once for it.
+        Returns an integer array of this backend, shape ``A.shape[:-2] + (n,)`` (``(m,)`` for rows).
+        """
+        import scipy.linalg
+
+        H = self.to_host(A)
+        if rows:
+            H = np.conj(np.swapaxes(H, -1, -2))
+        batch = H.shape[:-2]
+        flat = H.reshape((-1,) + H.shape[-2:])
+        perms = np.empty((flat.shape[0], H.shape[-1]), dtype=np.int64)
+        for i, M in enumerate(flat):
+            perms[i] = scipy.linalg.qr(M, mode="r", pivoting=True)[1]
+        return self.from_host(perms.reshape(batch + (H.shape[-1],)))
+
+    def __repr__(self):
+        return f"<matdiff backend {self.name} on {self.device}>"

@@ -1,0 +1,50 @@
+"""CuPy on the GPU: cuSOLVER QR through cupy.linalg, cuBLAS triangular solves through cupyx.scipy.linalg."""
+from .base import Backend
+
+
+class CuPyBackend(Backend):
+    """CuPy arrays on the GPU; cuSOLVER through cupy.linalg and cupyx.scipy.linalg."""
+
+    name = "cupy"
+    device = "gpu"
+
+    def __init__(self):
+        import cupy
+
+        super().__init__(cupy)
+        self.array_type = cupy.ndarray
+
+    def to_host(self, a):
+        return self.xp.asnumpy(a)
+
+    def mT(self, a):
+        return a.swapaxes(-1, -2)
+
+    def diagonal(self, a):
+        return self.xp.diagonal(a, axis1=-2, axis2=-1)
+
+    def isfinite_all(self, a):
+        return bool(self.xp.isfinite(a).all())
+
+    def qr(self, A):
+        return self.xp.linalg.qr(A, mode="reduced")
+
+    def solve_triangular(self, T, B, *, lower, side="left", adjoint=False, overwrite=False):
+        from cupyx.scipy.linalg import solve_triangular
+
+        if T.ndim == 2 and B.ndim == 2:
+            if side == "left":
+                return solve_triangular(T, B, lower=lower, trans="C" if adjoint else "N")
+            Tc = self.xp.conj(T) if adjoint else T
+            return solve_triangular(Tc, B.T, lower=lower, trans="N" if adjoint else "T").T
+        if T.ndim == 2:   # one T for a whole stack: fold the stack into columns (one cuBLAS trsm)
+            if side == "right":
+                Tc = self.xp.conj(T) if adjoint else T
+                k = B.shape[-1]
+                return solve_triangular(Tc, B.reshape(-1, k).T, lower=lower,
+                                        trans="N" if adjoint else "T").T.reshape(B.shape)
+            k = B.shape[-2]
+            Bt = self.xp.moveaxis(B, -2, 0).reshape(k, -1)
+            X = solve_triangular(T, Bt, lower=lower, trans="C" if adjoint else "N")
+            return self.xp.moveaxis(X.reshape((k,) + B.shape[:-2] + B.shape[-1:]), 0, -2)
+        return super().solve_triangular(T, B, lower=lower, side=side, adjoint=adjoint)  # batched LU solve
