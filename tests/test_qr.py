@@ -300,3 +300,12 @@ def test_paper_helpers_match_their_definitions():
     np.testing.assert_allclose(H, H.conj().T)                     # Hermitian
     np.testing.assert_allclose(np.tril(H, -1), np.tril(Mc, -1))    # lower triangle kept
     np.testing.assert_allclose(np.diag(H), np.diag(Mc).real)       # real diagonal
+
+
+def test_copyltu_reads_only_the_lower_triangle():
+    from matdiff import paper
+    M = rand((4, 4), seed=3)
+    W = M.copy()
+    W[np.triu_indices(4, 1)] = np.inf                          # the upper triangle is never read
+    np.testing.assert_array_equal(paper.copyltu(W), paper.copyltu(M))
+    np.testing.assert_array_equal(paper.hcopyltu(W.astype(complex)), paper.hcopyltu(M.astype(complex)))

@@ -40,18 +40,18 @@ class NumPyBackend(Backend):
         return np.diagonal(a, axis1=-2, axis2=-1)
 
     def tril(self, a, k=0):
-        return a * self._mask(a, k, True) if a.shape[-1] <= 64 else np.tril(a, k)
+        return np.where(self._mask(a, k, True), a, 0) if a.shape[-1] <= 64 else np.tril(a, k)
 
     def triu(self, a, k=0):
-        return a * self._mask(a, k, False) if a.shape[-1] <= 64 else np.triu(a, k)
+        return np.where(self._mask(a, k, False), a, 0) if a.shape[-1] <= 64 else np.triu(a, k)
 
     def _mask(self, a, k, lower):
-        """0/1 triangle masks of small matrices, cached: a multiply beats np.tril's mask building there."""
-        key = (a.shape[-2:], k, lower, a.dtype)
+        """Boolean triangle masks of small matrices, cached (np.tril rebuilds its mask on every call)."""
+        key = (a.shape[-2:], k, lower)
         m = self._masks.get(key)
         if m is None:
-            m = np.tri(*a.shape[-2:], k=k if lower else k - 1, dtype=a.dtype)
-            m = self._masks[key] = m if lower else 1 - m
+            m = np.tri(*a.shape[-2:], k=k if lower else k - 1, dtype=bool)
+            m = self._masks[key] = m if lower else ~m
         return m
 
     def diag_embed(self, d):
@@ -63,11 +63,11 @@ class NumPyBackend(Backend):
     def diag_part(self, a):
         if a.shape[-1] > 64:
             return self.diag_embed(np.diagonal(a, axis1=-2, axis2=-1))
-        key = (a.shape[-1], "eye", a.dtype)
+        key = (a.shape[-1], "eye")
         eye = self._masks.get(key)
         if eye is None:
-            eye = self._masks[key] = np.eye(a.shape[-1], dtype=a.dtype)
-        return a * eye
+            eye = self._masks[key] = np.eye(a.shape[-1], dtype=bool)
+        return np.where(eye, a, 0)
 
     def phase(self, d):
         if d.dtype.kind != "c":
@@ -145,7 +145,7 @@ def _solve_right(T, B, lower, overwrite=False):
     B (a free reshape), so a stack of seeds costs one solve.
     """
     if T.shape[-1] <= _LEAF:                          # small: one inverse, one matmul
-        return B @ np.linalg.inv(T * _tri_mask(T.shape[-1], lower))
+        return B @ np.linalg.inv(np.where(_tri_mask(T.shape[-1], lower), T, 0))
     if T.ndim == 2 and B.ndim > 2:
         flat = B.reshape(-1, B.shape[-1])
         return _solve_right(T, flat, lower, overwrite and np.shares_memory(flat, B)).reshape(B.shape)
