@@ -55,7 +55,7 @@ def copyltu(M, b=None):
     """
     M, b = _arr(M, b)
     low = b.tril(M, -1)
-    return low + b.mT(low) + b.diag_part(M)
+    return b.add_diagonal(low + b.mT(low), b.diagonal(M))
 
 
 def hcopyltu(M, b=None):
@@ -63,5 +63,5 @@ def hcopyltu(M, b=None):
     part of the diagonal (Section 4.2). Equals ``copyltu`` for real ``M``."""
     M, b = _arr(M, b)
     low = b.tril(M, -1)
-    return low + b.mH(low) + b.diag_part(b.real(M))
+    return b.add_diagonal(low + b.mH(low), b.real(b.diagonal(M)))
 

@@ -123,9 +123,9 @@ class Backend:
         k = d.shape[-1]
         return self.eye(k, d.dtype) * d[..., None, :]
 
-    def diag_part(self, a):
-        """``I ∘ a``: the diagonal of each square matrix, zeros elsewhere."""
-        return self.eye(a.shape[-1], a.dtype) * a
+    def add_diagonal(self, H, d):
+        """``H + diag(d)`` for square matrices H (..., k, k); may update H in place (the caller owns it)."""
+        return H + self.diag_embed(d)
 
     def phase(self, d):
         """``d / |d|`` elementwise, with 1 where ``d == 0`` (the unit factors of the gauge rotation)."""

@@ -40,10 +40,14 @@ class NumPyBackend(Backend):
         return np.diagonal(a, axis1=-2, axis2=-1)
 
     def tril(self, a, k=0):
-        return np.where(self._mask(a, k, True), a, 0) if a.shape[-1] <= 64 else np.tril(a, k)
+        return np.where(self._mask(a, k, True), a, 0) if a.shape[-1] <= 2048 else np.tril(a, k)
 
     def triu(self, a, k=0):
-        return np.where(self._mask(a, k, False), a, 0) if a.shape[-1] <= 64 else np.triu(a, k)
+        return np.where(self._mask(a, k, False), a, 0) if a.shape[-1] <= 2048 else np.triu(a, k)
+
+    def add_diagonal(self, H, d):
+        np.einsum("...ii->...i", H)[...] += d
+        return H
 
     def _mask(self, a, k, lower):
         """Boolean triangle masks of small matrices, cached (np.tril rebuilds its mask on every call)."""
@@ -59,15 +63,6 @@ class NumPyBackend(Backend):
         out = np.zeros(d.shape + (k,), dtype=d.dtype)
         np.einsum("...ii->...i", out)[...] = d
         return out
-
-    def diag_part(self, a):
-        if a.shape[-1] > 64:
-            return self.diag_embed(np.diagonal(a, axis1=-2, axis2=-1))
-        key = (a.shape[-1], "eye")
-        eye = self._masks.get(key)
-        if eye is None:
-            eye = self._masks[key] = np.eye(a.shape[-1], dtype=bool)
-        return np.where(eye, a, 0)
 
     def phase(self, d):
         if d.dtype.kind != "c":
@@ -97,21 +92,27 @@ class NumPyBackend(Backend):
 
 
     def tril_matmul(self, A, B, upper_a=False):
-        if A.shape[-2] <= 128:
-            return self.tril(A @ B)
-        out = np.zeros(np.broadcast_shapes(A.shape[:-2], B.shape[:-2]) + (A.shape[-2], B.shape[-1]),
-                       dtype=np.result_type(A, B))
+        n = A.shape[-2]
+        if n <= _GEMMT_LEAF:
+            out = A @ B
+            np.copyto(out, 0, where=~_tri_mask(n, True))
+            return out
+        out = np.zeros(np.broadcast_shapes(A.shape[:-2], B.shape[:-2]) + (n, B.shape[-1]), dtype=np.result_type(A, B))
         _tril_matmul(out, A, B, upper_a)
         return out
 
 
+_GEMMT_LEAF = 256
+
+
 def _tril_matmul(out, A, B, upper_a):
     """``out <- tril(A B)`` by 2x2 blocks: ``[[tril(A1 B1), 0], [A2 B1, tril(A2 B2)]]`` -- half a matmul's flops
-    (gemmt); if A is upper triangular, ``A2 = [0 | A22]`` and zero blocks are skipped too (a sixth)."""
+    (gemmt); if A is upper triangular, ``A2 = [0 | A22]`` and zero blocks are skipped too (a sixth). Blocks of
+    at most 256 are plain matmuls (below that the saving is smaller than the bookkeeping, measured)."""
     n = out.shape[-1]
-    if n <= 128:
+    if n <= _GEMMT_LEAF:
         np.matmul(A, B, out=out)
-        out[...] = np.tril(out)
+        np.copyto(out, 0, where=~_tri_mask(n, True))
         return
     h = n // 2
     if upper_a:
@@ -149,7 +150,6 @@ def _solve_right(T, B, lower, overwrite=False):
     if T.ndim == 2 and B.ndim > 2:
         flat = B.reshape(-1, B.shape[-1])
         return _solve_right(T, flat, lower, overwrite and np.shares_memory(flat, B)).reshape(B.shape)
-    T = np.tril(T) if lower else np.triu(T)          # only T's triangle is read, as in LAPACK
     dtype = np.result_type(T, B)
     shape = np.broadcast_shapes(T.shape[:-2], B.shape[:-2]) + B.shape[-2:]
     if overwrite and B.dtype == dtype and B.shape == shape and B.flags.writeable:
@@ -165,9 +165,9 @@ def _solve_right(T, B, lower, overwrite=False):
 
 def _solve_inplace(X, T, lower, scratch):
     k = T.shape[-1]
-    if k <= _LEAF:      # a small diagonal block: invert it (LAPACK getrf/getri), apply it with one matmul
+    if k <= _LEAF:      # a diagonal block (only its triangle is read): invert it with LAPACK, apply by one matmul
         out = scratch[..., :k]
-        np.matmul(X, np.linalg.inv(T), out=out)
+        np.matmul(X, np.linalg.inv(np.where(_tri_mask(k, lower), T, 0)), out=out)
         X[...] = out
         return
     h = k // 2
