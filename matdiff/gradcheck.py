@@ -151,10 +151,13 @@ def _numeric(f, ts, i, eps, n_out_coords):
         D = _basis(b, t, lo, hi, eps)
         outs = _eval(f, ts, i, b.concat([t.data + D, t.data - D], axis=0))
         P = hi - lo
-        block = np.concatenate([_flat_real(b, o.data, 1) for o in outs], axis=1)   # (2P, n_out_coords)
-        if block.shape != (2 * P, n_out_coords):
+        flats = [_flat_real(b, o.data, 1) for o in outs]                        # each (2P, coords of that output)
+        if any(fl.shape[0] != 2 * P for fl in flats) or sum(fl.shape[1] for fl in flats) != n_out_coords:
             raise ValueError("the function does not broadcast over a leading axis")
-        cols[:, lo:hi] = (block[:P] - block[P:]).T / (2 * eps)
+        r0 = 0
+        for fl in flats:
+            cols[r0:r0 + fl.shape[1], lo:hi] = ((fl[:P] - fl[P:]) / (2 * eps)).T
+            r0 += fl.shape[1]
 
     if _BATCHED and N > 1:
         try:
