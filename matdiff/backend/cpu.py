@@ -145,8 +145,11 @@ def _solve_right(T, B, lower, overwrite=False):
     that, measured here, took as long as the matmuls. A 2-D T shared by a stack of B is folded into one tall
     B (a free reshape), so a stack of seeds costs one solve.
     """
-    if T.shape[-1] <= _LEAF:                          # small: one inverse, one matmul
-        return B @ np.linalg.inv(np.where(_tri_mask(T.shape[-1], lower), T, 0))
+    k = T.shape[-1]
+    if k <= 32 and T.ndim > 2 and T.size >= 16 * k * k:  # a stack of small T: substitution, vectorised over the stack
+        return _substitute(T, B, lower)
+    if k <= _LEAF:                                      # small: one inverse, one matmul
+        return B @ np.linalg.inv(np.where(_tri_mask(k, lower), T, 0))
     if T.ndim == 2 and B.ndim > 2:
         flat = B.reshape(-1, B.shape[-1])
         return _solve_right(T, flat, lower, overwrite and np.shares_memory(flat, B)).reshape(B.shape)
@@ -160,6 +163,18 @@ def _solve_right(T, B, lower, overwrite=False):
     k = T.shape[-1]
     scratch = np.empty(X.shape[:-1] + (max(_LEAF, k - k // 2),), dtype=dtype)
     _solve_inplace(X, T, lower, scratch)
+    return X
+
+
+def _substitute(T, B, lower):
+    """``X T = B`` column by column (forward/back substitution), each step one batched matvec over the stack:
+    per-matrix LAPACK calls cost more than the arithmetic for stacks of small matrices."""
+    k = T.shape[-1]
+    X = np.empty(np.broadcast_shapes(T.shape[:-2], B.shape[:-2]) + B.shape[-2:], dtype=np.result_type(T, B))
+    for j in (range(k - 1, -1, -1) if lower else range(k)):
+        done = slice(j + 1, None) if lower else slice(None, j)
+        col = B[..., j] - (X[..., done] @ T[..., done, j:j + 1])[..., 0]
+        X[..., j] = col / T[..., j:j + 1, j]
     return X
 
 
