@@ -161,14 +161,15 @@ def backward_sweep(outputs, seeds, *, retain_graph=False, capture=None, set_grad
     Leaves (and, since this is a teaching engine, every intermediate that requires grad) get ``.grad``
     when ``set_grads``; leaves accumulate over calls, intermediates hold the last adjoint.
     ``capture`` is a list of tensors whose total adjoints are returned (None where nothing flowed).
-    Nodes are freed afterwards unless ``retain_graph``.
+    Nodes are freed afterwards unless ``retain_graph``. Nothing is half-done: if a rule raises (a rank-deficient
+    QR, say), no ``.grad`` is written and no node is freed, so the same backward can be run again.
     """
     adj = {}
     owners = {}
     for t, s in zip(outputs, seeds):
         _accumulate(adj, owners, t, s)
     want = {id(t) for t in capture} if capture is not None else set()
-    captured = {}
+    captured, inner, done = {}, [], []
     nodes = graph_nodes(outputs)
     for node in reversed(nodes):
         outs = node.outputs
@@ -193,7 +194,7 @@ def backward_sweep(outputs, seeds, *, retain_graph=False, capture=None, set_grad
             if id(o) in want:
                 captured[id(o)] = c
             if set_grads and o.requires_grad:
-                o.grad = c
+                inner.append((o, c))
         grads = node.op.vjp(ctx, *cots)
         if not isinstance(grads, (tuple, list)):
             grads = (grads,)
@@ -211,7 +212,11 @@ def backward_sweep(outputs, seeds, *, retain_graph=False, capture=None, set_grad
             else:
                 adj[key] = g
                 owners[key] = inp
-        if not retain_graph:
+        done.append(node)
+    for o, c in inner:           # the sweep went through: now write the adjoints, then free
+        o.grad = c
+    if not retain_graph:
+        for node in done:
             node.free()
     for key, g in adj.items():   # what is left belongs to leaves
         t = owners[key]

@@ -146,7 +146,9 @@ def test_wide_full_rank_with_singular_leading_block_needs_pivoting(dtype):
         with pytest.raises(md.RankDeficientError, match=r"pivoting=True") as e:
             md.sum(md.real(R)).backward()
         assert "3x6" in str(e.value) and "smallest |diagonal|" in str(e.value)
-        assert A.grad is None
+        assert A.grad is None and R.grad is None                    # nothing half-done ...
+        with pytest.raises(md.RankDeficientError):                  # ... and nothing freed: the same error again
+            md.sum(md.real(R)).backward()
     A = md.tensor(a, requires_grad=True)
     rep = md.gradcheck(factors("qr", False, True), [A])
     assert rep.ok and rep.max_rel_err < 1e-6, rep
