@@ -105,7 +105,7 @@ class Tensor:
 
     def __truediv__(self, other):
         if not isinstance(other, numbers.Number):
-            raise MatdiffError("a Tensor can only be divided by a scalar; use md.paper/solve nodes for matrices")
+            raise MatdiffError("a Tensor can only be divided by a scalar; for a matrix use md.solve_triangular (or build the solve from nodes)")
         return REGISTRY["scale"](self, s=1 / other)
 
     def __neg__(self):

@@ -19,9 +19,6 @@ class Backend:
         self._kinds = {}
 
     # -- creation and conversion ---------------------------------------------------------------
-    def is_array(self, x):
-        return isinstance(x, self.array_type)
-
     def asarray(self, x, dtype=None):
         return self.xp.asarray(x, dtype=dtype)
 
@@ -152,9 +149,6 @@ class Backend:
     def argsort(self, a, axis=-1):
         return self.xp.argsort(a, axis=axis)
 
-    def arange(self, n):
-        return self.xp.arange(n)
-
     def setitem_copy(self, shape, dtype, key, value):
         """``zeros(shape)`` with ``value`` written at ``key`` (the adjoint of basic slicing)."""
         out = self.zeros(shape, dtype)
@@ -168,10 +162,6 @@ class Backend:
     def isfinite_all(self, a):
         return bool(self.xp.all(self.xp.isfinite(a)))
 
-    def scalar(self, a):
-        return float(a)
-
-    # -- linear algebra --------------------------------------------------------------------------
     def qr(self, A):
         """Reduced QR of a stack of matrices: ``Q`` (..., m, k), ``R`` (..., k, n), ``k = min(m, n)``."""
         return self.xp.linalg.qr(A, mode="reduced")

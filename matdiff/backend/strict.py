@@ -28,8 +28,3 @@ class StrictBackend(Backend):
 
     def dtype_name(self, dtype):
         return str(dtype).rsplit(".", 1)[-1]
-
-    def setitem_copy(self, shape, dtype, key, value):
-        out = self.zeros(shape, dtype)
-        out[key] = value
-        return out
