@@ -6,7 +6,7 @@ Seeds and gradients follow PyTorch's complex convention: for a real loss ``L`` t
 import numpy as np
 
 from . import backend as _backend
-from .errors import DeviceError, DTypeError, GraphError, MatdiffError, ShapeError
+from .errors import DeviceError, DTypeError, GraphError, MatdiffError, NonFiniteError, ShapeError
 from .tape import Tape, backward_sweep, forward_sweep
 from .tensor import Tensor, tensor
 
@@ -15,7 +15,7 @@ def _as_list(x):
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
-def _seed_array(out, seed, lead=0):
+def _seed_array(out, seed, lead=0, what="seed"):
     """Check a seed against its output (shape, dtype, device) and return it as an array of the output's backend."""
     b = out.backend
     if type(seed) is b.array_type and seed.shape == out.shape and seed.dtype == out.dtype:
@@ -25,14 +25,16 @@ def _seed_array(out, seed, lead=0):
             raise DeviceError(f"a seed on {seed.device} cannot seed an output on {out.device}")
         seed = seed.data
     else:
-        try:
-            sb = _backend.backend_of(seed)
-        except MatdiffError:   # a scalar or a list
+        sb = _backend.owner(seed)
+        if sb is None:         # a scalar or a list
             seed, sb = b.from_host(np.asarray(seed)), b
         if sb is not b:
             raise DeviceError(f"a seed on {sb.device} ({sb.name}) cannot seed an output on {out.device} ({b.name})")
     want = tuple(seed.shape[:lead]) + out.shape
     if tuple(seed.shape) != want:
+        if what == "tangent":
+            raise ShapeError(f"tangent of shape {tuple(seed.shape)} for an input of shape {out.shape}; a tangent must "
+                             "have its input's shape")
         raise ShapeError(f"seed of shape {tuple(seed.shape)} for an output of shape {out.shape}; "
                          "a seed must have its output's shape")
     if b.is_complex(seed.dtype) and not b.is_complex(out.dtype):
@@ -62,6 +64,10 @@ def _prepare(outputs, seeds, lead=0):
         if len(seeds) != len(outputs):
             raise MatdiffError(f"{len(outputs)} outputs but {len(seeds)} seeds; give one seed per output")
         seeds = [_seed_array(o, s, lead) for o, s in zip(outputs, seeds)]
+        for k, s in enumerate(seeds):
+            if not outputs[k].backend.isfinite_all(s):
+                raise NonFiniteError(f"seed {k} (for the output of shape {outputs[k].shape}) contains NaN or inf; "
+                                     "every gradient would be NaN -- check how the seed was computed")
     return outputs, seeds
 
 
@@ -95,7 +101,7 @@ def jvp(f, primals, tangents):
     leaves = [tensor(p.data if isinstance(p, Tensor) else p, requires_grad=True) for p in primals]
     tmap = {}
     for leaf, d in zip(leaves, tangents):
-        d = _seed_array(leaf, d)
+        d = _seed_array(leaf, d, what="tangent")
         tmap[id(leaf)] = d
     with Tape() as tape:
         out = f(*leaves)

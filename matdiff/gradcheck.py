@@ -9,6 +9,7 @@ back to loops for functions that do not broadcast.
 
 ``check_adjoint`` (the trace identity between jvp and vjp) lives in ``trace_identity.py``.
 """
+import numbers
 import os
 import threading
 import warnings
@@ -50,6 +51,20 @@ class Report:
 
     def __bool__(self):
         return bool(self.ok)
+
+
+def _check_args(what, f, **values):
+    """Refuse a non-callable ``f`` and non-positive steps/tolerances where they are given, before any work."""
+    if not callable(f):
+        raise MatdiffError(f"{what}: the first argument must be the function to check (Tensors in, Tensor(s) out), "
+                           f"got a {type(f).__name__}")
+    for key, v in values.items():
+        if v is None:
+            continue
+        bad = not isinstance(v, numbers.Real) or isinstance(v, bool) or not np.isfinite(v)
+        if bad or v < 0 or (v == 0 and key in ("eps", "n_checks")):
+            need = "a positive integer" if key == "n_checks" else "a positive number" if key == "eps" else ">= 0"
+            raise MatdiffError(f"{what}: {key}={v!r} is not allowed; {key} must be {need}")
 
 
 # -- inputs and outputs as real coordinates --------------------------------------------------------------
@@ -248,6 +263,7 @@ def gradcheck(f, inputs, *, eps=None, atol=None, rtol=None, fast=False, raise_on
     or arrays. ``fast=True`` compares ``n_checks`` random projections ``<v, J u>`` with ``<J^H v, u>`` instead of
     the full Jacobian. Tolerance per entry: ``|analytic - numeric| <= atol + rtol |numeric|``.
     """
+    _check_args("gradcheck", f, eps=eps, atol=atol, rtol=rtol, n_checks=n_checks)
     ts, diff = _setup(inputs)
     eps, atol, rtol = _defaults([ts[i] for i in diff], eps, atol, rtol, "gradcheck")
     if fast:

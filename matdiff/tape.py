@@ -198,14 +198,17 @@ def backward_sweep(outputs, seeds, *, retain_graph=False, capture=None, set_grad
         grads = node.op.vjp(ctx, *cots)
         if not isinstance(grads, (tuple, list)):
             grads = (grads,)
+        if len(grads) != len(node.inputs):
+            raise GraphError(f"op {node.op.name!r}: its vjp returned {len(grads)} adjoint(s) for {len(node.inputs)} "
+                             "input(s); a vjp returns one adjoint per input, in order (None where none is needed)")
         if trace is not None:
             trace(node, cots, grads)
-        for inp, g, need in zip(node.inputs, grads, ctx.needs_grad):
+        for k, (inp, g, need) in enumerate(zip(node.inputs, grads, ctx.needs_grad)):
             if g is None or not need:
                 continue
             d = inp.data
-            if g.shape != d.shape or g.dtype != d.dtype:
-                g = fit(b, g, d.shape, d.dtype, lead)
+            if type(g) is not b.array_type or g.shape != d.shape or g.dtype != d.dtype:
+                g = fit(b, _conforming(node, "vjp", "adjoint", k, g, d.shape, lead, reduce=True), d.shape, d.dtype, lead)
             key = id(inp)
             if key in adj:
                 adj[key] = adj[key] + g
@@ -237,6 +240,29 @@ def c_shape(cots, o, lead):
     return tuple(o.shape)
 
 
+def _conforming(node, rule, what, k, g, shape, lead, reduce):
+    """``g`` if it is an array of the node's backend whose shape fits ``shape``, else a GraphError naming the op.
+
+    Fits: equal, or (``reduce``, for adjoints) extra leading axes / size-1 axes that broadcasting stretched and
+    the engine sums away; for tangents, a broadcastable shape. Anything else is a bug in the op's rule.
+    """
+    b, given = node.ctx.b, g
+    g = b.own(g)
+    if g is None:
+        raise GraphError(f"op {node.op.name!r}: its {rule} returned a {type(given).__name__} as {what} {k}; rules work on "
+                         f"arrays of the backend ({b.name}), never on Tensors or lists")
+    got, want = tuple(g.shape[lead:]), tuple(shape)
+    if reduce:
+        ok = len(got) >= len(want) and all(w in (gd, 1) for gd, w in zip(got[len(got) - len(want):], want))
+    else:
+        ok = len(got) <= len(want) and all(gd in (w, 1) for gd, w in zip(got, want[len(want) - len(got):]))
+    if not ok:
+        side = "input" if reduce else "output"
+        raise GraphError(f"op {node.op.name!r}: its {rule} returned {what} {k} of shape {tuple(g.shape)} for an {side} of "
+                         f"shape {want}; a {rule} must return, for each {side}, an array of that {side}'s shape")
+    return g
+
+
 def _accumulate(adj, owners, t, g):
     key = id(t)
     owners[key] = t
@@ -258,8 +284,12 @@ def forward_sweep(nodes, tangents):
         outs = node.op.jvp(node.ctx, *ins)
         if not isinstance(outs, (tuple, list)):
             outs = (outs,)
+        if len(outs) != len(node.outputs):
+            raise GraphError(f"op {node.op.name!r}: its jvp returned {len(outs)} tangent(s) for {len(node.outputs)} "
+                             "output(s); a jvp returns one tangent per output, in order")
         b = node.ctx.b
-        for o, d in zip(node.outputs, outs):
+        for k, (o, d) in enumerate(zip(node.outputs, outs)):
             if d is not None:
-                tangents[id(o)] = fit(b, d, o.shape, o.dtype)
+                tangents[id(o)] = fit(b, _conforming(node, "jvp", "tangent", k, d, o.shape, 0, reduce=False),
+                                      o.shape, o.dtype)
     return tangents

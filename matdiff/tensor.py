@@ -8,7 +8,7 @@ import numbers
 import numpy as np
 
 from . import backend as _backend
-from .errors import DeviceError, DTypeError, MatdiffError
+from .errors import DeviceError, DTypeError, MatdiffError, ShapeError
 from .registry import REGISTRY, _apply
 from .tape import Context, Node, _local
 
@@ -54,7 +54,8 @@ class Tensor:
 
     def item(self):
         if int(np.prod(self.shape)) != 1:
-            raise MatdiffError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+            raise MatdiffError(f"item() needs a tensor with one element, this one has shape {self.shape}; reduce it "
+                               "first (md.sum(T)) or index one entry (T[0, 0])")
         return self.numpy().reshape(()).item()
 
     def detach(self):
@@ -141,11 +142,9 @@ def tensor(data, requires_grad=False, *, name=None, device=None, dtype=None):
     """
     if isinstance(data, Tensor):
         data = data.data
-    try:
-        b = _backend.backend_of(data)
-    except MatdiffError:
-        data = np.asarray(data)
-        b = _backend.get("numpy")
+    b = _backend.owner(data)
+    if b is None:
+        data, b = _host_array(data), _backend.get("numpy")
     if device is not None and _backend.for_device(device) is not b:
         target = _backend.for_device(device)
         data, b = target.from_host(b.to_host(data)), target
@@ -158,6 +157,19 @@ def tensor(data, requires_grad=False, *, name=None, device=None, dtype=None):
     return Tensor(data, b, bool(requires_grad), name)
 
 
+def _host_array(data):
+    """A list/scalar as a NumPy array of numbers, or a clear error (ragged lists, strings, objects)."""
+    try:
+        a = np.asarray(data)
+    except ValueError as e:
+        raise ShapeError(f"cannot make a tensor from this {type(data).__name__}: its rows have different lengths "
+                         f"({e}); give a rectangular list or an array") from None
+    if a.dtype.kind not in "biufc":
+        raise DTypeError(f"cannot make a tensor of {a.dtype} data ({type(data).__name__}); matdiff holds numbers "
+                         "only -- convert strings/objects with np.asarray(x, dtype=float) first")
+    return a
+
+
 def _as_tensor(x, b, like_dtype):
     """A constant input (array or Python scalar) as a Tensor of backend ``b``."""
     if isinstance(x, numbers.Number):
@@ -165,14 +177,32 @@ def _as_tensor(x, b, like_dtype):
         if isinstance(x, complex) and not b.is_complex(dtype):
             dtype = b.complex_dtype(dtype)
         return Tensor(b.asarray(x, dtype=dtype), b)
-    try:
-        xb = _backend.backend_of(x)
-    except MatdiffError:
-        return Tensor(b.asarray(np.asarray(x)), b)
+    xb = _backend.owner(x)
+    if xb is None:
+        return Tensor(b.asarray(_host_array(x)), b)
     if xb is not b:
         raise DeviceError(f"an array of backend {xb.name} ({xb.device}) cannot meet tensors of backend {b.name} "
                           f"({b.device}) in one op; move one with md.tensor(x, device=...) or .to(...)")
     return Tensor(x, b)
+
+
+def _promoted(b, arrays):
+    """Operands cast to NumPy's result type -- for backends (array_api_strict) that refuse mixed kinds.
+
+    Only the arrays handed to the forward are cast; the node keeps the original tensors, and the engine casts
+    each adjoint back to its input's dtype (a float32 input gets a float32 gradient, as in NumPy/PyTorch).
+    """
+    common = b.result_type(*[a.dtype for a in arrays])
+    return [b.astype(a, common) for a in arrays]
+
+
+def _array_out(op, b, o):
+    """A forward's output as an array of ``b`` (a NumPy scalar, what reductions return, becomes 0-d), or an error."""
+    a = b.own(o)
+    if a is not None:
+        return a
+    raise MatdiffError(f"op {op.name!r}: its forward returned a {type(o).__name__}; a forward must return an array "
+                       f"of the inputs' backend ({b.name}) or a tuple of them")
 
 
 def apply(op, inputs, params):
@@ -188,15 +218,27 @@ def apply(op, inputs, params):
                                   f"({x._b.name}); move them to one device with .to('cpu') or .to('gpu')")
         else:
             mixed = True
-    if b is None:
-        raise MatdiffError(f"{op.name} needs at least one Tensor input (got {[type(x).__name__ for x in inputs]})")
+    if b is None:                  # arrays only (md.solve_triangular(T, B) on NumPy arrays): the first array leads
+        lead = next((x for x in inputs if not isinstance(x, numbers.Number)), None)
+        if lead is None:
+            raise MatdiffError(f"{op.name} needs at least one Tensor or array input (got "
+                               f"{[type(x).__name__ for x in inputs]}); wrap the data with md.tensor(...)")
+        first = tensor(lead)
+        b = first._b
     if mixed:
         inputs = [x if isinstance(x, Tensor) else _as_tensor(x, b, first.data.dtype) for x in inputs]
     needs = tuple([t.requires_grad for t in inputs])
     record = True in needs and not getattr(_local, "off", False)
     ctx = Context(b, needs if record else ())
-    out = op.forward(ctx, *[t.data for t in inputs], **params)
+    arrays = [t.data for t in inputs]
+    if len(arrays) > 1 and not b.promotes:
+        arrays = _promoted(b, arrays)
+    out = op.forward(ctx, *arrays, **params)
     multi = isinstance(out, tuple)
+    if multi:
+        out = tuple(o if type(o) is b.array_type else _array_out(op, b, o) for o in out)
+    elif type(out) is not b.array_type:
+        out = _array_out(op, b, out)
     outs = tuple(Tensor(o, b, record and b.is_float(o.dtype)) for o in out) if multi \
         else (Tensor(out, b, record and b.is_float(out.dtype)),)
     if record:

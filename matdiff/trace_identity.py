@@ -7,7 +7,7 @@ reverse mode ``J^H v``; they must satisfy ``Re <v, J u> == Re <J^H v, u>``, whic
 import numpy as np
 
 from .autodiff import grad, jvp
-from .gradcheck import Report, _finish, _outputs, _random_like, _setup
+from .gradcheck import Report, _check_args, _finish, _outputs, _random_like, _setup
 from .tensor import tensor
 
 
@@ -17,6 +17,7 @@ def check_adjoint(f, inputs, *, n_checks=3, rtol=None, seed=0, raise_on_fail=Fal
     ``u`` are random tangents of the inputs, ``v`` random cotangents of the outputs; no finite differences,
     so the agreement is to rounding (float64: ~1e-12).
     """
+    _check_args("check_adjoint", f, rtol=rtol, n_checks=n_checks)
     ts, diff = _setup(inputs)
     single = any(t.backend.real_dtype(t.dtype) == t.backend.xp.float32 for t in ts)
     rtol = (1e-4 if single else 1e-9) if rtol is None else rtol

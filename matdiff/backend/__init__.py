@@ -36,14 +36,22 @@ def get(name):
     return _INSTANCES[name]
 
 
-def backend_of(x):
-    """The backend that owns array ``x``, chosen by the array's type (its module)."""
+def owner(x):
+    """The backend that owns array ``x``, chosen by the array's type (its module); None for lists and scalars."""
     if isinstance(x, (np.ndarray, np.generic)):
         return get("numpy")
     mod = type(x).__module__.split(".")[0]
     if mod in ("cupy", "array_api_strict"):
         return get(mod)
-    raise MatdiffError(f"matdiff cannot hold a {type(x).__name__}; give a NumPy or CuPy array (or a list/scalar)")
+    return None
+
+
+def backend_of(x):
+    """Like :func:`owner`, but an error for anything that is not an array of a backend."""
+    b = owner(x)
+    if b is None:
+        raise MatdiffError(f"matdiff cannot hold a {type(x).__name__}; give a NumPy or CuPy array (or a list/scalar)")
+    return b
 
 
 def for_device(device):

@@ -12,6 +12,7 @@ class Backend:
 
     name = "abstract"
     device = "cpu"
+    promotes = True     # do mixed-dtype operands promote as in NumPy? (array_api_strict refuses int with float)
 
     def __init__(self, xp):
         self.xp = xp
@@ -38,6 +39,10 @@ class Backend:
     def to_host(self, a):
         """This backend's array as a NumPy array (an explicit device-to-host copy)."""
         return np.asarray(a)
+
+    def own(self, x):
+        """``x`` if it is an array of this backend, else None (callers turn None into a clear error)."""
+        return x if type(x) is self.array_type else None
 
     def astype(self, a, dtype):
         if a.dtype == dtype:

@@ -27,6 +27,11 @@ class NumPyBackend(Backend):
     def from_host(self, a):
         return np.asarray(a)
 
+    def own(self, x):
+        if type(x) is np.ndarray:
+            return x
+        return np.asarray(x) if isinstance(x, np.generic) else None    # 0-d arithmetic returns NumPy scalars
+
     def mT(self, a):
         return a.swapaxes(-1, -2)
 

@@ -13,6 +13,7 @@ class StrictBackend(Backend):
 
     name = "array_api_strict"
     device = "cpu"
+    promotes = False
 
     def __init__(self):
         import array_api_strict
@@ -25,6 +26,10 @@ class StrictBackend(Backend):
 
     def from_host(self, a):
         return self.xp.asarray(np.asarray(a))
+
+    def result_type(self, *dtypes):
+        """NumPy's promotion rules (the standard leaves int-with-float undefined; matdiff follows NumPy)."""
+        return getattr(self.xp, np.result_type(*[self.dtype_name(d) for d in dtypes]).name)
 
     def dtype_name(self, dtype):
         return str(dtype).rsplit(".", 1)[-1]

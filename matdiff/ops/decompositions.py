@@ -142,12 +142,16 @@ class lq_deep_node:
 
 
 # -- the public functions: nodes and graphs --------------------------------------------------------
-def _validate(A, name, mode, formula):
+def _validate(A, name, mode, formula, pivoting, fused):
+    for flag, value in (("pivoting", pivoting), ("fused", fused)):
+        if not isinstance(value, bool):
+            raise MatdiffError(f"{name}: {flag} must be True or False, got {value!r}; pass {flag}=True or {flag}=False")
     if not isinstance(A, Tensor):
         A = tensor(A)
     b = A.backend
     if A.ndim < 2:
-        raise ShapeError(f"{name} needs a matrix (or a stack of them) with at least 2 axes, got shape {A.shape}")
+        raise ShapeError(f"{name} needs a matrix (or a stack of them) with at least 2 axes, got shape {A.shape}; "
+                         "make a vector a column with x[:, None] (or a row with x[None, :])")
     if 0 in A.shape[-2:]:
         raise ShapeError(f"{name} of an empty {A.shape[-2]}x{A.shape[-1]} matrix: matdiff requires m, n >= 1 "
                          "(an empty factorisation has nothing to differentiate)")
@@ -188,16 +192,16 @@ def qr(A, mode="reduced", pivoting=False, fused=False, formula="eq3"):
     * ``mode="complete"``: same as reduced for m <= n; for m > n only without grad (not differentiable).
     ``R`` always has a real, non-negative diagonal. An empty matrix (m or n = 0) is an error.
     """
-    A = _validate(A, "qr", mode, formula)
+    A = _validate(A, "qr", mode, formula, pivoting, fused)
     b = A.backend
-    if mode == "complete" and _complete(A, "qr", A.shape[-2] > A.shape[-1]):
-        Q, R = (tensor(x) for x in _gauge(b, *b.xp.linalg.qr(A.data, mode="complete")))
-        return QRResult(Q, R)
     perm = None
     if pivoting:
         perm = b.pivots(A.data)
         A = REGISTRY["permute"](A, perm=perm, axis=-1)
         A.name = A.name or "AP"
+    if mode == "complete" and _complete(A, "qr", A.shape[-2] > A.shape[-1]):
+        Q, R = (tensor(x) for x in _gauge(b, *b.xp.linalg.qr(A.data, mode="complete")))
+        return QRPivotedResult(Q, R, perm) if pivoting else QRResult(Q, R)
     m, n = A.shape[-2:]
     if m >= n:
         Q, R = REGISTRY["qr"](A, formula=formula)
@@ -223,16 +227,17 @@ def lq(A, mode="reduced", pivoting=False, fused=False):
     * ``pivoting=True``: row pivots (geqp3 of ``A^H`` on the host), ``A[..., perm, :] == L @ Q``.
     ``L`` always has a real, non-negative diagonal.
     """
-    A = _validate(A, "lq", mode, "eq3")
+    A = _validate(A, "lq", mode, "eq3", pivoting, fused)
     b = A.backend
-    if mode == "complete" and _complete(A, "lq", A.shape[-2] < A.shape[-1]):
-        Qr, Rr = _gauge(b, *b.xp.linalg.qr(b.mH(A.data), mode="complete"))
-        return LQResult(tensor(b.mH(Rr)), tensor(b.mH(Qr)))
     perm = None
     if pivoting:
         perm = b.pivots(A.data, rows=True)
         A = REGISTRY["permute"](A, perm=perm, axis=-2)
         A.name = A.name or "PA"
+    if mode == "complete" and _complete(A, "lq", A.shape[-2] < A.shape[-1]):
+        Qr, Rr = _gauge(b, *b.xp.linalg.qr(b.mH(A.data), mode="complete"))
+        L, Q = tensor(b.mH(Rr)), tensor(b.mH(Qr))
+        return LQPivotedResult(L, Q, perm) if pivoting else LQResult(L, Q)
     m, n = A.shape[-2:]
     if m <= n:
         L, Q = REGISTRY["lq"](A)

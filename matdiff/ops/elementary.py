@@ -137,7 +137,7 @@ class sum:
         axes = tuple(range(nd)) if axis is None else (axis,) if isinstance(axis, int) else tuple(axis)
         for a in axes:
             if not -nd <= a < nd:
-                raise ShapeError(f"sum: axis {a} is out of range for a tensor of {nd} axes")
+                raise ShapeError(f"sum: axis {a} is out of range for a tensor of {nd} axes; use an axis in [-{nd}, {nd})")
         ctx.axes = tuple(sorted(a % nd - nd for a in axes))   # negative: valid under extra leading axes
         ctx.in_shape = A.shape
         return ctx.b.sum(A, axis=tuple(a % nd for a in axes))
@@ -155,7 +155,8 @@ class sum:
 # -- transpose, adjoint, conj, real -------------------------------------------------------------------
 def _need_matrix(op, A):
     if A.ndim < 2:
-        raise ShapeError(f"{op} swaps the last two axes and needs at least 2 axes; got shape {A.shape}")
+        raise ShapeError(f"{op} swaps the last two axes and needs at least 2 axes; got shape {A.shape}. Make a vector "
+                         "a column with x[:, None] (or a row with x[None, :])")
 
 
 @register("transpose", ref="C = A^T (last two axes);  Abar = Cbar^T")

@@ -15,7 +15,8 @@ from ..registry import register
 
 def _neg_axis(op, axis, ndim):
     if not isinstance(axis, numbers.Integral) or not -ndim <= axis < ndim:
-        raise ShapeError(f"{op}: axis {axis!r} is out of range for a tensor of {ndim} axes")
+        raise ShapeError(f"{op}: axis {axis!r} is out of range for a tensor of {ndim} axes; use an integer in "
+                         f"[-{ndim}, {ndim})")
     return int(axis) % ndim - ndim
 
 
@@ -38,7 +39,8 @@ class slice_:
         try:
             C = A[key]
         except IndexError as e:
-            raise ShapeError(f"index {key} does not fit shape {A.shape}: {e}") from None
+            raise ShapeError(f"index {key} does not fit shape {A.shape}: {e}; use indices within the shape "
+                             "(negative ones count from the end)") from None
         ctx.key, ctx.in_shape, ctx.out_ndim, ctx.dtype = key, A.shape, C.ndim, A.dtype
         return C
 
@@ -63,8 +65,12 @@ class split:
                 raise ShapeError(f"split: {n} entries along axis {axis} cannot be cut into {indices} equal parts; "
                                  "give the split points as a list instead, e.g. [2]")
             points = [n // indices * i for i in range(1, indices)]
-        else:
+        elif isinstance(indices, (list, tuple)) and all(isinstance(p, numbers.Integral) and not isinstance(p, bool)
+                                                        for p in indices):
             points = [int(p) for p in indices]
+        else:
+            raise ShapeError(f"split: indices must be a list of integer split points (as np.split), e.g. [2], or a "
+                             f"number of equal parts; got {indices!r}")
         if any(p < 0 or p > n for p in points) or points != sorted(points):
             raise ShapeError(f"split points {list(points)} must be increasing and within [0, {n}] "
                              f"(axis {axis} has {n} entries)")
@@ -86,14 +92,16 @@ class concat:
         nd = parts[0].ndim
         for p in parts:
             if p.ndim != nd:
-                raise ShapeError(f"concat: all parts need {nd} axes, got shapes {[q.shape for q in parts]}")
+                raise ShapeError(f"concat: all parts need {nd} axes, got shapes {[q.shape for q in parts]}; give every "
+                                 "part the same number of axes (add one with x[None] or drop one with x[0])")
         axis = _neg_axis("concat", axis, nd)
         ref = list(parts[0].shape)
         for p in parts:
             other = list(p.shape)
             other[axis] = ref[axis] = 0
             if other != ref:
-                raise ShapeError(f"concat along axis {axis}: shapes {[q.shape for q in parts]} differ off that axis")
+                raise ShapeError(f"concat along axis {axis}: shapes {[q.shape for q in parts]} differ off that axis; the "
+                                 "parts must agree in all but the joining axis")
         b = ctx.b
         dtype = b.result_type(*[p.dtype for p in parts])
         sizes = np.cumsum([0] + [p.shape[axis] for p in parts])
