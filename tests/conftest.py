@@ -1,10 +1,21 @@
 """Shared fixtures: the array backends every op test runs on, and random test matrices."""
+import os
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 import matdiff as md
 
 BACKENDS = ["numpy", "array_api_strict"]
+
+# Hypothesis: "ci" (the default) is derandomized -- the same examples on every run, so a failure is reproducible
+# from the printed falsifying example (every input, including the matrix seed) and its @reproduce_failure blob.
+# MATDIFF_THOROUGH=1 switches to "thorough": fresh random examples, ten times as many (tests/test_properties.py).
+_common = dict(deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", derandomize=True, database=None, **_common)
+settings.register_profile("thorough", **_common)
+settings.load_profile("thorough" if os.environ.get("MATDIFF_THOROUGH") else "ci")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -5,6 +5,7 @@ of a split is a concat, of a concat a split, of a slice a zero matrix with the s
 permutation the inverse permutation (paper Section 3: ``Abar = Bbar P^T``).
 Axes are stored negative so the rules also work when gradcheck adds a leading axis of seeds.
 """
+import itertools
 import numbers
 
 import numpy as np
@@ -104,12 +105,12 @@ class concat:
                                  "parts must agree in all but the joining axis")
         b = ctx.b
         dtype = b.result_type(*[p.dtype for p in parts])
-        sizes = np.cumsum([0] + [p.shape[axis] for p in parts])
+        sizes = list(itertools.accumulate([p.shape[axis] for p in parts], initial=0))
         ctx.axis, ctx.edges = axis, list(zip(sizes[:-1], sizes[1:]))
         return b.concat([b.astype(p, dtype) for p in parts], axis=axis)
 
     def vjp(ctx, Rbar):
-        return tuple(Rbar[_along(ctx.axis, int(s), int(e))] for s, e in ctx.edges)
+        return tuple(Rbar[_along(ctx.axis, s, e)] for s, e in ctx.edges)
 
     def jvp(ctx, *dparts):
         b = ctx.b
@@ -118,7 +119,7 @@ class concat:
         for d, (s, e) in zip(dparts, ctx.edges):
             if d is None:
                 shape = list(sample.shape)
-                shape[ctx.axis] = int(e - s)
+                shape[ctx.axis] = e - s
                 d = b.zeros(tuple(shape), sample.dtype)
             full.append(d)
         dtype = b.result_type(*[d.dtype for d in full])
