@@ -9,6 +9,10 @@ whose leading 3x3 block ``X = U diag(s) V^H`` has singular values ``s`` log-spac
 
 A deep request (m > n) returns the conjugate transpose of the wide construction, so the *top* block is the
 well-conditioned one -- the partition of Proposition 3 (deep LQ).
+
+``svd_conditioned(batch, m, n, cond)`` is the generic kind: ``A = U diag(s) V^H`` with orthonormal random U, V and
+the same log-spaced ``s``, so ``cond(A) = cond`` exactly, while the leading/top block is whatever the random
+factors make it (usually a few times worse -- the case where wide QR and deep LQ need ``pivoting=True``).
 """
 import numpy as np
 
@@ -38,3 +42,15 @@ def conditioned(batch, m, n, cond=1.0, dtype=np.float64, seed=0):
     if n > m:
         Y = 0.9 * Y / np.linalg.norm(Y, 2, axis=(-2, -1))[..., None, None]
     return np.concatenate([X, Y], axis=-1).astype(dtype)
+
+
+def svd_conditioned(batch, m, n, cond=1.0, dtype=np.float64, seed=0):
+    """A (batch..., m, n) NumPy array ``U diag(s) V^H`` with ``cond(A) = cond`` exactly (s log-spaced, 1 .. 1/cond)."""
+    batch = tuple(batch)
+    rng = np.random.default_rng(seed)
+    cplx = np.dtype(dtype).kind == "c"
+    k = min(m, n)
+    s = np.logspace(0, -np.log10(cond), k)
+    U = haar(rng, m, cplx, batch)[..., :, :k]
+    V = haar(rng, n, cplx, batch)[..., :, :k]
+    return ((U * s) @ np.conj(np.swapaxes(V, -1, -2))).astype(dtype)
