@@ -18,7 +18,13 @@ from .errors import GraphError
 
 _seq = itertools.count()
 _state = {"tapes": []}
-_local = threading.local()      # grad mode is per thread, as in PyTorch (gradcheck evaluates in threads)
+class _GradMode(threading.local):
+    """Grad mode is per thread, as in PyTorch (gradcheck evaluates in threads); ``off`` under ``no_grad``."""
+
+    off = False
+
+
+_local = _GradMode()
 
 
 class Context:
@@ -97,7 +103,7 @@ class Tape:
 @contextmanager
 def no_grad():
     """Within this block ops record nothing (outputs do not require grad), as ``torch.no_grad``; per thread."""
-    old = getattr(_local, "off", False)
+    old = _local.off
     _local.off = True
     try:
         yield
@@ -106,7 +112,7 @@ def no_grad():
 
 
 def grad_enabled():
-    return not getattr(_local, "off", False)
+    return not _local.off
 
 
 def graph_nodes(outputs):
@@ -203,12 +209,14 @@ def backward_sweep(outputs, seeds, *, retain_graph=False, capture=None, set_grad
                              "input(s); a vjp returns one adjoint per input, in order (None where none is needed)")
         if trace is not None:
             trace(node, cots, grads)
-        for k, (inp, g, need) in enumerate(zip(node.inputs, grads, ctx.needs_grad)):
+        at = b.array_type
+        for inp, g, need in zip(node.inputs, grads, ctx.needs_grad):
             if g is None or not need:
                 continue
             d = inp.data
-            if type(g) is not b.array_type or g.shape != d.shape or g.dtype != d.dtype:
-                g = fit(b, _conforming(node, "vjp", "adjoint", k, g, d.shape, lead, reduce=True), d.shape, d.dtype, lead)
+            if type(g) is not at or g.shape != d.shape or g.dtype != d.dtype:
+                g = fit(b, _conforming(node, "vjp", "adjoint", grads, g, d.shape, lead, reduce=True), d.shape, d.dtype,
+                        lead)
             key = id(inp)
             if key in adj:
                 adj[key] = adj[key] + g
@@ -240,13 +248,15 @@ def c_shape(cots, o, lead):
     return tuple(o.shape)
 
 
-def _conforming(node, rule, what, k, g, shape, lead, reduce):
-    """``g`` if it is an array of the node's backend whose shape fits ``shape``, else a GraphError naming the op.
+def _conforming(node, rule, what, returned, g, shape, lead, reduce):
+    """``g`` (one of what the rule ``returned``) if it is an array of the node's backend whose shape fits ``shape``,
+    else a GraphError naming the op and which of its results is wrong.
 
     Fits: equal, or (``reduce``, for adjoints) extra leading axes / size-1 axes that broadcasting stretched and
     the engine sums away; for tangents, a broadcastable shape. Anything else is a bug in the op's rule.
     """
     b, given = node.ctx.b, g
+    k = next(i for i, x in enumerate(returned) if x is given)
     g = b.own(g)
     if g is None:
         raise GraphError(f"op {node.op.name!r}: its {rule} returned a {type(given).__name__} as {what} {k}; rules work on "
@@ -288,8 +298,8 @@ def forward_sweep(nodes, tangents):
             raise GraphError(f"op {node.op.name!r}: its jvp returned {len(outs)} tangent(s) for {len(node.outputs)} "
                              "output(s); a jvp returns one tangent per output, in order")
         b = node.ctx.b
-        for k, (o, d) in enumerate(zip(node.outputs, outs)):
+        for o, d in zip(node.outputs, outs):
             if d is not None:
-                tangents[id(o)] = fit(b, _conforming(node, "jvp", "tangent", k, d, o.shape, 0, reduce=False),
+                tangents[id(o)] = fit(b, _conforming(node, "jvp", "tangent", outs, d, o.shape, 0, reduce=False),
                                       o.shape, o.dtype)
     return tangents

@@ -228,7 +228,7 @@ def apply(op, inputs, params):
     if mixed:
         inputs = [x if isinstance(x, Tensor) else _as_tensor(x, b, first.data.dtype) for x in inputs]
     needs = tuple([t.requires_grad for t in inputs])
-    record = True in needs and not getattr(_local, "off", False)
+    record = True in needs and not _local.off
     ctx = Context(b, needs if record else ())
     arrays = [t.data for t in inputs]
     if len(arrays) > 1 and not b.promotes:
