@@ -256,10 +256,10 @@ def _conforming(node, rule, what, returned, g, shape, lead, reduce):
     the engine sums away; for tangents, a broadcastable shape. Anything else is a bug in the op's rule.
     """
     b, given = node.ctx.b, g
-    k = next(i for i, x in enumerate(returned) if x is given)
+    which = lambda: next(i for i, x in enumerate(returned) if x is given)  # noqa: E731  (only for the message)
     g = b.own(g)
     if g is None:
-        raise GraphError(f"op {node.op.name!r}: its {rule} returned a {type(given).__name__} as {what} {k}; rules work on "
+        raise GraphError(f"op {node.op.name!r}: its {rule} returned a {type(given).__name__} as {what} {which()}; rules work on "
                          f"arrays of the backend ({b.name}), never on Tensors or lists")
     got, want = tuple(g.shape[lead:]), tuple(shape)
     if reduce:
@@ -268,7 +268,7 @@ def _conforming(node, rule, what, returned, g, shape, lead, reduce):
         ok = len(got) <= len(want) and all(gd in (w, 1) for gd, w in zip(got, want[len(want) - len(got):]))
     if not ok:
         side = "input" if reduce else "output"
-        raise GraphError(f"op {node.op.name!r}: its {rule} returned {what} {k} of shape {tuple(g.shape)} for an {side} of "
+        raise GraphError(f"op {node.op.name!r}: its {rule} returned {what} {which()} of shape {tuple(g.shape)} for an {side} of "
                          f"shape {want}; a {rule} must return, for each {side}, an array of that {side}'s shape")
     return g
 

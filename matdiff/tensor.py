@@ -225,6 +225,7 @@ def apply(op, inputs, params):
                                f"{[type(x).__name__ for x in inputs]}); wrap the data with md.tensor(...)")
         first = tensor(lead)
         b = first._b
+        inputs = [first if x is lead else x for x in inputs]
     if mixed:
         inputs = [x if isinstance(x, Tensor) else _as_tensor(x, b, first.data.dtype) for x in inputs]
     needs = tuple([t.requires_grad for t in inputs])

@@ -41,6 +41,20 @@ def rand(shape, dtype=np.float64, seed=0, backend="numpy"):
     return to_backend(a.astype(dtype), backend)
 
 
+def mh(a):
+    """Conjugate transpose of the last two axes of a NumPy array."""
+    return np.conj(np.swapaxes(a, -1, -2))
+
+
+def factors(kind, fused=False, pivoting=False, formula="eq3"):
+    """``A -> (Q, R)`` or ``(L, Q)`` through md.qr / md.lq in the chosen form (the permutation left out)."""
+    def f(A):
+        if kind == "qr":
+            return tuple(md.qr(A, fused=fused, pivoting=pivoting, formula=formula)[:2])
+        return tuple(md.lq(A, fused=fused, pivoting=pivoting)[:2])
+    return f
+
+
 def leaf(shape, dtype=np.float64, seed=0, backend="numpy", name=None):
     return md.tensor(rand(shape, dtype, seed, backend), requires_grad=True, name=name)
 

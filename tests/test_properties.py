@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import matdiff as md
 from matdiff.testing import conditioned
+from conftest import factors, mh
 
 # examples per test in the CI profile (>= 1000 in all); MATDIFF_THOROUGH=1 runs ten times as many, unseeded
 SCALE = 10 if os.environ.get("MATDIFF_THOROUGH") else 1
@@ -38,11 +39,7 @@ def _matrix(batch, m, n, cond, dtype, seed):
 
 
 def _factor(kind, form):
-    fn = md.qr if kind == "qr" else md.lq
-
-    def f(A):
-        return tuple(fn(A, fused=form == "fused", pivoting=form == "pivoted")[:2])
-    return f
+    return factors(kind, fused=form == "fused", pivoting=form == "pivoted")
 
 
 def _pivots_stable(a, kind):
@@ -50,7 +47,8 @@ def _pivots_stable(a, kind):
     largest remaining norm, ``||R[j:, j]||``; require it to beat every later column ``||R[j:, c]||`` by 1e-3
     (relative) -- far more than gradcheck's 1e-6 steps can move it. LQ pivots rows: the same test on ``A^H``."""
     import scipy.linalg
-    for M in np.reshape(_mh(a) if kind == "lq" else a, (-1,) + a.shape[-2:][::-1 if kind == "lq" else 1]):
+    a = mh(a) if kind == "lq" else a
+    for M in a.reshape((-1,) + a.shape[-2:]):
         R = scipy.linalg.qr(M, mode="r", pivoting=True)[0]
         k = min(M.shape)
         for j in range(k):
@@ -58,10 +56,6 @@ def _pivots_stable(a, kind):
             if norms.size > 1 and norms[1:].max() > (1 - 1e-3) * norms[0]:
                 return False
     return True
-
-
-def _mh(a):
-    return np.conj(np.swapaxes(a, -1, -2))
 
 
 def _grad(f, a, seeds):
@@ -119,16 +113,16 @@ def test_lq_is_the_adjoint_of_qr_of_the_adjoint(m, n, batch, dtype, cond, form, 
         assume(_pivots_stable(a, "lq"))
     with md.no_grad():
         lq_out = md.lq(md.tensor(a), fused=form == "fused", pivoting=form == "pivoted")
-        qr_out = md.qr(md.tensor(_mh(a)), fused=form == "fused", pivoting=form == "pivoted")
+        qr_out = md.qr(md.tensor(mh(a)), fused=form == "fused", pivoting=form == "pivoted")
     if form == "pivoted":
         np.testing.assert_array_equal(lq_out.perm, qr_out.perm)    # row pivots of A = column pivots of A^H
     Lbar, Qbar = _seeds_for(_factor("lq", form), a, seed)
     (L, Q), gA = _grad(_factor("lq", form), a, [Lbar, Qbar])
-    (Qq, R), gB = _grad(_factor("qr", form), _mh(a), [_mh(Qbar), _mh(Lbar)])
+    (Qq, R), gB = _grad(_factor("qr", form), mh(a), [mh(Qbar), mh(Lbar)])
     tol = 1e-13 * cond * max(m, n)
-    np.testing.assert_allclose(L, _mh(R), rtol=0, atol=tol)
-    np.testing.assert_allclose(Q, _mh(Qq), rtol=0, atol=tol)
-    assert np.linalg.norm(gA - _mh(gB)) <= tol * cond * np.linalg.norm(gA)
+    np.testing.assert_allclose(L, mh(R), rtol=0, atol=tol)
+    np.testing.assert_allclose(Q, mh(Qq), rtol=0, atol=tol)
+    assert np.linalg.norm(gA - mh(gB)) <= tol * cond * np.linalg.norm(gA)
 
 
 # -- single precision: float32/complex64 gradients against the float64 ones (checked above) -------------------

@@ -5,22 +5,10 @@ import numpy as np
 import pytest
 
 import matdiff as md
-from conftest import leaf, rand
+from conftest import factors, leaf, mh, rand
 
 SHAPES = [(4, 4), (6, 3), (3, 6), (1, 1), (1, 5), (5, 1), (2, 3, 5, 4), (2, 3, 7)]
 DTYPES = [np.float64, np.complex128]
-
-
-def factors(kind, fused, pivoting, formula="eq3"):
-    def f(A):
-        if kind == "qr":
-            return tuple(md.qr(A, fused=fused, pivoting=pivoting, formula=formula)[:2])
-        return tuple(md.lq(A, fused=fused, pivoting=pivoting)[:2])
-    return f
-
-
-def mh(a):
-    return np.conj(np.swapaxes(a, -1, -2))
 
 
 # -- the big matrix: shapes x dtypes x {qr, lq} x {graph, fused} x {pivoting} -----------------------
