@@ -18,7 +18,8 @@ from .ops.decompositions import FORMULAS, LQPivotedResult, LQResult, QRPivotedRe
 from .registry import register, registry, unregister
 from .tape import Tape, no_grad
 from .tensor import Tensor, tensor
-from .gradcheck import gradcheck
+from .finite_differences import gradcheck
+from .report import NodeCheck, Report
 from .trace_identity import check_adjoint
 from .draw import draw
 
@@ -28,7 +29,7 @@ __all__ = [
     "tensor", "Tensor", "Tape", "no_grad", "backward", "grad", "jvp", "register", "registry", "unregister",
     "matmul", "add", "sub", "mul", "neg", "scale", "sum", "transpose", "adjoint", "conj", "real", "split", "concat",
     "permute", "solve_triangular", "qr", "lq", "QRResult", "QRPivotedResult", "LQResult", "LQPivotedResult", "FORMULAS",
-    "gradcheck", "check_adjoint", "draw", "paper", "backend",
+    "gradcheck", "check_adjoint", "Report", "NodeCheck", "draw", "paper", "backend",
     "MatdiffError", "ShapeError", "DTypeError", "DeviceError", "GraphError", "RankDeficientError", "NonFiniteError",
     "GradcheckError", "IllConditionedWarning", "PrecisionWarning",
 ]

@@ -39,9 +39,7 @@ def _seed_array(out, seed, lead=0, what="seed"):
                          "a seed must have its output's shape")
     if b.is_complex(seed.dtype) and not b.is_complex(out.dtype):
         raise DTypeError(f"complex seed for a real output ({b.dtype_name(out.dtype)}); a real output's adjoint is real")
-    if not b.is_float(seed.dtype):
-        seed = b.astype(seed, out.dtype)
-    return b.astype(seed, b.result_type(seed.dtype, out.dtype))
+    return b.astype(seed, out.dtype)        # a gradient has its tensor's dtype: a float64 seed of a float32 output too
 
 
 def _prepare(outputs, seeds, lead=0):
@@ -80,12 +78,22 @@ def backward(outputs, seeds=None, *, retain_graph=False, trace=False):
     backward_sweep(outputs, seeds, retain_graph=retain_graph, trace=_print_step if trace else None)
 
 
-def grad(outputs, inputs, seeds=None, *, retain_graph=False, _lead=0):
+def grad(outputs, inputs, seeds=None, *, retain_graph=False):
     """Adjoints of ``inputs`` (a list of arrays, zeros where nothing flowed) without touching ``.grad``."""
-    outputs, seeds = _prepare(outputs, seeds, _lead)
+    return _grad(outputs, inputs, seeds, retain_graph, 0)
+
+
+def grad_batched(outputs, inputs, seeds, lead):
+    """:func:`grad` for seeds with ``lead`` extra leading axes, each slice an independent seed (gradcheck's rows);
+    the graph is kept."""
+    return _grad(outputs, inputs, seeds, True, lead)
+
+
+def _grad(outputs, inputs, seeds, retain_graph, lead):
+    outputs, seeds = _prepare(outputs, seeds, lead)
     inputs = _as_list(inputs)
-    got = backward_sweep(outputs, seeds, retain_graph=retain_graph, capture=inputs, set_grads=False, lead=_lead)
-    lead_shape = tuple(seeds[0].shape[:_lead])
+    got = backward_sweep(outputs, seeds, retain_graph=retain_graph, capture=inputs, set_grads=False, lead=lead)
+    lead_shape = tuple(seeds[0].shape[:lead])
     return [g if g is not None else t.backend.zeros(lead_shape + t.shape, t.dtype) for g, t in zip(got, inputs)]
 
 

@@ -100,21 +100,25 @@ def run(device="cpu", dtypes=(np.float64, np.complex128), fast=False, out=print)
     missing = [op for op in md.registry if op not in CASES]
     rows += [(node, label, [shape], f) for node, label, shape, f in decomposition_cases()]
     failures, t0 = [], time.perf_counter()
-    out(f"{'node':<10} {'case':<26} {'dtype':<11} {'max rel err':>12}  {'trace id.':>9}  ok")
+    out("rel err = max |difference| / max |value| (matdiff.report): 'gradcheck' compares every derivative with central\n"
+        "differences (ok: |analytic - numeric| <= 1e-5 + 1e-4 |numeric|); 'jvp = vjp' is the trace identity of Eq 2\n"
+        "between forward and reverse mode on 3 random directions (ok: agreement to 1e-9).\n")
+    out(f"{'node':<10} {'case':<26} {'dtype':<11} {'gradcheck':>10}  {'jvp = vjp':>9}  ok")
+    out(f"{'':<10} {'':<26} {'':<11} {'rel err':>10}  {'rel err':>9}")
     for node, label, shapes, f in rows:
         for dtype in dtypes:
             xs = [make(s, dtype) for s in shapes]
             rep = md.gradcheck(f, xs, fast=fast)
             adj = md.check_adjoint(f, xs)
             ok = rep.ok and adj.ok
-            out(f"{node:<10} {label:<26} {np.dtype(dtype).name:<11} {rep.max_rel_err:>12.2e}  {adj.max_rel_err:>9.1e}  "
+            out(f"{node:<10} {label:<26} {np.dtype(dtype).name:<11} {rep.max_rel_err:>10.2e}  {adj.max_rel_err:>9.1e}  "
                 f"{'ok' if ok else 'FAIL'}")
             if not ok:
                 failures.append((node, label, np.dtype(dtype).name, rep if not rep.ok else adj))
     for op in missing:
-        out(f"{op:<10} {'(no check case registered)':<26} {'-':<11} {'-':>12}  {'-':>9}  FAIL")
+        out(f"{op:<10} {'(no check case registered)':<26} {'-':<11} {'-':>10}  {'-':>9}  FAIL")
         failures.append((op, "no case", "-", None))
-    n = len(rows) * len(dtypes)
+    n = len(rows) * len(dtypes) + len(missing)      # an op without a case counts as one failed check
     out(f"\n{n - len(failures)}/{n} checks passed on {device} in {time.perf_counter() - t0:.1f} s"
         + ("" if not failures else f"; {len(failures)} FAILED"))
     for node, label, dt, rep in failures:

@@ -43,10 +43,11 @@ class Context:
 class Node:
     """One op application on the tape."""
 
-    __slots__ = ("op", "inputs", "outputs", "ctx", "seq", "freed")
+    __slots__ = ("op", "inputs", "outputs", "ctx", "params", "seq", "freed")
 
-    def __init__(self, op, inputs, outputs, ctx):
+    def __init__(self, op, inputs, outputs, ctx, params=None):
         self.op, self.inputs, self.outputs, self.ctx = op, inputs, outputs, ctx
+        self.params = params or {}        # the call's keyword arguments (axis=, perm=...): to re-run the node alone
         self.seq = next(_seq)
         self.freed = False
         for tape in _state["tapes"]:

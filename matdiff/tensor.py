@@ -243,7 +243,7 @@ def apply(op, inputs, params):
     outs = tuple(Tensor(o, b, record and b.is_float(o.dtype)) for o in out) if multi \
         else (Tensor(out, b, record and b.is_float(out.dtype)),)
     if record:
-        node = Node(op, tuple(inputs), outs, ctx)
+        node = Node(op, tuple(inputs), outs, ctx, params)
         for o in outs:
             o.node = node
     return outs if multi else outs[0]

@@ -1,11 +1,16 @@
-"""Random test matrices with a chosen condition number -- for property tests, the conditioning sweep, tutorials.
+"""Test helpers: random matrices with a chosen condition number (property tests, the conditioning sweep,
+tutorials), and the small makers the test-suite shares (``rand``, ``leaf``, ``mh``, ``factors``).
 
 ``conditioned((2,), 3, 7, cond=1e6, dtype=np.complex128, seed=0)`` is a stack of two 3x7 matrices ``A = [X | Y]``
 whose leading 3x3 block ``X = U diag(s) V^H`` has singular values ``s`` log-spaced from 1 down to ``1/cond``
 (U, V Haar-random) and whose trailing block ``Y`` is random with spectral norm at most 0.9. So
 
-* ``cond(X) = cond`` exactly, and ``cond(A) <= sqrt(1 + 0.81) cond`` (``A A^H = X X^H + Y Y^H``);
-* the partition of Figure 2 (wide QR) is as well conditioned as ``A`` itself, never worse.
+* ``cond(X) = cond`` exactly, and ``cond(A) <= sqrt(1 + 0.81) cond`` (``A A^H = X X^H + Y Y^H``: the largest
+  singular value is at most sqrt(1.81), the smallest at least X's, 1/cond).
+* ``cond`` bounds A from above only: Y can fill X's small singular directions, so A may be far better
+  conditioned than X (``conditioned((), 3, 7, cond=1e8)`` has cond(A) ~ 6.5, cond(X) = 1e8). The error of the
+  wide-QR graph (Figure 2, which inverts X's triangular factor U) scales with cond(X) -- so ``cond`` is the
+  number the property tests bound their tolerances by, and it is never smaller than cond(A) / 1.35.
 
 A deep request (m > n) returns the conjugate transpose of the wide construction, so the *top* block is the
 well-conditioned one -- the partition of Proposition 3 (deep LQ).
@@ -15,6 +20,8 @@ the same log-spaced ``s``, so ``cond(A) = cond`` exactly, while the leading/top 
 factors make it (usually a few times worse -- the case where wide QR and deep LQ need ``pivoting=True``).
 """
 import numpy as np
+
+import matdiff as md
 
 
 def haar(rng, k, complex_, batch=()):
@@ -54,3 +61,35 @@ def svd_conditioned(batch, m, n, cond=1.0, dtype=np.float64, seed=0):
     U = haar(rng, m, cplx, batch)[..., :, :k]
     V = haar(rng, n, cplx, batch)[..., :, :k]
     return ((U * s) @ np.conj(np.swapaxes(V, -1, -2))).astype(dtype)
+
+
+BACKENDS = ["numpy", "array_api_strict"]    # the CPU backends every op test runs on
+
+
+# -- the small makers the test-suite shares -------------------------------------------------------------------
+def rand(shape, dtype=np.float64, seed=0, backend="numpy"):
+    """A random array (standard normal entries; complex: independent real/imag parts) of backend ``backend``."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal(shape)
+    if np.dtype(dtype).kind == "c":
+        a = a + 1j * rng.standard_normal(shape)
+    return md.backend.get(backend).from_host(a.astype(dtype))
+
+
+def leaf(shape, dtype=np.float64, seed=0, backend="numpy", name=None):
+    """``rand(...)`` as a leaf Tensor that requires grad."""
+    return md.tensor(rand(shape, dtype, seed, backend), requires_grad=True, name=name)
+
+
+def mh(a):
+    """Conjugate transpose of the last two axes of a NumPy array."""
+    return np.conj(np.swapaxes(a, -1, -2))
+
+
+def factors(kind, fused=False, pivoting=False, formula="eq3"):
+    """``A -> (Q, R)`` or ``(L, Q)`` through md.qr / md.lq in the chosen form (the permutation left out)."""
+    def f(A):
+        if kind == "qr":
+            return tuple(md.qr(A, fused=fused, pivoting=pivoting, formula=formula)[:2])
+        return tuple(md.lq(A, fused=fused, pivoting=pivoting)[:2])
+    return f

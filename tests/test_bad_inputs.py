@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import matdiff as md
-from conftest import leaf, rand
+from matdiff.testing import leaf, rand
 
 Bad = namedtuple("Bad", "call error problem fix")
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import matdiff as md
-from conftest import leaf, rand
+from matdiff.testing import leaf, rand
 
 
 # -- the opening example ------------------------------------------------------------------

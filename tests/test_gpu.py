@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 import matdiff as md
-from cases import CASES
-from conftest import rand
+from matdiff.checks import CASES
+from matdiff.testing import rand
 
 pytestmark = pytest.mark.gpu
 SHAPES = [(4, 4), (6, 3), (3, 6), (2, 3, 5, 4), (2, 3, 7)]

@@ -1,13 +1,13 @@
-"""The checkers themselves: they must fail on wrong rules, and their batched paths must equal their loops."""
+"""The checkers themselves: they must fail on wrong rules, name the worst entry and the node at fault, check
+batches per matrix, and their batched evaluation paths must equal their loops."""
+import time
+
 import numpy as np
 import pytest
 
 import matdiff as md
-import importlib
-from conftest import leaf
-
-
-gc = importlib.import_module("matdiff.gradcheck")
+import matdiff.finite_differences as fd
+from matdiff.testing import leaf
 
 
 @pytest.fixture
@@ -30,6 +30,25 @@ def wrong_op():
     md.unregister("square_wrong")
 
 
+@pytest.fixture
+def graded_op():
+    """``C = A * W`` (W = 1, 2, 3, ... entrywise) whose vjp is off by 1 % *per entry*: entry k is wrong by 0.01 k."""
+    @md.register("graded_wrong", ref="C = A ∘ W, vjp off by 1 % of W")
+    class graded_wrong:
+        def forward(ctx, A):
+            b = ctx.b
+            ctx.W = b.astype(b.from_host(np.arange(1.0, 1.0 + np.prod(A.shape)).reshape(A.shape)), A.dtype)
+            return A * ctx.W
+
+        def vjp(ctx, Cbar):
+            return (Cbar * ctx.b.conj(ctx.W) * 1.01,)
+
+        def jvp(ctx, dA):
+            return dA * ctx.W
+    yield graded_wrong
+    md.unregister("graded_wrong")
+
+
 def test_gradcheck_fails_on_a_wrong_vjp(wrong_op):
     A = leaf((2, 3), np.complex128)
     rep = md.gradcheck(wrong_op, [A])
@@ -40,12 +59,102 @@ def test_gradcheck_fails_on_a_wrong_vjp(wrong_op):
 
 
 def test_gradcheck_passes_the_same_op_on_real_input(wrong_op):
-    assert md.gradcheck(wrong_op, [leaf((2, 3))]).ok      # real: no conjugate to forget
+    rep = md.gradcheck(wrong_op, [leaf((2, 3))])      # real: no conjugate to forget
+    assert rep.ok and rep.blame == [] and rep.node_checks == []
 
 
-def test_check_adjoint_fails_on_a_wrong_jvp(wrong_op):
-    rep = md.check_adjoint(wrong_op, [leaf((2, 3))])
+def test_check_adjoint_fails_on_a_wrong_jvp_and_blames_it(wrong_op):
+    rep = md.check_adjoint(lambda A: wrong_op(A) @ A.T, [leaf((2, 3))])
     assert not rep.ok and rep.max_rel_err > 0.1
+    assert [c.op for c in rep.blame] == ["square_wrong"]
+    assert "the jvp of `square_wrong`" in str(rep) and "`matmul`" in str(rep)
+
+
+def test_the_worst_entry_is_the_largest_violation(graded_op):
+    A = leaf((3, 4), name="A")
+    rep = md.gradcheck(graded_op, [A])
+    assert not rep.ok
+    # the analytic entry (k, k) is 1.01 W_k, the numeric W_k: the largest error is at the last entry, W = 12
+    assert rep.worst["input"] == "A[2, 3]" and rep.worst["output"] == "out0[2, 3]"
+    assert rep.worst["abs_err"] == pytest.approx(0.12, rel=1e-6)
+    assert rep.worst["abs_err"] == pytest.approx(rep.max_abs_err)
+    viol = [float(r[5]) for r in rep.rows]
+    assert viol == sorted(viol, reverse=True) and len(rep.rows) == 12
+    assert "A[2, 3]" in rep.summary and "1.20e-01" in rep.summary       # the header quotes the worst row
+    assert rep.rows[0][0] == "A[2, 3]"
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+def test_blame_names_the_wrong_node_inside_a_wide_qr_graph(graded_op, dtype):
+    A, B = leaf((3, 3), dtype, 1, name="A"), md.tensor(leaf((3, 5), dtype, 2).data, name="B")
+    rep = md.gradcheck(lambda A: tuple(md.qr(graded_op(A) @ B)), [A])
+    assert not rep.ok
+    assert [(c.op, c.number) for c in rep.blame] == [("graded_wrong", 1)]
+    culprit = rep.blame[0]
+    assert not culprit.vjp.ok and not culprit.jvp.ok   # a wrong vjp breaks the trace identity too
+    assert culprit.inputs == [f"3x3 {np.dtype(dtype).name}"]
+    assert culprit.ref == "C = A ∘ W, vjp off by 1 % of W"
+    cleared = {c.op for c in rep.node_checks if c.ok}
+    assert {"matmul", "split", "qr", "adjoint", "concat"} <= cleared
+    text = str(rep)
+    assert "the vjp of `graded_wrong` (node #1" in text and "disagrees with finite differences" in text
+    assert "`qr`" in text and "pass their own checks" in text
+
+
+def test_blame_is_empty_when_every_node_passes_but_the_step_is_too_large():
+    rep = md.gradcheck(lambda A: A @ A @ A, [leaf((3, 3))], eps=1e-1, atol=0, rtol=1e-8)
+    assert not rep.ok and rep.blame == [] and all(c.ok for c in rep.node_checks)
+    assert "every recorded node passes its own check" in str(rep)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+def test_batched_check_equals_the_full_jacobian_where_both_are_affordable(dtype):
+    A = leaf((3, 4, 2), dtype, 4, name="A")
+    f = lambda A: tuple(md.qr(A))  # noqa: E731
+    full, batched = md.gradcheck(f, [A]), md.gradcheck(f, [A], batched=True)
+    assert full.ok and batched.ok and batched.kind == "gradcheck(batched)"
+    assert batched.n_compared * 3 == full.n_compared          # only the diagonal blocks
+    assert batched.max_abs_err == pytest.approx(full.max_abs_err, rel=1e-3, abs=1e-12)
+
+
+def test_batched_check_names_the_worst_matrix(graded_op):
+    A = leaf((5, 2, 3), name="A")
+    rep = md.gradcheck(graded_op, [A], batched=True)
+    assert not rep.ok and rep.worst["batch"] == (4,) and rep.worst["input"] == "A[4, 1, 2]"
+    assert "matrix [4] of the batch" in rep.summary
+
+
+def test_batched_check_of_64_qrs_is_fast_where_the_full_jacobian_takes_minutes():
+    A = leaf((64, 16, 8), seed=5)
+    t0 = time.perf_counter()
+    rep = md.gradcheck(lambda A: tuple(md.qr(A)), [A], batched=True)
+    assert rep.ok and rep.n_compared == 64 * 16 * 8 * (16 * 8 + 8 * 8)
+    assert time.perf_counter() - t0 < 3.0      # the cross-batch Jacobian has 64x more derivatives (~16 s)
+
+
+def test_batched_check_refuses_a_function_that_mixes_the_batch():
+    with pytest.raises(md.MatdiffError, match="mixes the matrices of the batch"):
+        md.gradcheck(lambda A: A + md.sum(A, axis=0), [leaf((3, 2, 2))], batched=True)
+    with pytest.raises(md.MatdiffError, match="stack of matrices"):
+        md.gradcheck(lambda A: A @ A, [leaf((2, 2))], batched=True)
+
+
+def test_relative_error_has_one_definition():
+    A = leaf((4, 3))
+    for rep in (md.gradcheck(lambda A: A * 3.0, [A]), md.gradcheck(lambda A: A * 3.0, [A], fast=True),
+                md.check_adjoint(lambda A: A * 3.0, [A])):
+        assert rep.max_rel_err <= 1e-8 and "rel err" in rep.summary
+    rep = md.check_adjoint(lambda A: A * 3.0, [A])
+    mag = max(max(abs(float(r[1])), abs(float(r[2]))) for r in rep.rows)
+    assert rep.max_rel_err == pytest.approx(rep.max_abs_err / mag)
+
+
+def test_help_states_defaults_keywords_and_fields():
+    doc = md.gradcheck.__doc__
+    for word in ("1e-6", "1e-3", "1e-5", "1e-4", "1e-2", "fast", "batched", "n_checks", "seed", "max_rows",
+                 "raise_on_fail", "blame", "summary", "worst", "max_rel_err"):
+        assert word in doc, word
+    assert "max |difference|" in md.Report.__doc__ or "matdiff.report" in md.Report.__doc__
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.complex128])
@@ -55,24 +164,31 @@ def test_fast_mode_agrees_for_correct_rules(dtype):
     assert rep.ok and rep.n_compared == 4 and rep.max_rel_err < 1e-8
 
 
-def _analytic_rows(f, ts, diff):
+def _analytic(f, ts, diff, lins):
     rows = {}
-    gc._analytic(f, ts, diff, lambda r0, blocks: rows.update({r0 + j: [B[j] for B in blocks]
-                                                               for j in range(blocks[0].shape[0])}))
-    return np.array([np.concatenate(rows[r]) for r in sorted(rows)])
+
+    def consume(k, r0, blocks):
+        rows[(k, r0)] = np.concatenate(blocks, axis=2)
+    louts = fd._analytic(f, ts, diff, lins, 0, consume)
+    offsets = np.cumsum([0] + [lay.per for lay in louts])
+    J = np.zeros((1, offsets[-1], sum(lin.per for lin in lins)))
+    for (k, r0), blk in rows.items():
+        J[:, offsets[k] + r0:offsets[k] + r0 + blk.shape[1]] = blk
+    return J, louts
 
 
 def test_batched_jacobians_equal_the_loops(monkeypatch):
     A, B = leaf((3, 4), np.complex128, 1), leaf((4, 2), np.complex128, 2)
     f = lambda A, B: tuple(md.qr(A @ B))  # noqa: E731
-    ts, diff = gc._setup([A, B])
-    Ja = _analytic_rows(f, ts, diff)
-    Jn = [gc._numeric(f, ts, i, 1e-6, Ja.shape[0]) for i in diff]
-    monkeypatch.setattr(gc, "_BATCHED", False)
-    np.testing.assert_allclose(Ja, _analytic_rows(f, ts, diff), rtol=1e-12, atol=1e-13)
-    for i, J in zip(diff, Jn):
-        np.testing.assert_allclose(J, gc._numeric(f, ts, i, 1e-6, Ja.shape[0]), rtol=1e-8, atol=1e-9)
-    np.testing.assert_allclose(Ja, np.concatenate(Jn, axis=1), rtol=1e-5, atol=1e-6)   # and they agree
+    ts, diff = [A, B], [0, 1]
+    lins = [fd._Layout(t, 0, "x") for t in ts]
+    Ja, louts = _analytic(f, ts, diff, lins)
+    Jn = [fd._numeric(f, ts, i, 1e-6, lin, louts) for i, lin in zip(diff, lins)]
+    monkeypatch.setattr(fd, "_BATCHED", False)
+    np.testing.assert_allclose(Ja, _analytic(f, ts, diff, lins)[0], rtol=1e-12, atol=1e-13)
+    for i, lin, J in zip(diff, lins, Jn):
+        np.testing.assert_allclose(J, fd._numeric(f, ts, i, 1e-6, lin, louts), rtol=1e-8, atol=1e-9)
+    np.testing.assert_allclose(Ja, np.concatenate(Jn, axis=2), rtol=1e-5, atol=1e-6)   # and they agree
 
 
 def test_functions_that_do_not_broadcast_fall_back_to_loops():
@@ -91,3 +207,10 @@ def test_explicit_tolerances_can_make_the_check_fail():
     A = leaf((3, 3))
     assert md.gradcheck(lambda A: A @ A @ A, [A]).ok
     assert not md.gradcheck(lambda A: A @ A @ A, [A], eps=1e-1, atol=0, rtol=1e-8).ok   # O(eps^2) truncation
+
+
+def test_check_adjoint_accepts_integer_inputs_like_gradcheck():
+    A = leaf((3, 3))
+    k = md.tensor(np.arange(9).reshape(3, 3))
+    assert md.gradcheck(lambda A, k: A * k, [A, k]).ok
+    assert md.check_adjoint(lambda A, k: A * k, [A, k]).ok

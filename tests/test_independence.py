@@ -12,7 +12,7 @@ import pytest
 import matdiff as md
 from matdiff.ops import decompositions
 from matdiff.checks import CASES, decomposition_cases
-from conftest import factors, leaf, rand
+from matdiff.testing import factors, leaf, rand
 
 
 class RotatedGaugeBackend(md.backend.NumPyBackend):

@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 
 import matdiff as md
-from cases import CASES
-from conftest import leaf
+from matdiff.checks import CASES
+from matdiff.testing import BACKENDS, leaf
 
-from conftest import BACKENDS
 
 ALL = [(op, i, be) for op in sorted(CASES) for i, case in enumerate(CASES[op])
        for be in (case[3] if len(case) > 3 else BACKENDS)]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import matdiff as md
-from conftest import factors, leaf, mh, rand
+from matdiff.testing import factors, leaf, mh, rand
 
 SHAPES = [(4, 4), (6, 3), (3, 6), (1, 1), (1, 5), (5, 1), (2, 3, 5, 4), (2, 3, 7)]
 DTYPES = [np.float64, np.complex128]

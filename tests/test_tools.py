@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import matdiff as md
-from conftest import leaf
+from matdiff.testing import leaf
 
 ROOT = Path(__file__).resolve().parent.parent
 TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.py"))

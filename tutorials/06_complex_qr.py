@@ -62,8 +62,8 @@ assert np.allclose(P_L * (M - M.conj().T) + M.conj().T + C, H)
 T = md.tensor(a, requires_grad=True)
 wrong = md.gradcheck(lambda A: tuple(md.qr(A, formula="eq8-uncorrected")), [T])
 right = md.gradcheck(lambda A: tuple(md.qr(A, formula="eq8")), [T])
-print("uncorrected Eq 8:", wrong.__str__().splitlines()[0])
-print("corrected Eq 8:  ", right.__str__().splitlines()[0])
+print("uncorrected Eq 8:", wrong.summary)
+print("corrected Eq 8:  ", right.summary)
 assert not wrong.ok and right.ok
 
 # %%
@@ -71,5 +71,5 @@ step("4. Wide complex QR (Eq 26): graph and fused, gradcheck")
 w = md.tensor(crandn(3, 5), requires_grad=True)
 for fused in (False, True):
     report = md.gradcheck(lambda A: tuple(md.qr(A, fused=fused)), [w])
-    print(f"fused={fused}:", report.__str__().splitlines()[0])
+    print(f"fused={fused}:", report.summary)
     assert report.ok

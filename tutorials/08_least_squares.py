@@ -61,5 +61,5 @@ assert losses[-1] < 1e-3 * losses[0]
 # %%
 step("4. gradcheck of the least-squares graph")
 report = md.gradcheck(lstsq, [A, y])
-print(report.__str__().splitlines()[0])
+print(report.summary)
 assert report.ok

@@ -1,0 +1,161 @@
+"""What a check returns: :class:`Report` (gradcheck, check_adjoint) and :class:`NodeCheck` (one node's blame entry),
+plus the argument handling the checkers share.
+
+**Relative error, one definition everywhere.** A check compares pairs of numbers ``(a_i, b_i)`` -- analytic and
+numeric Jacobian entries in ``gradcheck``; ``<J^H v, u>`` and ``<v, J u>`` in ``gradcheck(fast=True)`` and
+``check_adjoint`` -- and reports::
+
+    max_abs_err = max_i |a_i - b_i|
+    max_rel_err = max_i |a_i - b_i|  /  max_i max(|a_i|, |b_i|)      (0 when every number is 0)
+
+the max-norm of the difference over the max-norm of the values. It is a size, not the verdict: an entry
+passes when ``|a_i - b_i| <= atol + rtol |b_i|`` (gradcheck) or ``|a_i - b_i| <= rtol max(|a_i|, |b_i|)``
+(check_adjoint), and ``violation = |a_i - b_i| - tolerance_i`` ranks the entries: ``worst`` is the entry with
+the largest violation, rows are sorted by it, and the header quotes that entry.
+"""
+import numbers
+
+import numpy as np
+
+from .errors import GradcheckError, MatdiffError
+from .tensor import Tensor, tensor
+
+
+class Report:
+    """The result of a check; truthy when it passed.
+
+    Relative error, the one definition every check uses: for the compared pairs ``(a_i, b_i)`` (analytic and
+    numeric derivatives; or the jvp and vjp sides of the trace identity)
+    ``max_rel_err = max |difference| / max |value| = max_i |a_i - b_i| / max_i max(|a_i|, |b_i|)``.
+
+    Fields: ``kind`` ("gradcheck", "gradcheck(fast)", "gradcheck(batched)", "check_adjoint"); ``ok``;
+    ``max_abs_err`` and ``max_rel_err`` (defined in this module's docstring, the same for every check);
+    ``n_compared`` (numbers compared); ``tol`` (the tolerances, as text); ``worst`` (a dict: the entry with the
+    largest violation -- its labels, both values, ``abs_err``, ``violation`` and, for batched checks, ``batch``,
+    the index of the worst matrix); ``rows`` (the worst entries, worst first) with ``header``, printable as
+    ``table``; ``blame`` (the :class:`NodeCheck` of each recorded node that fails its own check, in tape order;
+    empty when the check passed) and ``node_checks`` (every node re-checked); ``summary``, one line.
+    """
+
+    def __init__(self, kind, ok, max_abs_err, max_rel_err, worst, rows, header, n_compared, tol):
+        self.kind, self.ok, self.max_abs_err, self.max_rel_err = kind, bool(ok), max_abs_err, max_rel_err
+        self.worst, self.rows, self.header, self.n_compared, self.tol = worst, rows, header, n_compared, tol
+        self.blame, self.node_checks = [], []
+
+    @property
+    def table(self):
+        widths = [max(len(str(r[i])) for r in [self.header] + self.rows) for i in range(len(self.header))]
+        fmt = lambda r: "  ".join(f"{str(c):>{w}}" for c, w in zip(r, widths))  # noqa: E731
+        return "\n".join([fmt(self.header), fmt(["-" * w for w in widths])] + [fmt(r) for r in self.rows])
+
+    @property
+    def summary(self):
+        """One line: verdict, how much was compared, the worst entry and the relative error."""
+        unit = "random directions" if self.kind in ("gradcheck(fast)", "check_adjoint") else "derivatives"
+        w = self.worst or {}
+        where = f" at {w['where']}" if "where" in w else ""
+        batch = f" (matrix [{', '.join(map(str, w['batch']))}] of the batch)" if w.get("batch") is not None else ""
+        return (f"{self.kind} {'OK' if self.ok else 'FAILED'}: {self.n_compared} {unit}, worst |difference| "
+                f"{w.get('abs_err', 0.0):.2e}{where}{batch}; rel err {self.max_rel_err:.2e} ({self.tol})")
+
+    def __str__(self):
+        lines = [self.summary]
+        if self.blame:
+            passed = sorted({c.op for c in self.node_checks if c.ok} - {c.op for c in self.blame})
+            lines.append(f"blame: {self.blame[0].sentence()}"
+                         + (f"; {', '.join(f'`{p}`' for p in passed)} pass their own checks" if passed else ""))
+            lines += [f"       also: {c.sentence()}" for c in self.blame[1:]]
+        elif self.node_checks and not self.ok:
+            lines.append("blame: every recorded node passes its own check -- the disagreement comes from the "
+                         "composition (a step too large for the function's curvature, or an ill-conditioned input)")
+        lines.append(f"max abs err {self.max_abs_err:.3g}, max rel err {self.max_rel_err:.3g} over all "
+                     f"{self.n_compared} compared")
+        return "\n".join(lines + [self.table])
+
+    __repr__ = __str__
+
+    def __bool__(self):
+        return self.ok
+
+
+class NodeCheck:
+    """One recorded node re-checked on its own: its vjp against central differences of its forward at the
+    recorded inputs, and its jvp against its vjp (trace identity). ``ok``; ``number`` (#1 is the tape's first
+    node); ``op``; ``ref`` (the equation it implements); ``inputs`` ("3x3 float64" ...); ``vjp`` and ``jvp``
+    (their Reports, or None if not run); ``error`` (why the node could not be checked, or None)."""
+
+    def __init__(self, number, op, ref, inputs, vjp=None, jvp=None, error=None):
+        self.number, self.op, self.ref, self.inputs, self.vjp, self.jvp, self.error = number, op, ref, inputs, vjp, jvp, error
+        self.ok = error is None and (vjp is None or vjp.ok) and (jvp is None or jvp.ok)
+
+    def sentence(self):
+        where = f"`{self.op}` (node #{self.number}, inputs {', '.join(self.inputs)}; {self.ref})"
+        if self.error:
+            return f"{where} could not be re-checked: {self.error}"
+        if self.vjp is not None and not self.vjp.ok:
+            w = self.vjp.worst or {}
+            return (f"the vjp of {where} disagrees with finite differences: worst {w.get('where', '?')}, analytic "
+                    f"{w.get('analytic', float('nan')):.6g} vs numeric {w.get('numeric', float('nan')):.6g}")
+        return f"the jvp of {where} disagrees with its vjp (trace identity, rel err {self.jvp.max_rel_err:.2e})"
+
+    def __repr__(self):
+        return ("ok: " if self.ok else "FAILED: ") + self.sentence() if not self.ok else f"ok: `{self.op}` (node #{self.number})"
+
+
+# -- what every checker shares --------------------------------------------------------------------------------
+def rel_err(max_abs, max_mag):
+    """The one relative error (module docstring): max |difference| over the max magnitude; 0 for all-zero."""
+    return max_abs / max_mag if max_mag > 0 else (0.0 if max_abs == 0 else float("inf"))
+
+
+def check_args(what, f, **values):
+    """Refuse a non-callable ``f`` and non-positive steps/tolerances where they are given, before any work."""
+    if not callable(f):
+        raise MatdiffError(f"{what}: the first argument must be the function to check (Tensors in, Tensor(s) out), "
+                           f"got a {type(f).__name__}")
+    for key, v in values.items():
+        if v is None:
+            continue
+        bad = not isinstance(v, numbers.Real) or isinstance(v, bool) or not np.isfinite(v)
+        if bad or v < 0 or (v == 0 and key in ("eps", "n_checks")):
+            need = "a positive integer" if key == "n_checks" else "a positive number" if key == "eps" else ">= 0"
+            raise MatdiffError(f"{what}: {key}={v!r} is not allowed; {key} must be {need}")
+
+
+def finish(rep, raise_on_fail):
+    if raise_on_fail and not rep.ok:
+        raise GradcheckError(str(rep))
+    return rep
+
+
+def setup(inputs, what="gradcheck"):
+    """The inputs as Tensors, and which of them are differentiated (those with requires_grad, else every float)."""
+    items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+    ts = [x if isinstance(x, Tensor) else tensor(x) for x in items]
+    diff = [i for i, t in enumerate(ts) if t.requires_grad]
+    if not diff:
+        diff = [i for i, t in enumerate(ts) if t.backend.is_float(t.dtype)]
+    if not diff:
+        raise MatdiffError(f"{what}: no float input to differentiate; give float32/64 or complex64/128 inputs")
+    return ts, diff
+
+
+def float_outputs(out, what="gradcheck"):
+    """The float Tensors among ``f``'s results, and their positions."""
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    keep = [k for k, o in enumerate(outs) if isinstance(o, Tensor) and o.backend.is_float(o.dtype)]
+    if not keep:
+        raise MatdiffError(f"{what}: the function returned no float Tensor (got {type(out).__name__}); "
+                           "return the Tensor(s) whose derivatives should be checked")
+    return [outs[k] for k in keep], keep
+
+
+def random_like(rng, t, b):
+    h = rng.standard_normal(t.shape)
+    if b.is_complex(t.dtype):
+        h = h + 1j * rng.standard_normal(t.shape)
+    return b.astype(b.from_host(h), t.dtype)
+
+
+def is_single(ts):
+    return any(t.backend.real_dtype(t.dtype) == t.backend.xp.float32 for t in ts if t.backend.is_float(t.dtype))
