@@ -3,6 +3,11 @@
 Every error a user can cause derives from :class:`MatdiffError` and is raised where the mistake is
 made, with a message that says what was wrong and what to do about it.
 """
+import os
+import sys
+import warnings
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
 
 
 class MatdiffError(Exception):
@@ -43,3 +48,11 @@ class IllConditionedWarning(UserWarning):
 
 class PrecisionWarning(UserWarning):
     """A check run in low precision (float32/complex64) whose verdict is only approximate."""
+
+
+def warn(message, category):
+    """``warnings.warn`` pointing at the user's line: the first frame outside the matdiff package."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

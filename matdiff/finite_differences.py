@@ -13,13 +13,12 @@ recorded is re-checked on its own (``matdiff/blame.py``) and ``report.blame`` na
 """
 import os
 import threading
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from .autodiff import grad_batched
-from .errors import MatdiffError, PrecisionWarning
+from .errors import MatdiffError, PrecisionWarning, warn
 from .report import Report, check_args, finish, float_outputs, is_single, random_like, rel_err, setup
 from .tape import Tape, no_grad
 from .tensor import tensor
@@ -76,8 +75,8 @@ def tolerances(ts, eps, atol, rtol, what):
     single = is_single(ts)
     d = DEFAULTS["single" if single else "double"]
     if single:
-        warnings.warn(f"{what} in single precision is only accurate to ~1e-3; check in float64/complex128 for a "
-                      "verdict you can trust", PrecisionWarning, stacklevel=3)
+        warn(f"{what} in single precision is only accurate to ~1e-3; check in float64/complex128 for a verdict you "
+             "can trust", PrecisionWarning)
     return (d["eps"] if eps is None else eps, d["atol"] if atol is None else atol, d["rtol"] if rtol is None else rtol)
 
 

@@ -23,7 +23,7 @@ sizes = st.integers(1, 8)
 batches = st.sampled_from([(), (2,), (1, 2)])
 double = st.sampled_from([np.float64, np.complex128])
 single = st.sampled_from([np.float32, np.complex64])
-conds = st.floats(1.0, 700.0)                  # cond(A) <= sqrt(1.81) * 700 < 1e3 (see matdiff.testing)
+conds = st.floats(1.0, 700.0)    # cond(X) of the partition block; cond(A) <= sqrt(1.81) * 700 < 1e3 (matdiff.testing)
 seeds = st.integers(0, 2 ** 32 - 1)
 kinds = st.sampled_from(["qr", "lq"])
 forms = st.sampled_from(["graph", "fused", "pivoted"])
@@ -36,6 +36,13 @@ def _matrix(batch, m, n, cond, dtype, seed):
          f"seed={seed}) -- cond(A) = {c:.3g}")
     assert c <= 1e3
     return a
+
+
+def _bound(cond, dtype, m, n):
+    """The README's bound for two computations of the same factors and gradients (graph vs fused, LQ vs QR of A^H):
+    relative difference <= 10 cond(X) eps max(m, n), cond(X) the partition block's (= ``cond``; observed <= 0.14x
+    this in 1,500 random draws of these strategies)."""
+    return 10 * cond * np.finfo(dtype).eps * max(m, n)
 
 
 def _factor(kind, form):
@@ -98,10 +105,10 @@ def test_graph_equals_fused(k, extra, batch, dtype, cond, kind, seed):
     g_graph, g_fused = _factor(kind, "graph"), _factor(kind, "fused")
     seeds_ = _seeds_for(g_graph, a, seed)
     (o1, grad1), (o2, grad2) = _grad(g_graph, a, seeds_), _grad(g_fused, a, seeds_)
-    tol = 1e-13 * cond * max(m, n)
+    tol = _bound(cond, dtype, m, n)
     for x, y in zip(o1, o2):
         np.testing.assert_allclose(x, y, rtol=0, atol=tol * np.abs(y).max())
-    assert np.linalg.norm(grad1 - grad2) <= tol * cond * np.linalg.norm(grad2)
+    assert np.linalg.norm(grad1 - grad2) <= tol * np.linalg.norm(grad2)
 
 
 # -- duality: LQ(A) is QR(A^H)^H, for values and gradients -------------------------------------------------
@@ -119,10 +126,10 @@ def test_lq_is_the_adjoint_of_qr_of_the_adjoint(m, n, batch, dtype, cond, form, 
     Lbar, Qbar = _seeds_for(_factor("lq", form), a, seed)
     (L, Q), gA = _grad(_factor("lq", form), a, [Lbar, Qbar])
     (Qq, R), gB = _grad(_factor("qr", form), mh(a), [mh(Qbar), mh(Lbar)])
-    tol = 1e-13 * cond * max(m, n)
-    np.testing.assert_allclose(L, mh(R), rtol=0, atol=tol)
+    tol = _bound(cond, dtype, m, n)
+    np.testing.assert_allclose(L, mh(R), rtol=0, atol=tol * np.abs(L).max())
     np.testing.assert_allclose(Q, mh(Qq), rtol=0, atol=tol)
-    assert np.linalg.norm(gA - mh(gB)) <= tol * cond * np.linalg.norm(gA)
+    assert np.linalg.norm(gA - mh(gB)) <= tol * np.linalg.norm(gA)
 
 
 # -- single precision: float32/complex64 gradients against the float64 ones (checked above) -------------------

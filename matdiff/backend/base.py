@@ -195,21 +195,25 @@ class Backend:
     def pivots(self, A, rows=False):
         """Column pivots of LAPACK geqp3 (``rows=True``: row pivots, i.e. geqp3 of ``A^H``), per matrix.
 
-        Pivot selection is a sequential, data-dependent choice; it always runs on the host through
-        ``scipy.linalg.qr(..., pivoting=True)``. A GPU array is copied to the host once for it.
+        Pivot selection is a sequential, data-dependent choice; it always runs on the host through LAPACK's
+        geqp3 (SciPy's binding, the routine behind ``scipy.linalg.qr(..., pivoting=True)``, called directly to
+        skip its per-call checks in a loop over a batch). A GPU array is copied to the host once for it, explicitly.
         Returns an integer array of this backend, shape ``A.shape[:-2] + (n,)`` (``(m,)`` for rows).
         """
-        import scipy.linalg
+        from scipy.linalg import lapack
 
         H = self.to_host(A)
         if rows:
             H = np.conj(np.swapaxes(H, -1, -2))
-        batch = H.shape[:-2]
+        batch, n = H.shape[:-2], H.shape[-1]
         flat = H.reshape((-1,) + H.shape[-2:])
-        perms = np.empty((flat.shape[0], H.shape[-1]), dtype=np.int64)
-        for i, M in enumerate(flat):
-            perms[i] = scipy.linalg.qr(M, mode="r", pivoting=True)[1]
-        return self.from_host(perms.reshape(batch + (H.shape[-1],)))
+        perms = np.empty((flat.shape[0], n), dtype=np.int64)
+        if flat.shape[0]:
+            (geqp3,) = lapack.get_lapack_funcs(("geqp3",), (flat,))
+            lwork = max(1, int(abs(geqp3(flat[0], lwork=-1)[3][0])))
+            for i, M in enumerate(flat):
+                perms[i] = geqp3(M, lwork=lwork)[1] - 1         # LAPACK's pivots count from 1
+        return self.from_host(perms.reshape(batch + (n,)))
 
     def __repr__(self):
         return f"<matdiff backend {self.name} on {self.device}>"

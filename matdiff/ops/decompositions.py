@@ -38,36 +38,47 @@ FORMULAS = {
 
 
 # -- the nodes -------------------------------------------------------------------------------------
-@register("qr", ref="Eq 3 / Eq 21: Abar = [Qbar + Q copyltu(M)] R^{-H}, M = R Rbar^H - Qbar^H Q (m >= n)")
+def _node_shape(ctx, name, A, ok, public):
+    """Refuse at the call a shape this raw node does not handle; set the context its rank check reports from."""
+    m, n = A.shape[-2:]
+    if A.ndim < 2 or not ok(m, n):
+        raise ShapeError(f"the raw {name!r} node handles {public[0]} matrices, got {m}x{n}; call {public[1]} -- it "
+                         "picks the node (or the partition graph) for every shape")
+    ctx.kind, ctx.shape, ctx.hint = name[:2].upper(), tuple(A.shape), ""
+
+
+@register("qr", ref="Eq 3 / Eq 21: Abar = [Qbar + Q hcopyltu(M)] R^{-H}, M = R Rbar^H - Qbar^H Q (m >= n)")
 class qr_node:
-    def forward(ctx, A, formula="eq3", context=None):
+    def forward(ctx, A, formula="eq3"):
+        _node_shape(ctx, "qr", A, lambda m, n: m >= n, ("square or deep (m >= n)", "md.qr(A)"))
         Q, R = _gauge(ctx.b, *ctx.b.qr(A))
         ctx.save(Q, R)
-        ctx.formula, ctx.context = formula, context or ("QR", A.shape, "")
+        ctx.formula = formula
         return Q, R
 
     def vjp(ctx, Qbar, Rbar):
         Q, R = ctx.saved
-        _check_rank(ctx.b, R, ctx.context)
+        _check_rank(ctx, R)
         return (qr_backward(ctx.b, Q, R, Qbar, Rbar, ctx.formula),)
 
     def jvp(ctx, dA):
         Q, R = ctx.saved
-        _check_rank(ctx.b, R, ctx.context)
+        _check_rank(ctx, R, "forward mode")
         return qr_variations(ctx.b, Q, R, dA)
 
 
-_WIDE_HINT = (" For a wide matrix the leading {m}x{m} block must be non-singular: call md.qr(A, pivoting=True) to "
-              "move independent columns to the front.")
-_DEEP_LQ_HINT = (" For a deep matrix the top {n}x{n} block must be non-singular: call md.lq(A, pivoting=True) to "
-                 "move independent rows to the top.")
+_HINT = {"QR": " For a wide matrix the leading {k}x{k} block must be non-singular: call md.qr(A, pivoting=True) to "
+               "move independent columns to the front.",
+         "LQ": " For a deep matrix the top {k}x{k} block must be non-singular: call md.lq(A, pivoting=True) to "
+               "move independent rows to the top."}
 
 
-@register("qr_wide", ref="Eq 9-10 / Eq 26 (fused): Xbar = [Qbar' + Q copyltu(M)] U^{-H}, Ybar = Q Vbar")
+@register("qr_wide", ref="Eq 9-10 / Eq 26 (fused): Xbar = [Qbar' + Q hcopyltu(M)] U^{-H}, Ybar = Q Vbar")
 class qr_wide_node:
     def forward(ctx, A, formula="eq3"):
-        b = ctx.b
-        Q, R = _gauge(b, *b.qr(A))
+        _node_shape(ctx, "qr_wide", A, lambda m, n: m < n, ("wide (m < n)", "md.qr(A, fused=True)"))
+        ctx.hint = _HINT["QR"].format(k=A.shape[-2])
+        Q, R = _gauge(ctx.b, *ctx.b.qr(A))
         ctx.save(Q, R, A)
         ctx.formula = formula
         return Q, R
@@ -77,7 +88,7 @@ class qr_wide_node:
         Q, R, A = ctx.saved
         m = A.shape[-2]
         U, Y, Ubar, Vbar = R[..., :m], A[..., m:], Rbar[..., :m], Rbar[..., m:]
-        _check_rank(b, U, ("QR", A.shape, _WIDE_HINT.format(m=m)))
+        _check_rank(ctx, U)
         Qbar_prime = Qbar + Y @ b.mH(Vbar)                               # Qbar' = Qbar + Y Vbar^H
         Xbar = qr_backward(b, Q, U, Qbar_prime, Ubar, ctx.formula)      # Eq 9 / Eq 26
         Ybar = Q @ Vbar                                                  # Eq 10
@@ -88,34 +99,36 @@ class qr_wide_node:
         Q, R, A = ctx.saved
         m = A.shape[-2]
         U, V = R[..., :m], R[..., m:]
-        _check_rank(b, U, ("QR", A.shape, _WIDE_HINT.format(m=m)))
+        _check_rank(ctx, U, "forward mode")
         dQ, dU = qr_variations(b, Q, U, dA[..., :m])                     # Lemma 2, Eq 11 and 13
         dV = b.mH(Q) @ (dA[..., m:] - dQ @ V)                            # Eq 12
         return dQ, b.concat([dU, dV], axis=-1)
 
 
-@register("lq", ref="Eq 17: Abar = L^{-H} [Qbar + copyltu(M) Q], M = L^H Lbar - Qbar Q^H (m <= n)")
+@register("lq", ref="Eq 17: Abar = L^{-H} [Qbar + hcopyltu(M) Q], M = L^H Lbar - Qbar Q^H (m <= n)")
 class lq_node:
-    def forward(ctx, A, context=None):
+    def forward(ctx, A):
+        _node_shape(ctx, "lq", A, lambda m, n: m <= n, ("square or wide (m <= n)", "md.lq(A)"))
         L, Q = _lq_forward(ctx.b, A)
         ctx.save(L, Q)
-        ctx.context = context or ("LQ", A.shape, "")
         return L, Q
 
     def vjp(ctx, Lbar, Qbar):
         L, Q = ctx.saved
-        _check_rank(ctx.b, L, ctx.context)
+        _check_rank(ctx, L)
         return (lq_backward(ctx.b, L, Q, Lbar, Qbar),)
 
     def jvp(ctx, dA):
         L, Q = ctx.saved
-        _check_rank(ctx.b, L, ctx.context)
+        _check_rank(ctx, L, "forward mode")
         return lq_variations(ctx.b, L, Q, dA)
 
 
-@register("lq_deep", ref="Prop 3 (fused): Xbar = U^{-H} [Qbar' + copyltu(M) Q], Ybar = Vbar Q, Qbar' = Qbar + Vbar^H Y")
+@register("lq_deep", ref="Prop 3 (fused): Xbar = U^{-H} [Qbar' + hcopyltu(M) Q], Ybar = Vbar Q, Qbar' = Qbar + Vbar^H Y")
 class lq_deep_node:
     def forward(ctx, A):
+        _node_shape(ctx, "lq_deep", A, lambda m, n: m > n, ("deep (m > n)", "md.lq(A, fused=True)"))
+        ctx.hint = _HINT["LQ"].format(k=A.shape[-1])
         L, Q = _lq_forward(ctx.b, A)
         ctx.save(L, Q, A)
         return L, Q
@@ -125,7 +138,7 @@ class lq_deep_node:
         L, Q, A = ctx.saved
         n = A.shape[-1]
         U, Y, Ubar, Vbar = L[..., :n, :], A[..., n:, :], Lbar[..., :n, :], Lbar[..., n:, :]
-        _check_rank(b, U, ("LQ", A.shape, _DEEP_LQ_HINT.format(n=n)))
+        _check_rank(ctx, U)
         Qbar_prime = Qbar + b.mH(Vbar) @ Y                               # Qbar' = Qbar + Vbar^H Y
         Xbar = lq_backward(b, U, Q, Ubar, Qbar_prime)
         return (b.concat([Xbar, Vbar @ Q], axis=-2),)                    # Ybar = Vbar Q
@@ -135,7 +148,7 @@ class lq_deep_node:
         L, Q, A = ctx.saved
         n = A.shape[-1]
         U, V = L[..., :n, :], L[..., n:, :]
-        _check_rank(b, U, ("LQ", A.shape, _DEEP_LQ_HINT.format(n=n)))
+        _check_rank(ctx, U, "forward mode")
         dU, dQ = lq_variations(b, U, Q, dA[..., :n, :])                  # dU = U (symh(C) ∘ E), dQ = U^{-1}(dX - dU Q)
         dV = (dA[..., n:, :] - V @ dQ) @ b.mH(Q)                         # dV = (dY - V dQ) Q^H
         return b.concat([dU, dV], axis=-2), dQ
@@ -154,7 +167,7 @@ def _validate(A, name, mode, formula, pivoting, fused):
                          "make a vector a column with x[:, None] (or a row with x[None, :])")
     if 0 in A.shape[-2:]:
         raise ShapeError(f"{name} of an empty {A.shape[-2]}x{A.shape[-1]} matrix: matdiff requires m, n >= 1 "
-                         "(an empty factorisation has nothing to differentiate)")
+                         "(an empty factorisation has nothing to differentiate); an empty batch (0, m, n) is fine")
     if not b.is_float(A.dtype):
         if A.requires_grad:
             raise DTypeError(f"{name} needs float32/64 or complex64/128 input, got {b.dtype_name(A.dtype)}")
@@ -181,79 +194,95 @@ def _complete(A, name, rows_gt_cols):
     return True
 
 
+# QR partitions columns, LQ rows: everything else about the two public functions is the same (Figure 2 and
+# Proposition 3 are one construction, transposed). ``split``: the axis of the partition; ``tri``: which factor
+# is triangular (index in the node's outputs); ``node``/``fused``: the square-or-X node and the fused one.
+_KINDS = {"qr": dict(axis=-1, node="qr", fused="qr_wide", tri=1, names=("Q", "R"), permuted="AP"),
+          "lq": dict(axis=-2, node="lq", fused="lq_deep", tri=0, names=("L", "Q"), permuted="PA")}
+
+
+def _decompose(kind, A, mode, pivoting, fused, formula):
+    spec = _KINDS[kind]
+    A = _validate(A, kind, mode, formula, pivoting, fused)
+    b, axis = A.backend, spec["axis"]
+    kw = {"formula": formula} if kind == "qr" else {}
+    perm = None
+    if pivoting:
+        perm = b.pivots(A.data, rows=kind == "lq")
+        A = REGISTRY["permute"](A, perm=perm, axis=axis)
+        A.name = A.name or spec["permuted"]
+    m, n = A.shape[-2:]
+    k, long = min(m, n), (n if axis == -1 else m)         # the partitioned axis is the long one when k < long
+    if mode == "complete" and _complete(A, kind, (m > n) if kind == "qr" else (m < n)):
+        outs = _complete_factors(b, A, kind)
+    elif k == long:
+        outs = REGISTRY[spec["node"]](A, **kw)
+    elif fused:
+        outs = REGISTRY[spec["fused"]](A, **kw)
+    else:
+        outs = _partition_graph(kind, A, k, axis, kw)
+    for t, name in zip(outs, spec["names"]):
+        t.name = t.name or name
+    return _result(kind, pivoting)(*outs, *((perm,) if pivoting else ()))
+
+
+def _partition_graph(kind, A, k, axis, kw):
+    """Figure 2 (QR: ``A = [X|Y]``, ``V = Q^H Y``, ``R = [U|V]``) or Proposition 3 (LQ: ``A = [X; Y]``,
+    ``V = Y Q^H``, ``L = [U; V]``), built from nodes; the engine's accumulation gives ``Qbar' = Qbar + ...``."""
+    X, Y = REGISTRY["split"](A, indices=[k], axis=axis)
+    F = REGISTRY[kind](X, **kw)                                  # QR: (Q, U); LQ: (U, Q)
+    Q, U = (F[0], F[1]) if kind == "qr" else (F[1], F[0])
+    if Q.node is not None:                                       # the rank check reports the user's matrix
+        Q.node.ctx.shape, Q.node.ctx.hint = tuple(A.shape), _HINT[kind.upper()].format(k=k)
+    Qh = REGISTRY["adjoint"](Q)
+    V = REGISTRY["matmul"](Qh, Y) if kind == "qr" else REGISTRY["matmul"](Y, Qh)      # V = Q^H Y  /  V = Y Q^H
+    T = REGISTRY["concat"](U, V, axis=axis)                      # R = [U|V]  /  L = [U; V]
+    for t, name in ((X, "X"), (Y, "Y"), (U, "U"), (V, "V"), (Qh, "Qᴴ")):
+        t.name = t.name or name
+    return (Q, T) if kind == "qr" else (T, Q)
+
+
+def _complete_factors(b, A, kind):
+    """mode='complete' where it differs from reduced (deep QR, wide LQ): no grad, LAPACK's complete QR, gauged."""
+    if kind == "qr":
+        return tuple(tensor(x) for x in _gauge(b, *b.xp.linalg.qr(A.data, mode="complete")))
+    Qr, Rr = _gauge(b, *b.xp.linalg.qr(b.mH(A.data), mode="complete"))
+    return tensor(b.mH(Rr)), tensor(b.mH(Qr))
+
+
+def _result(kind, pivoting):
+    return {("qr", False): QRResult, ("qr", True): QRPivotedResult,
+            ("lq", False): LQResult, ("lq", True): LQPivotedResult}[kind, pivoting]
+
+
 def qr(A, mode="reduced", pivoting=False, fused=False, formula="eq3"):
     """Differentiable reduced QR of ``A`` (..., m, n), any m and n: ``Q`` (..., m, k), ``R`` (..., k, n), k = min(m, n).
 
+    Returns ``QRResult(Q, R)``, or ``QRPivotedResult(Q, R, perm)`` with ``pivoting=True`` (named tuples).
+
     * ``m >= n``: one ``qr`` node (Eq 3; complex Eq 21).
-    * ``m < n``: the graph of Figure 2 (split -> qr -> matmul -> concat), or one ``qr_wide`` node if ``fused``.
+    * ``m < n``: the graph of Figure 2 -- ``split`` (A = [X|Y]) -> ``qr`` (X = Q U) -> ``adjoint`` (Q^H) ->
+      ``matmul`` (V = Q^H Y) -> ``concat`` (R = [U|V]) -- or one ``qr_wide`` node if ``fused`` (Eq 9-10 / 26).
     * ``pivoting=True``: ``perm`` from LAPACK geqp3 (on the host; a GPU array is copied there once), then
-      ``B = permute(A, perm)`` and QR of B: ``A[..., :, perm] == Q @ R``. Returns ``(Q, R, perm)``.
+      ``B = permute(A, perm)`` and QR of B: ``A[..., :, perm] == Q @ R``.
     * ``formula``: "eq3" (default), "eq8" (Walter-Lehmann + Section 4.4 correction) or "eq8-uncorrected".
     * ``mode="complete"``: same as reduced for m <= n; for m > n only without grad (not differentiable).
-    ``R`` always has a real, non-negative diagonal. An empty matrix (m or n = 0) is an error.
+    ``R`` always has a real, non-negative diagonal. An empty matrix (m or n = 0) is an error; an empty batch is not.
     """
-    A = _validate(A, "qr", mode, formula, pivoting, fused)
-    b = A.backend
-    perm = None
-    if pivoting:
-        perm = b.pivots(A.data)
-        A = REGISTRY["permute"](A, perm=perm, axis=-1)
-        A.name = A.name or "AP"
-    if mode == "complete" and _complete(A, "qr", A.shape[-2] > A.shape[-1]):
-        Q, R = (tensor(x) for x in _gauge(b, *b.xp.linalg.qr(A.data, mode="complete")))
-        return QRPivotedResult(Q, R, perm) if pivoting else QRResult(Q, R)
-    m, n = A.shape[-2:]
-    if m >= n:
-        Q, R = REGISTRY["qr"](A, formula=formula)
-    elif fused:
-        Q, R = REGISTRY["qr_wide"](A, formula=formula)
-    else:                                                       # Figure 2
-        X, Y = REGISTRY["split"](A, indices=[m], axis=-1)       # A = [X|Y]
-        Q, U = REGISTRY["qr"](X, formula=formula, context=("QR", A.shape, _WIDE_HINT.format(m=m)))
-        Qh = REGISTRY["adjoint"](Q)
-        V = REGISTRY["matmul"](Qh, Y)                           # V = Q^H Y
-        R = REGISTRY["concat"](U, V, axis=-1)                   # R = [U|V]
-        _names((X, "X"), (Y, "Y"), (U, "U"), (V, "V"), (Qh, "Qᴴ"))
-    _names((Q, "Q"), (R, "R"))
-    return QRPivotedResult(Q, R, perm) if pivoting else QRResult(Q, R)
+    return _decompose("qr", A, mode, pivoting, fused, formula)
 
 
 def lq(A, mode="reduced", pivoting=False, fused=False):
     """Differentiable reduced LQ of ``A`` (..., m, n): ``A = L Q``, ``L`` (..., m, k) lower, ``Q`` (..., k, n).
 
+    Returns ``LQResult(L, Q)``, or ``LQPivotedResult(L, Q, perm)`` with ``pivoting=True`` (named tuples).
+
     * ``m <= n``: one ``lq`` node (Eq 17, complex with hcopyltu).
-    * ``m > n``: the row-partition graph of Proposition 3 (split rows -> lq -> matmul -> concat rows), or one
-      ``lq_deep`` node if ``fused``.
+    * ``m > n``: the row-partition graph of Proposition 3 -- ``split`` rows (A = [X; Y]) -> ``lq`` (X = U Q) ->
+      ``adjoint`` (Q^H) -> ``matmul`` (V = Y Q^H) -> ``concat`` rows (L = [U; V]) -- or one ``lq_deep`` node if
+      ``fused``.
     * ``pivoting=True``: row pivots (geqp3 of ``A^H`` on the host), ``A[..., perm, :] == L @ Q``.
+    * ``mode="complete"``: same as reduced for m >= n; for m < n only without grad.
     ``L`` always has a real, non-negative diagonal.
     """
-    A = _validate(A, "lq", mode, "eq3", pivoting, fused)
-    b = A.backend
-    perm = None
-    if pivoting:
-        perm = b.pivots(A.data, rows=True)
-        A = REGISTRY["permute"](A, perm=perm, axis=-2)
-        A.name = A.name or "PA"
-    if mode == "complete" and _complete(A, "lq", A.shape[-2] < A.shape[-1]):
-        Qr, Rr = _gauge(b, *b.xp.linalg.qr(b.mH(A.data), mode="complete"))
-        L, Q = tensor(b.mH(Rr)), tensor(b.mH(Qr))
-        return LQPivotedResult(L, Q, perm) if pivoting else LQResult(L, Q)
-    m, n = A.shape[-2:]
-    if m <= n:
-        L, Q = REGISTRY["lq"](A)
-    elif fused:
-        L, Q = REGISTRY["lq_deep"](A)
-    else:                                                       # Proposition 3: partition along rows
-        X, Y = REGISTRY["split"](A, indices=[n], axis=-2)       # A = [X; Y]
-        U, Q = REGISTRY["lq"](X, context=("LQ", A.shape, _DEEP_LQ_HINT.format(n=n)))
-        Qh = REGISTRY["adjoint"](Q)
-        V = REGISTRY["matmul"](Y, Qh)                           # V = Y Q^H
-        L = REGISTRY["concat"](U, V, axis=-2)                   # L = [U; V]
-        _names((X, "X"), (Y, "Y"), (U, "U"), (V, "V"), (Qh, "Qᴴ"))
-    _names((L, "L"), (Q, "Q"))
-    return LQPivotedResult(L, Q, perm) if pivoting else LQResult(L, Q)
-
-
-def _names(*pairs):
-    for t, n in pairs:
-        t.name = t.name or n
+    return _decompose("lq", A, mode, pivoting, fused, "eq3")

@@ -4,12 +4,10 @@
 ``lq_backward`` Eq 17, ``lq_variations`` Lemma 1 transposed. ``_gauge`` gives every factorisation a real,
 non-negative diagonal; ``_check_rank`` refuses a singular triangular factor before any formula divides by it.
 """
-import warnings
-
 import numpy as np
 
 from .. import paper
-from ..errors import IllConditionedWarning, RankDeficientError
+from ..errors import IllConditionedWarning, RankDeficientError, warn
 
 
 def _gauge(b, Q, R):
@@ -22,30 +20,32 @@ def _gauge(b, Q, R):
     return Q * D[..., None, :], R * b.conj(D)[..., :, None]
 
 
-def _check_rank(b, T, context):
-    """Raise RankDeficientError if triangular ``T`` is singular to working precision; warn if ill-conditioned."""
+def _check_rank(ctx, T, mode="backward"):
+    """Raise RankDeficientError if triangular ``T`` is singular to working precision; warn if ill-conditioned.
+
+    ``ctx`` is the node's context: ``ctx.kind`` ("QR"/"LQ"), ``ctx.shape`` (the shape the user decomposed) and
+    ``ctx.hint`` (what to do, e.g. ``pivoting=True`` for the partition block of a wide QR) -- set by the node's
+    forward and refined by the graph that uses it. ``mode`` names the sweep ("backward" or "forward mode").
+    """
+    b = ctx.b
     d = b.to_host(b.abs(b.diagonal(T)))      # k numbers per matrix: the only host copy of a backward
-    kind, shape, hint = context
-    k = d.shape[-1]
+    if d.size == 0:                          # a zero-size batch: nothing to check
+        return
+    shape, k = ctx.shape, d.shape[-1]
     dmax, dmin = d.max(axis=-1), d.min(axis=-1)
-    if d.ndim == 1:
-        worst, r = (), float(dmin) / float(dmax) if dmax > 0 else 0.0
-    else:
-        ratio = dmin / np.where(dmax > 0, dmax, 1.0) * (dmax > 0)      # 0 for an all-zero diagonal
-        worst = np.unravel_index(np.argmin(ratio), ratio.shape)
-        r = float(ratio[worst])
+    ratio = dmin / np.where(dmax > 0, dmax, 1.0) * (dmax > 0)          # 0 for an all-zero diagonal
+    worst = np.unravel_index(np.argmin(ratio), ratio.shape) if ratio.ndim else ()
+    r = float(ratio[worst])
     eps = b.eps(T.dtype)
     if not r == r or r <= 10 * max(k, *shape[-2:]) * eps:      # NaN, or numpy's matrix_rank tolerance x10
         where = f" (matrix {tuple(int(i) for i in worst)} of the batch)" if worst else ""
         raise RankDeficientError(
-            f"{kind} backward: the triangular factor of the {'x'.join(map(str, shape[-2:]))} input{where} is singular "
-            f"to working precision: smallest |diagonal| = {float(np.asarray(dmin)[worst]):.3g}, largest = "
-            f"{float(np.asarray(dmax)[worst]):.3g}. The gradient of a rank-deficient decomposition is undefined."
-            + hint)
+            f"{ctx.kind} {mode}: the triangular factor of the {'x'.join(map(str, shape[-2:]))} input{where} is "
+            f"singular to working precision: smallest |diagonal| = {float(dmin[worst]):.3g}, largest = "
+            f"{float(dmax[worst]):.3g}. The gradient of a rank-deficient decomposition is undefined." + ctx.hint)
     if r < eps ** 0.5:
-        warnings.warn(f"{kind} backward: the triangular factor is ill-conditioned (estimated condition number "
-                      f"{1 / r:.3g} from its diagonal); the gradient is amplified accordingly", IllConditionedWarning,
-                      stacklevel=4)
+        warn(f"{ctx.kind} {mode}: the triangular factor is ill-conditioned (estimated condition number {1 / r:.3g} "
+             "from its diagonal); the derivatives are amplified accordingly", IllConditionedWarning)
 
 
 def _E_T(b, k, dtype):
