@@ -52,7 +52,7 @@ class PrecisionWarning(UserWarning):
 
 def warn(message, category):
     """``warnings.warn`` pointing at the user's line: the first frame outside the matdiff package."""
-    level, frame = 1, sys._getframe(1)
+    level, frame = 2, sys._getframe(1)      # stacklevel 2 is the caller of this function
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)

@@ -191,3 +191,14 @@ def test_gpu_device_without_cupy_is_a_clear_error():
         pytest.skip("a GPU is present: the error path cannot be exercised here")
     with pytest.raises(md.DeviceError):
         md.tensor(np.ones((2, 2)), device="gpu")
+
+
+def test_seeded_non_leaf_outputs_keep_their_dtype():
+    A = md.tensor(np.eye(3, dtype=np.float32) + 1, requires_grad=True)
+    B = A @ A                                           # a non-leaf float32 output
+    md.backward([B], [np.ones((3, 3), dtype=np.float64)])
+    assert B.grad.dtype == np.float32 and A.grad.dtype == np.float32
+    Z = md.tensor(np.ones((2, 2), np.complex64), requires_grad=True)
+    W = Z * 2.0
+    md.backward([W], [np.ones((2, 2))])                 # a real float64 seed of a complex64 output
+    assert W.grad.dtype == np.complex64 and Z.grad.dtype == np.complex64

@@ -192,9 +192,13 @@ def test_ill_conditioned_input_warns_with_condition_number():
     a = rand((4, 4), seed=1)
     a[:, 3] = a[:, 0] + 1e-9 * a[:, 3]
     A = md.tensor(a, requires_grad=True)
-    with pytest.warns(md.IllConditionedWarning, match="condition number"):
+    with pytest.warns(md.IllConditionedWarning, match="QR backward: .*condition number") as rec:
         md.sum(md.qr(A).R).backward()
     assert np.all(np.isfinite(A.grad))
+    assert rec[0].filename == __file__          # the warning points at the user's line, not into matdiff
+    with pytest.warns(md.IllConditionedWarning, match="QR forward mode") as rec:
+        md.jvp(lambda A: tuple(md.qr(A)), [a], [np.ones((4, 4))])
+    assert rec[0].filename == __file__
 
 
 def test_well_conditioned_input_does_not_warn():
