@@ -142,7 +142,8 @@ def _print_step(node, cots, grads):
     b = node.ctx.b
     print(f"── node #{node.seq} {node.op.name}   [{node.op.ref}]")
     for o, c in zip(node.outputs, cots):
-        print("   in  " + _describe(b, (o.name or "out") + "bar", c))
+        name = (o.name or "out") + "bar"
+        print("   in  " + (_describe(b, name, c) if c is not None else f"{name}: 0 (this output was not used)"))
     for i, g, need in zip(node.inputs, grads, node.ctx.needs_grad):
         if g is not None and need:
             print("   out " + _describe(b, (i.name or "in") + "bar", g))

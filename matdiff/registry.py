@@ -21,29 +21,16 @@ differentiated. ``vjp`` follows PyTorch's complex convention: for a real loss ``
 is ``dL/dRe z + i dL/dIm z``, so for a holomorphic op it is ``J^H`` applied to the output adjoint.
 """
 from .errors import MatdiffError
+from .op import Op
 
 REGISTRY = {}
-_apply = []   # set by the tensor layer: the function that runs an op on Tensors and records its node
 
 
-class Op:
-    """A registered node type. Calling it applies it to Tensors (or arrays/scalars) and records a node."""
+def register(name, ref="", *, replace=False):
+    """Class decorator adding an op to the registry; returns the :class:`~matdiff.op.Op` (call it on Tensors).
 
-    def __init__(self, name, forward, vjp, jvp, ref, n_out=None):
-        self.name, self.forward, self.vjp, self.jvp, self.ref = name, forward, vjp, jvp, ref
-        self.n_out = n_out
-
-    def __call__(self, *inputs, **params):
-        return _apply[0](self, inputs, params)
-
-    def __repr__(self):
-        return f"<op {self.name}: {self.ref}>"
-
-
-def register(name, ref="", *, n_out=None, replace=False):
-    """Class decorator adding an op to the registry. ``ref`` names the equation it implements.
-
-    A duplicate name is an error (pass ``replace=True`` to overwrite on purpose).
+    ``ref`` names the equation it implements. A duplicate name is an error (``replace=True`` overwrites on
+    purpose). A class attribute ``takes_none = True`` says the vjp accepts None for an unused output.
     """
     def deco(cls):
         if name in REGISTRY and not replace:
@@ -52,7 +39,8 @@ def register(name, ref="", *, n_out=None, replace=False):
         missing = [f for f in ("forward", "vjp", "jvp") if not callable(getattr(cls, f, None))]
         if missing:
             raise MatdiffError(f"op {name!r} lacks {', '.join(missing)}; an op needs forward, vjp and jvp")
-        op = Op(name, cls.forward, cls.vjp, cls.jvp, ref or (cls.__doc__ or "").strip().split("\n")[0], n_out)
+        op = Op(name, cls.forward, cls.vjp, cls.jvp, ref or (cls.__doc__ or "").strip().split("\n")[0],
+                bool(getattr(cls, "takes_none", False)))
         REGISTRY[name] = op
         return op
     return deco

@@ -165,88 +165,110 @@ def fit(b, g, shape, dtype, lead=0):
 def backward_sweep(outputs, seeds, *, retain_graph=False, capture=None, set_grads=True, lead=0, trace=None):
     """Reverse sweep from ``outputs`` seeded with ``seeds`` (arrays fitted to the outputs already).
 
-    Leaves (and, since this is a teaching engine, every intermediate that requires grad) get ``.grad``
-    when ``set_grads``; leaves accumulate over calls, intermediates hold the last adjoint.
-    ``capture`` is a list of tensors whose total adjoints are returned (None where nothing flowed).
-    Nodes are freed afterwards unless ``retain_graph``. Nothing is half-done: if a rule raises (a rank-deficient
-    QR, say), no ``.grad`` is written and no node is freed, so the same backward can be run again.
+    Leaves (and, since this is a teaching engine, every intermediate that requires grad) get ``.grad`` when
+    ``set_grads``; leaves accumulate over calls, intermediates hold the last adjoint. ``capture`` lists tensors whose
+    total adjoints are returned (None where nothing flowed). ``lead`` leading axes of the seeds are a batch of
+    independent seeds (gradcheck's rows). Nodes are freed afterwards unless ``retain_graph``. All or nothing: if a
+    rule raises (a rank-deficient QR, say), no ``.grad`` is written and no node is freed.
     """
-    adj = {}
-    owners = {}
-    for t, s in zip(outputs, seeds):
-        _accumulate(adj, owners, t, s)
-    want = {id(t) for t in capture} if capture is not None else set()
-    captured, inner, done = {}, [], []
-    nodes = graph_nodes(outputs)
-    for node in reversed(nodes):
-        outs = node.outputs
-        if len(outs) == 1:
-            c = adj.pop(id(outs[0]), None)
-            if c is None:
-                continue
-            cots = [c]
-        else:
-            cots = [adj.pop(id(o), None) for o in outs]
-            if all(c is None for c in cots):
-                continue
-        if node.freed:
-            raise GraphError(
-                f"backward reached node #{node.seq} ({node.op.name}) whose saved values were freed by an earlier "
-                "backward; pass retain_graph=True to the first backward() to differentiate the same graph twice")
-        ctx = node.ctx
-        b = ctx.b
-        for i, (o, c) in enumerate(zip(node.outputs, cots)):
-            if c is None:   # an output nobody used: its adjoint is zero
-                c = cots[i] = b.zeros(c_shape(cots, o, lead), o.dtype)
-            if id(o) in want:
-                captured[id(o)] = c
-            if set_grads and o.requires_grad:
-                inner.append((o, c))
-        grads = node.op.vjp(ctx, *cots)
-        if not isinstance(grads, (tuple, list)):
-            grads = (grads,)
-        if len(grads) != len(node.inputs):
-            raise GraphError(f"op {node.op.name!r}: its vjp returned {len(grads)} adjoint(s) for {len(node.inputs)} "
-                             "input(s); a vjp returns one adjoint per input, in order (None where none is needed)")
+    adj = _Adjoints(outputs, seeds)
+    visited = []
+    for node in reversed(graph_nodes(outputs)):
+        cots = adj.pop(node.outputs)                 # None for an output nobody used
+        if cots is None:
+            continue                                 # nothing flows through this node
+        grads = _vjp(node, cots, lead)               # one adjoint per input, checked
         if trace is not None:
             trace(node, cots, grads)
-        at = b.array_type
-        for inp, g, need in zip(node.inputs, grads, ctx.needs_grad):
-            if g is None or not need:
+        adj.add(node.inputs, grads, node.ctx.needs_grad)
+        visited.append((node, cots))
+    return _commit(visited, adj, capture, set_grads, retain_graph)
+
+
+class _Adjoints:
+    """The running sums: ``id(tensor) -> [tensor, adjoint]``; a tensor used twice receives the sum."""
+
+    def __init__(self, outputs, seeds):
+        self.sums = {}
+        self.add(outputs, seeds, None)
+
+    def add(self, tensors, grads, needs):
+        sums = self.sums
+        for k, (t, g) in enumerate(zip(tensors, grads)):
+            if g is None or (needs is not None and not needs[k]):
                 continue
-            d = inp.data
-            if type(g) is not at or g.shape != d.shape or g.dtype != d.dtype:
-                g = fit(b, _conforming(node, "vjp", "adjoint", grads, g, d.shape, lead, reduce=True), d.shape, d.dtype,
-                        lead)
-            key = id(inp)
-            if key in adj:
-                adj[key] = adj[key] + g
+            entry = sums.get(id(t))
+            if entry is None:
+                sums[id(t)] = [t, g]
             else:
-                adj[key] = g
-                owners[key] = inp
-        done.append(node)
-    for o, c in inner:           # the sweep went through: now write the adjoints, then free
-        o.grad = c
-    if not retain_graph:
-        for node in done:
-            node.free()
-    for key, g in adj.items():   # what is left belongs to leaves
-        t = owners[key]
-        if id(t) in want:
-            captured[id(t)] = g
-        if set_grads and t.requires_grad:
-            t.grad = g if t.grad is None else t.grad + g
-    if capture is None:
-        return None
-    return [captured.get(id(t)) for t in capture]
+                entry[1] = entry[1] + g
+
+    def pop(self, outputs):
+        sums = self.sums
+        if len(outputs) == 1:
+            entry = sums.pop(id(outputs[0]), None)
+            return None if entry is None else [entry[1]]
+        cots = [sums.pop(id(o), (None, None))[1] for o in outputs]
+        return None if all(c is None for c in cots) else cots
 
 
-def c_shape(cots, o, lead):
+def _vjp(node, cots, lead):
+    """The node's vjp on its output adjoints (zeros for unused outputs unless the op takes None), checked."""
+    if node.freed:
+        raise GraphError(
+            f"backward reached node #{node.seq} ({node.op.name}) whose saved values were freed by an earlier "
+            "backward; pass retain_graph=True to the first backward() to differentiate the same graph twice")
+    ctx = node.ctx
+    if len(cots) > 1 and not node.op.takes_none:
+        cots = [c if c is not None else ctx.b.zeros(_zero_shape(cots, o, lead), o.dtype)
+                for c, o in zip(cots, node.outputs)]
+    grads = node.op.vjp(ctx, *cots)
+    if type(grads) is not tuple:
+        grads = tuple(grads) if isinstance(grads, list) else (grads,)
+    if len(grads) != len(node.inputs):
+        raise GraphError(f"op {node.op.name!r}: its vjp returned {len(grads)} adjoint(s) for {len(node.inputs)} "
+                         "input(s); a vjp returns one adjoint per input, in order (None where none is needed)")
+    at, fixed = ctx.b.array_type, None
+    for k, (inp, g, need) in enumerate(zip(node.inputs, grads, ctx.needs_grad)):
+        if g is None or not need:
+            continue
+        d = inp.data
+        if type(g) is not at or g.shape != d.shape or g.dtype != d.dtype:
+            fixed = fixed or list(grads)
+            fixed[k] = fit(ctx.b, _conforming(node, "vjp", "adjoint", grads, g, d.shape, lead, reduce=True), d.shape,
+                           d.dtype, lead)
+    return grads if fixed is None else fixed
+
+
+def _zero_shape(cots, o, lead):
     """Shape of a zero adjoint for output ``o``: its shape, behind the seed-batch axes of a sibling."""
     if lead:
         sib = next(c for c in cots if c is not None)
         return sib.shape[:lead] + tuple(o.shape)
     return tuple(o.shape)
+
+
+def _commit(visited, adj, capture, set_grads, retain_graph):
+    """The sweep went through: write ``.grad`` (intermediates, then leaves), free the nodes, return the captured."""
+    want = {id(t) for t in capture} if capture is not None else ()
+    captured = {}
+    for node, cots in visited:
+        for o, c in zip(node.outputs, cots):
+            if id(o) in want:
+                captured[id(o)] = c
+            if set_grads and o.requires_grad:
+                o.grad = c if c is not None else node.ctx.b.zeros(tuple(o.shape), o.dtype)
+    if not retain_graph:
+        for node, _ in visited:
+            node.free()
+    for key, (t, g) in adj.sums.items():             # what is left belongs to leaves
+        if key in want:
+            captured[key] = g
+        if set_grads and t.requires_grad:
+            t.grad = g if t.grad is None else t.grad + g
+    if capture is None:
+        return None
+    return [captured.get(id(t)) for t in capture]
 
 
 def _conforming(node, rule, what, returned, g, shape, lead, reduce):
@@ -272,12 +294,6 @@ def _conforming(node, rule, what, returned, g, shape, lead, reduce):
         raise GraphError(f"op {node.op.name!r}: its {rule} returned {what} {which()} of shape {tuple(g.shape)} for an {side} of "
                          f"shape {want}; a {rule} must return, for each {side}, an array of that {side}'s shape")
     return g
-
-
-def _accumulate(adj, owners, t, g):
-    key = id(t)
-    owners[key] = t
-    adj[key] = g if key not in adj else adj[key] + g
 
 
 def forward_sweep(nodes, tangents):

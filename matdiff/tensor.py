@@ -1,7 +1,9 @@
 """Tensor: an array of a backend, plus what autodiff needs (``grad``, ``requires_grad``, the node that made it).
 
-Operators route to registered ops by name (``@`` -> ``matmul``, ``+`` -> ``add``, ``A[:, :k]`` -> ``slice``,
-``.mH`` -> ``adjoint`` ...), so everything a user writes lands on the tape as nodes of the registry.
+Its operators are ops (``@`` -> ``matmul``, ``+`` -> ``add``, ``A[:, :k]`` -> ``slice``, ``.mH`` -> ``adjoint`` ...),
+bound by the ops layer that defines them, so everything a user writes lands on the tape as nodes.
+NumPy: ``np.asarray(T)`` is T's data (not recorded); NumPy functions either dispatch to the matdiff op of the
+same meaning (``np.matmul``, ``np.add``, ``np.sum``, ``np.linalg.qr``...) or raise a MatdiffError naming the fix.
 """
 import numbers
 
@@ -9,15 +11,12 @@ import numpy as np
 
 from . import backend as _backend
 from .errors import DeviceError, DTypeError, MatdiffError, ShapeError
-from .registry import REGISTRY, _apply
-from .tape import Context, Node, _local
 
 
 class Tensor:
     """A node value on the tape. Build one with :func:`matdiff.tensor`."""
 
     __slots__ = ("data", "grad", "requires_grad", "name", "node", "_b", "__weakref__")
-    __array_ufunc__ = None      # NumPy arrays on the left of an operator defer to Tensor
 
     def __init__(self, data, b, requires_grad=False, name=None, node=None):
         self.data, self._b, self.requires_grad, self.name, self.node = data, b, requires_grad, name, node
@@ -63,58 +62,27 @@ class Tensor:
         return Tensor(self.data, self._b, False, self.name)
 
     def to(self, device):
-        """This tensor's data on ``device`` ("cpu" or "gpu") as a new leaf (moving is not differentiated)."""
+        """This tensor's data on ``device`` ("cpu" or "gpu") as a leaf -- always a leaf (moving is not
+        differentiated): ``self`` if it already is a leaf on that device, else a new leaf with the same
+        ``requires_grad`` and name."""
         target = _backend.for_device(device)
-        if target is self._b:
+        if target is self._b and self.node is None:
             return self
-        data = target.from_host(self._b.to_host(self.data))
+        data = self.data if target is self._b else target.from_host(self._b.to_host(self.data))
         return Tensor(data, target, self.requires_grad, self.name)
 
     def backward(self, seed=None, *, retain_graph=False, trace=False):
-        """Reverse sweep from this tensor. Without ``seed`` it must be a real scalar (as in PyTorch)."""
-        from .autodiff import backward
+        """Reverse sweep from this tensor; every leaf (and intermediate) that requires grad gets ``.grad``.
+
+        Without ``seed`` the tensor must be a real scalar (as in PyTorch); ``seed`` is its adjoint otherwise.
+        ``retain_graph=True`` keeps the saved values for a second backward. ``trace=True`` prints each node as
+        the sweep visits it: its op, the equation, the adjoints coming in and going out (values for small
+        matrices, shape and norm for large ones) -- backward, watched step by step.
+        """
+        from .autodiff import backward      # the sweeps sit above the tensor layer
         backward([self], None if seed is None else [seed], retain_graph=retain_graph, trace=trace)
 
-    # -- operators -> registered ops -------------------------------------------------------------
-    def __matmul__(self, other):
-        return REGISTRY["matmul"](self, other)
-
-    def __rmatmul__(self, other):
-        return REGISTRY["matmul"](other, self)
-
-    def __add__(self, other):
-        return REGISTRY["add"](self, other)
-
-    def __radd__(self, other):
-        return REGISTRY["add"](other, self)
-
-    def __sub__(self, other):
-        return REGISTRY["sub"](self, other)
-
-    def __rsub__(self, other):
-        return REGISTRY["sub"](other, self)
-
-    def __mul__(self, other):
-        if isinstance(other, numbers.Number):
-            return REGISTRY["scale"](self, s=other)
-        return REGISTRY["mul"](self, other)
-
-    def __rmul__(self, other):
-        if isinstance(other, numbers.Number):
-            return REGISTRY["scale"](self, s=other)
-        return REGISTRY["mul"](other, self)
-
-    def __truediv__(self, other):
-        if not isinstance(other, numbers.Number):
-            raise MatdiffError("a Tensor can only be divided by a scalar; for a matrix use md.solve_triangular (or build the solve from nodes)")
-        return REGISTRY["scale"](self, s=1 / other)
-
-    def __neg__(self):
-        return REGISTRY["neg"](self)
-
-    def __getitem__(self, key):
-        return REGISTRY["slice"](self, key=key)
-
+    # -- operators: A @ B, A + B, A[...], A.T ... are the ops of matdiff/ops, bound there (ops/__init__.py) ----
     def __len__(self):
         if not self.shape:
             raise MatdiffError("len() of a 0-d tensor")
@@ -123,16 +91,27 @@ class Tensor:
     def __iter__(self):
         return (self[i] for i in range(len(self)))
 
-    T = property(lambda self: REGISTRY["transpose"](self), doc="Swap the last two axes.")
-    mH = property(lambda self: REGISTRY["adjoint"](self), doc="Conjugate transpose of the last two axes.")
-    real = property(lambda self: REGISTRY["real"](self), doc="Real part (a node).")
+    # -- NumPy interop ---------------------------------------------------------------------------------
+    def __array__(self, dtype=None, copy=None):
+        """``np.asarray(T)``: the data, outside the graph (nothing is recorded). A GPU tensor refuses: say
+        ``T.numpy()`` to copy it to the host on purpose."""
+        if self._b.device != "cpu":
+            raise MatdiffError(f"np.asarray of a tensor on {self.device} would copy it to the host silently; call "
+                               "T.numpy() to copy it on purpose")
+        a = self.numpy()
+        if dtype is not None:
+            a = a.astype(dtype, copy=False)
+        return a.copy() if copy else a
 
-    def conj(self):
-        return REGISTRY["conj"](self)
+    def __abs__(self):
+        raise MatdiffError("abs(T): matdiff has no abs node (|z| is not differentiable at 0); for a size use "
+                           "md.sum(md.real(T * T.conj())), or abs(T.numpy()) for the values")
 
-    def sum(self, axis=None):
-        return REGISTRY["sum"](self, axis=axis)
+    def __pow__(self, p):
+        raise MatdiffError(f"T ** {p!r}: matdiff has no power node; write the product out -- T * T (entrywise) or "
+                           "T @ T (matrix) -- so each factor is a node of the graph")
 
+    __rpow__ = __pow__
 
 def tensor(data, requires_grad=False, *, name=None, device=None, dtype=None):
     """Make a leaf Tensor from an array (NumPy, CuPy, array_api_strict), a list or a scalar.
@@ -170,83 +149,3 @@ def _host_array(data):
     return a
 
 
-def _as_tensor(x, b, like_dtype):
-    """A constant input (array or Python scalar) as a Tensor of backend ``b``."""
-    if isinstance(x, numbers.Number):
-        dtype = like_dtype
-        if isinstance(x, complex) and not b.is_complex(dtype):
-            dtype = b.complex_dtype(dtype)
-        return Tensor(b.asarray(x, dtype=dtype), b)
-    xb = _backend.owner(x)
-    if xb is None:
-        return Tensor(b.asarray(_host_array(x)), b)
-    if xb is not b:
-        raise DeviceError(f"an array of backend {xb.name} ({xb.device}) cannot meet tensors of backend {b.name} "
-                          f"({b.device}) in one op; move one with md.tensor(x, device=...) or .to(...)")
-    return Tensor(x, b)
-
-
-def _promoted(b, arrays):
-    """Operands cast to NumPy's result type -- for backends (array_api_strict) that refuse mixed kinds.
-
-    Only the arrays handed to the forward are cast; the node keeps the original tensors, and the engine casts
-    each adjoint back to its input's dtype (a float32 input gets a float32 gradient, as in NumPy/PyTorch).
-    """
-    common = b.result_type(*[a.dtype for a in arrays])
-    return [b.astype(a, common) for a in arrays]
-
-
-def _array_out(op, b, o):
-    """A forward's output as an array of ``b`` (a NumPy scalar, what reductions return, becomes 0-d), or an error."""
-    a = b.own(o)
-    if a is not None:
-        return a
-    raise MatdiffError(f"op {op.name!r}: its forward returned a {type(o).__name__}; a forward must return an array "
-                       f"of the inputs' backend ({b.name}) or a tuple of them")
-
-
-def apply(op, inputs, params):
-    """Run ``op`` on Tensors: check devices, call its forward on arrays, wrap outputs, record a node."""
-    b = first = None
-    mixed = False
-    for x in inputs:
-        if isinstance(x, Tensor):
-            if b is None:
-                b, first = x._b, x
-            elif x._b is not b:
-                raise DeviceError(f"{op.name} mixes a tensor on {b.device} ({b.name}) with one on {x.device} "
-                                  f"({x._b.name}); move them to one device with .to('cpu') or .to('gpu')")
-        else:
-            mixed = True
-    if b is None:                  # arrays only (md.solve_triangular(T, B) on NumPy arrays): the first array leads
-        lead = next((x for x in inputs if not isinstance(x, numbers.Number)), None)
-        if lead is None:
-            raise MatdiffError(f"{op.name} needs at least one Tensor or array input (got "
-                               f"{[type(x).__name__ for x in inputs]}); wrap the data with md.tensor(...)")
-        first = tensor(lead)
-        b = first._b
-        inputs = [first if x is lead else x for x in inputs]
-    if mixed:
-        inputs = [x if isinstance(x, Tensor) else _as_tensor(x, b, first.data.dtype) for x in inputs]
-    needs = tuple([t.requires_grad for t in inputs])
-    record = True in needs and not _local.off
-    ctx = Context(b, needs if record else ())
-    arrays = [t.data for t in inputs]
-    if len(arrays) > 1 and not b.promotes:
-        arrays = _promoted(b, arrays)
-    out = op.forward(ctx, *arrays, **params)
-    multi = isinstance(out, tuple)
-    if multi:
-        out = tuple(o if type(o) is b.array_type else _array_out(op, b, o) for o in out)
-    elif type(out) is not b.array_type:
-        out = _array_out(op, b, out)
-    outs = tuple(Tensor(o, b, record and b.is_float(o.dtype)) for o in out) if multi \
-        else (Tensor(out, b, record and b.is_float(out.dtype)),)
-    if record:
-        node = Node(op, tuple(inputs), outs, ctx, params)
-        for o in outs:
-            o.node = node
-    return outs if multi else outs[0]
-
-
-_apply.append(apply)

@@ -202,3 +202,60 @@ def test_seeded_non_leaf_outputs_keep_their_dtype():
     W = Z * 2.0
     md.backward([W], [np.ones((2, 2))])                 # a real float64 seed of a complex64 output
     assert W.grad.dtype == np.complex64 and Z.grad.dtype == np.complex64
+
+
+def test_rules_that_take_none_get_none_for_an_unused_output_others_get_zeros():
+    seen = {}
+
+    def make(name, takes_none):
+        class two:
+            def forward(ctx, A):
+                return A * 1.0, A * 2.0
+
+            def vjp(ctx, Xbar, Ybar):
+                seen[name] = Xbar
+                return (Ybar * 2.0 if Xbar is None else Xbar + Ybar * 2.0,)
+
+            def jvp(ctx, dA):
+                return dA, 2.0 * dA
+        two.takes_none = takes_none
+        return md.register(name)(two)
+    try:
+        for name, flag in (("two_none", True), ("two_zeros", False)):
+            A = leaf((2, 2))
+            X, Y = make(name, flag)(A)
+            md.backward([Y], [np.ones((2, 2))])
+            np.testing.assert_array_equal(A.grad, 2 * np.ones((2, 2)))
+        assert seen["two_none"] is None
+        np.testing.assert_array_equal(seen["two_zeros"], np.zeros((2, 2)))
+    finally:
+        md.unregister("two_none")
+        md.unregister("two_zeros")
+
+
+def test_numpy_asarray_is_the_data_and_records_nothing():
+    A = leaf((3, 4))
+    with md.Tape() as tape:
+        a = np.asarray(A)
+    assert a.dtype == np.float64 and a.shape == (3, 4) and len(tape) == 0
+    np.testing.assert_array_equal(a, A.data)
+
+
+def test_numpy_functions_dispatch_to_matdiff_ops():
+    A, B = leaf((3, 4), seed=1), leaf((4, 2), seed=2)
+    for y in (np.matmul(A, B), A.data @ B, np.add(A, 1.0), np.multiply(A, 2.0), np.negative(A), np.sum(A, axis=0),
+              np.concatenate([A, A]), np.linalg.qr(A.T)[1], np.conjugate(A)):
+        assert isinstance(y, md.Tensor) and y.node is not None
+    Q, R = np.linalg.qr(A.T)
+    md.sum(R).backward()
+    assert A.grad.shape == (3, 4)
+    assert np.concatenate([A, A]).shape == (6, 4)                 # NumPy's default axis, in a NumPy call
+
+
+def test_to_always_returns_a_leaf():
+    A = leaf((2, 2))
+    assert A.to("cpu") is A
+    B = A * 2.0
+    C = B.to("cpu")
+    assert C.is_leaf and C.requires_grad and C is not B
+    np.testing.assert_array_equal(C.data, B.data)

@@ -65,7 +65,7 @@ def test_forward_values_match_numpy():
     np.testing.assert_allclose((A @ B).data, A.data @ B.data)
     X, Y = md.split(A, [1], axis=-1)
     np.testing.assert_array_equal(md.concat([X, Y], axis=-1).data, A.data)
-    np.testing.assert_array_equal(md.permute(A, [1, 0, 3, 2]).data, A.data[..., [1, 0, 3, 2]])
+    np.testing.assert_array_equal(md.permute(A, [1, 0, 3, 2], axis=-1).data, A.data[..., [1, 0, 3, 2]])
     np.testing.assert_array_equal(A.mH.data, np.conj(np.swapaxes(A.data, -1, -2)))
     np.testing.assert_array_equal(A[..., 1:, ::2].data, A.data[..., 1:, ::2])
     assert md.sum(A, axis=(0, 2)).shape == (3,)

@@ -19,7 +19,6 @@ class NumPyBackend(Backend):
     def __init__(self):
         super().__init__(np)
         self.array_type = np.ndarray
-        self._masks = {}
 
     def asarray(self, x, dtype=None):
         return np.asarray(x, dtype=dtype)
@@ -45,23 +44,14 @@ class NumPyBackend(Backend):
         return np.diagonal(a, axis1=-2, axis2=-1)
 
     def tril(self, a, k=0):
-        return np.where(self._mask(a, k, True), a, 0) if a.shape[-1] <= 2048 else np.tril(a, k)
+        return np.where(_mask(a.shape[-2:], k, True), a, 0) if a.shape[-1] <= 2048 else np.tril(a, k)
 
     def triu(self, a, k=0):
-        return np.where(self._mask(a, k, False), a, 0) if a.shape[-1] <= 2048 else np.triu(a, k)
+        return np.where(_mask(a.shape[-2:], k, False), a, 0) if a.shape[-1] <= 2048 else np.triu(a, k)
 
     def add_diagonal(self, H, d):
         np.einsum("...ii->...i", H)[...] += d
         return H
-
-    def _mask(self, a, k, lower):
-        """Boolean triangle masks of small matrices, cached (np.tril rebuilds its mask on every call)."""
-        key = (a.shape[-2:], k, lower)
-        m = self._masks.get(key)
-        if m is None:
-            m = np.tri(*a.shape[-2:], k=k if lower else k - 1, dtype=bool)
-            m = self._masks[key] = m if lower else ~m
-        return m
 
     def diag_embed(self, d):
         k = d.shape[-1]
@@ -94,7 +84,6 @@ class NumPyBackend(Backend):
             return _solve_right(T, B, lower, overwrite)
         # op(T)^{-1} B = (B^T op(T)^{-T})^T: a right solve with T^T (a view), lower <-> upper
         return _solve_right(T.swapaxes(-1, -2), B.swapaxes(-1, -2), not lower, overwrite).swapaxes(-1, -2)
-
 
     def tril_matmul(self, A, B, upper_a=False):
         n = A.shape[-2]
@@ -130,15 +119,23 @@ def _tril_matmul(out, A, B, upper_a):
 
 
 _LEAF = 64
-_TRI = {}
+_MASKS = {}
+
+
+def _mask(shape, k, lower):
+    """Cached boolean triangle of an m x n matrix: ``tril(ones, k)`` or ``triu(ones, k)`` (np.tril rebuilds its
+    mask on every call, which costs more than the arithmetic for small matrices)."""
+    key = (tuple(shape), k, lower)
+    m = _MASKS.get(key)
+    if m is None:
+        m = np.tri(*shape, k=k if lower else k - 1, dtype=bool)
+        m = _MASKS[key] = m if lower else ~m
+    return m
 
 
 def _tri_mask(k, lower):
-    """Cached boolean k x k triangle (with the diagonal)."""
-    m = _TRI.get((k, lower))
-    if m is None:
-        m = _TRI[(k, lower)] = np.tri(k, dtype=bool) if lower else np.tri(k, dtype=bool).T
-    return m
+    """The k x k triangle with its diagonal."""
+    return _mask((k, k), 0, lower)
 
 
 def _solve_right(T, B, lower, overwrite=False):
@@ -165,7 +162,6 @@ def _solve_right(T, B, lower, overwrite=False):
     else:
         X = np.empty(shape, dtype=dtype)
         X[...] = B
-    k = T.shape[-1]
     scratch = np.empty(X.shape[:-1] + (max(_LEAF, k - k // 2),), dtype=dtype)
     _solve_inplace(X, T, lower, scratch)
     return X

@@ -20,7 +20,9 @@ with A would otherwise make the backward wrong -- this is the bug of frameworks 
 from collections import namedtuple
 
 from ..errors import DTypeError, MatdiffError, NonFiniteError, ShapeError
-from ..registry import REGISTRY, register
+from ..registry import register
+from .elementary import adjoint, matmul
+from .structural import concat, permute, split
 from ..tape import grad_enabled
 from ..tensor import Tensor, tensor
 from .qr_rules import _check_rank, _gauge, _lq_forward, lq_backward, lq_variations, qr_backward, qr_variations
@@ -49,6 +51,8 @@ def _node_shape(ctx, name, A, ok, public):
 
 @register("qr", ref="Eq 3 / Eq 21: Abar = [Qbar + Q hcopyltu(M)] R^{-H}, M = R Rbar^H - Qbar^H Q (m >= n)")
 class qr_node:
+    takes_none = True     # an unused Q or R: its adjoint is None and its terms are skipped
+
     def forward(ctx, A, formula="eq3"):
         _node_shape(ctx, "qr", A, lambda m, n: m >= n, ("square or deep (m >= n)", "md.qr(A)"))
         Q, R = _gauge(ctx.b, *ctx.b.qr(A))
@@ -75,6 +79,8 @@ _HINT = {"QR": " For a wide matrix the leading {k}x{k} block must be non-singula
 
 @register("qr_wide", ref="Eq 9-10 / Eq 26 (fused): Xbar = [Qbar' + Q hcopyltu(M)] U^{-H}, Ybar = Q Vbar")
 class qr_wide_node:
+    takes_none = True
+
     def forward(ctx, A, formula="eq3"):
         _node_shape(ctx, "qr_wide", A, lambda m, n: m < n, ("wide (m < n)", "md.qr(A, fused=True)"))
         ctx.hint = _HINT["QR"].format(k=A.shape[-2])
@@ -87,9 +93,11 @@ class qr_wide_node:
         b = ctx.b
         Q, R, A = ctx.saved
         m = A.shape[-2]
+        if Rbar is None:                                                 # R unused: Vbar = 0 feeds Ybar
+            Rbar = b.zeros(Qbar.shape[:-2] + R.shape[-2:], R.dtype)
         U, Y, Ubar, Vbar = R[..., :m], A[..., m:], Rbar[..., :m], Rbar[..., m:]
         _check_rank(ctx, U)
-        Qbar_prime = Qbar + Y @ b.mH(Vbar)                               # Qbar' = Qbar + Y Vbar^H
+        Qbar_prime = Y @ b.mH(Vbar) if Qbar is None else Qbar + Y @ b.mH(Vbar)     # Qbar' = Qbar + Y Vbar^H
         Xbar = qr_backward(b, Q, U, Qbar_prime, Ubar, ctx.formula)      # Eq 9 / Eq 26
         Ybar = Q @ Vbar                                                  # Eq 10
         return (b.concat([Xbar, Ybar], axis=-1),)
@@ -107,6 +115,8 @@ class qr_wide_node:
 
 @register("lq", ref="Eq 17: Abar = L^{-H} [Qbar + hcopyltu(M) Q], M = L^H Lbar - Qbar Q^H (m <= n)")
 class lq_node:
+    takes_none = True
+
     def forward(ctx, A):
         _node_shape(ctx, "lq", A, lambda m, n: m <= n, ("square or wide (m <= n)", "md.lq(A)"))
         L, Q = _lq_forward(ctx.b, A)
@@ -126,6 +136,8 @@ class lq_node:
 
 @register("lq_deep", ref="Prop 3 (fused): Xbar = U^{-H} [Qbar' + hcopyltu(M) Q], Ybar = Vbar Q, Qbar' = Qbar + Vbar^H Y")
 class lq_deep_node:
+    takes_none = True
+
     def forward(ctx, A):
         _node_shape(ctx, "lq_deep", A, lambda m, n: m > n, ("deep (m > n)", "md.lq(A, fused=True)"))
         ctx.hint = _HINT["LQ"].format(k=A.shape[-1])
@@ -137,9 +149,11 @@ class lq_deep_node:
         b = ctx.b
         L, Q, A = ctx.saved
         n = A.shape[-1]
+        if Lbar is None:                                                 # L unused: Vbar = 0 feeds Ybar
+            Lbar = b.zeros(Qbar.shape[:-2] + L.shape[-2:], L.dtype)
         U, Y, Ubar, Vbar = L[..., :n, :], A[..., n:, :], Lbar[..., :n, :], Lbar[..., n:, :]
         _check_rank(ctx, U)
-        Qbar_prime = Qbar + b.mH(Vbar) @ Y                               # Qbar' = Qbar + Vbar^H Y
+        Qbar_prime = b.mH(Vbar) @ Y if Qbar is None else Qbar + b.mH(Vbar) @ Y     # Qbar' = Qbar + Vbar^H Y
         Xbar = lq_backward(b, U, Q, Ubar, Qbar_prime)
         return (b.concat([Xbar, Vbar @ Q], axis=-2),)                    # Ybar = Vbar Q
 
@@ -195,10 +209,10 @@ def _complete(A, name, rows_gt_cols):
 
 
 # QR partitions columns, LQ rows: everything else about the two public functions is the same (Figure 2 and
-# Proposition 3 are one construction, transposed). ``split``: the axis of the partition; ``tri``: which factor
-# is triangular (index in the node's outputs); ``node``/``fused``: the square-or-X node and the fused one.
-_KINDS = {"qr": dict(axis=-1, node="qr", fused="qr_wide", tri=1, names=("Q", "R"), permuted="AP"),
-          "lq": dict(axis=-2, node="lq", fused="lq_deep", tri=0, names=("L", "Q"), permuted="PA")}
+# Proposition 3 are one construction, transposed). ``axis``: the axis of the partition; ``node``/``fused``: the
+# square-or-X node and the fused one; ``names``: the outputs' names; ``permuted``: the pivoted input's name.
+_KINDS = {"qr": dict(axis=-1, node=qr_node, fused=qr_wide_node, names=("Q", "R"), permuted="AP"),
+          "lq": dict(axis=-2, node=lq_node, fused=lq_deep_node, names=("L", "Q"), permuted="PA")}
 
 
 def _decompose(kind, A, mode, pivoting, fused, formula):
@@ -209,16 +223,16 @@ def _decompose(kind, A, mode, pivoting, fused, formula):
     perm = None
     if pivoting:
         perm = b.pivots(A.data, rows=kind == "lq")
-        A = REGISTRY["permute"](A, perm=perm, axis=axis)
+        A = permute(A, perm=perm, axis=axis)
         A.name = A.name or spec["permuted"]
     m, n = A.shape[-2:]
     k, long = min(m, n), (n if axis == -1 else m)         # the partitioned axis is the long one when k < long
     if mode == "complete" and _complete(A, kind, (m > n) if kind == "qr" else (m < n)):
         outs = _complete_factors(b, A, kind)
     elif k == long:
-        outs = REGISTRY[spec["node"]](A, **kw)
+        outs = spec["node"](A, **kw)
     elif fused:
-        outs = REGISTRY[spec["fused"]](A, **kw)
+        outs = spec["fused"](A, **kw)
     else:
         outs = _partition_graph(kind, A, k, axis, kw)
     for t, name in zip(outs, spec["names"]):
@@ -229,14 +243,14 @@ def _decompose(kind, A, mode, pivoting, fused, formula):
 def _partition_graph(kind, A, k, axis, kw):
     """Figure 2 (QR: ``A = [X|Y]``, ``V = Q^H Y``, ``R = [U|V]``) or Proposition 3 (LQ: ``A = [X; Y]``,
     ``V = Y Q^H``, ``L = [U; V]``), built from nodes; the engine's accumulation gives ``Qbar' = Qbar + ...``."""
-    X, Y = REGISTRY["split"](A, indices=[k], axis=axis)
-    F = REGISTRY[kind](X, **kw)                                  # QR: (Q, U); LQ: (U, Q)
+    X, Y = split(A, indices=[k], axis=axis)
+    F = _KINDS[kind]["node"](X, **kw)                            # QR: (Q, U); LQ: (U, Q)
     Q, U = (F[0], F[1]) if kind == "qr" else (F[1], F[0])
     if Q.node is not None:                                       # the rank check reports the user's matrix
         Q.node.ctx.shape, Q.node.ctx.hint = tuple(A.shape), _HINT[kind.upper()].format(k=k)
-    Qh = REGISTRY["adjoint"](Q)
-    V = REGISTRY["matmul"](Qh, Y) if kind == "qr" else REGISTRY["matmul"](Y, Qh)      # V = Q^H Y  /  V = Y Q^H
-    T = REGISTRY["concat"](U, V, axis=axis)                      # R = [U|V]  /  L = [U; V]
+    Qh = adjoint(Q)
+    V = matmul(Qh, Y) if kind == "qr" else matmul(Y, Qh)         # V = Q^H Y  /  V = Y Q^H
+    T = concat(U, V, axis=axis)                                  # R = [U|V]  /  L = [U; V]
     for t, name in ((X, "X"), (Y, "Y"), (U, "U"), (V, "V"), (Qh, "Qᴴ")):
         t.name = t.name or name
     return (Q, T) if kind == "qr" else (T, Q)

@@ -52,15 +52,29 @@ def _E_T(b, k, dtype):
     return b.mT(paper.E(k, b, b.real_dtype(dtype)))
 
 
+def _lower_M(b, first, second):
+    """``first - second`` where either may be None (an unused output's adjoint is zero: its term is skipped)."""
+    if second is None:
+        return first
+    if first is None:
+        return -second
+    first -= second
+    return first
+
+
 def qr_backward(b, Q, R, Qbar, Rbar, formula="eq3"):
-    """Square/deep QR backward. ``eq3``: Eq 3 / Eq 21; ``eq8``: Eq 8 (+ Section 4.4's correction for complex)."""
+    """Square/deep QR backward. ``eq3``: Eq 3 / Eq 21; ``eq8``: Eq 8 (+ Section 4.4's correction for complex).
+
+    ``Qbar`` or ``Rbar`` may be None (that output was not used): its terms cost nothing."""
     if formula == "eq3":
         # M = R Rbar^H - Qbar^H Q; hcopyltu reads only its lower triangle, so only that is formed
-        M = b.tril_matmul(R, b.mH(Rbar), upper_a=True)
-        M -= b.tril_matmul(b.mH(Qbar), Q)
+        M = _lower_M(b, None if Rbar is None else b.tril_matmul(R, b.mH(Rbar), upper_a=True),
+                     None if Qbar is None else b.tril_matmul(b.mH(Qbar), Q))
         X = Q @ paper.hcopyltu(M, b)
-        X += Qbar                                                    # Qbar + Q hcopyltu(M)
+        if Qbar is not None:
+            X += Qbar                                                # Qbar + Q hcopyltu(M)
         return b.solve_triangular(R, X, lower=False, side="right", adjoint=True, overwrite=True)   # ... R^{-H}
+    Qbar, Rbar = _zeros_for_none(b, Q, R, Qbar, Rbar)
     M = R @ b.mH(Rbar) - b.mH(Qbar) @ Q
     # Eq 8: Q (Rbar + P_L ∘ (R Rbar^H - Rbar R^H + Q^H Qbar - Qbar^H Q) R^{-H}) + (Qbar - Q Q^H Qbar) R^{-H}
     k = R.shape[-1]
@@ -69,6 +83,13 @@ def qr_backward(b, Q, R, Qbar, Rbar, formula="eq3"):
         inner = inner + b.diag_embed(b.imag(b.diagonal(M)) * 1j)      # C = i Im(diag(M)), Section 4.4
     QhQbar = b.mH(Q) @ Qbar
     return Q @ Rbar + b.solve_triangular(R, Q @ inner + Qbar - Q @ QhQbar, lower=False, side="right", adjoint=True)
+
+
+def _zeros_for_none(b, Q, R, Qbar, Rbar):
+    """Eq 8 is kept literal for teaching: an unused output gets an explicit zero adjoint."""
+    lead = (Qbar if Qbar is not None else Rbar).shape[:-2]
+    return (Qbar if Qbar is not None else b.zeros(lead + Q.shape[-2:], Q.dtype),
+            Rbar if Rbar is not None else b.zeros(lead + R.shape[-2:], R.dtype))
 
 
 def qr_variations(b, Q, R, dA):
@@ -80,11 +101,14 @@ def qr_variations(b, Q, R, dA):
 
 
 def lq_backward(b, L, Q, Lbar, Qbar):
-    """Eq 17 (complex: hcopyltu): ``Abar = L^{-H} [Qbar + hcopyltu(M) Q]``, ``M = L^H Lbar - Qbar Q^H``."""
-    M = b.tril_matmul(b.mH(L), Lbar, upper_a=True)                  # only the lower triangle: hcopyltu reads it
-    M -= b.tril_matmul(Qbar, b.mH(Q))
+    """Eq 17 (complex: hcopyltu): ``Abar = L^{-H} [Qbar + hcopyltu(M) Q]``, ``M = L^H Lbar - Qbar Q^H``.
+
+    ``Lbar`` or ``Qbar`` may be None (that output was not used): its terms cost nothing."""
+    M = _lower_M(b, None if Lbar is None else b.tril_matmul(b.mH(L), Lbar, upper_a=True),   # only the lower
+                 None if Qbar is None else b.tril_matmul(Qbar, b.mH(Q)))                     # triangle is read
     X = paper.hcopyltu(M, b) @ Q
-    X += Qbar
+    if Qbar is not None:
+        X += Qbar
     return b.solve_triangular(L, X, lower=True, side="left", adjoint=True, overwrite=True)
 
 

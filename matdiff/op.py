@@ -1,0 +1,109 @@
+"""``Op``: a node type (forward, vjp, jvp), and what calling one does -- the single path from a user's call to the
+tape.
+
+``A @ B`` is ``matmul(A, B)``: ``Tensor.__matmul__`` (bound by the ops layer) calls the ``Op``, whose ``__call__``
+checks the devices, runs ``forward`` on the arrays, wraps the outputs as Tensors and, when an input requires grad
+and grad mode is on, records one :class:`~matdiff.tape.Node`. Nothing is looked up by name on the way.
+"""
+import numbers
+
+from . import backend as _backend
+from .errors import DeviceError, MatdiffError
+from .tape import Context, Node, _local
+from .tensor import Tensor, _host_array, tensor
+
+
+class Op:
+    """A registered node type: ``forward``, ``vjp``, ``jvp`` (functions of a context and arrays) and ``ref``, the
+    equation it implements. ``takes_none``: its vjp accepts None for an output nobody used (the engine then
+    passes None instead of a zero array, so the rule can skip that term)."""
+
+    __slots__ = ("name", "forward", "vjp", "jvp", "ref", "takes_none")
+
+    def __init__(self, name, forward, vjp, jvp, ref, takes_none=False):
+        self.name, self.forward, self.vjp, self.jvp, self.ref = name, forward, vjp, jvp, ref
+        self.takes_none = takes_none
+
+    def __repr__(self):
+        return f"<op {self.name}: {self.ref}>"
+
+    def __call__(self, *inputs, **params):
+        """Apply to Tensors (arrays and Python scalars are constants); returns a Tensor or a tuple of them."""
+        b = None
+        for x in inputs:                              # the common case: Tensors of one backend
+            if x.__class__ is not Tensor:
+                return self(*_constants_as_tensors(self, inputs), **params)
+            if b is None:
+                b = x._b
+            elif x._b is not b:
+                raise DeviceError(f"{self.name} mixes a tensor on {b.device} ({b.name}) with one on {x.device} "
+                                  f"({x._b.name}); move them to one device with .to('cpu') or .to('gpu')")
+        needs = tuple([x.requires_grad for x in inputs])
+        record = True in needs and not _local.off
+        ctx = Context(b, needs)
+        arrays = [x.data for x in inputs]
+        if not b.promotes and len(arrays) > 1:
+            arrays = _promoted(b, arrays)
+        out = self.forward(ctx, *arrays, **params)
+        at = b.array_type
+        if out.__class__ is tuple:
+            outs = tuple(Tensor(o if o.__class__ is at else _array_out(self, b, o), b, record) for o in out)
+        else:
+            outs = (Tensor(out if out.__class__ is at else _array_out(self, b, out), b, record),)
+        if record:
+            node = Node(self, inputs, outs, ctx, params)
+            for o in outs:
+                o.node = node
+                if not b.is_float(o.data.dtype):      # integer outputs (indices) are never differentiated
+                    o.requires_grad = False
+        return outs if out.__class__ is tuple else outs[0]
+
+
+def _constants_as_tensors(op, inputs):
+    """Arrays and Python scalars among ``inputs`` as constant Tensors of the backend of the first Tensor (or of the
+    first array, when there is no Tensor: ``md.solve_triangular(T, b)`` on NumPy arrays works like ``md.qr(a)``)."""
+    first = next((x for x in inputs if isinstance(x, Tensor)), None)
+    if first is None:
+        lead = next((x for x in inputs if not isinstance(x, numbers.Number)), None)
+        if lead is None:
+            raise MatdiffError(f"{op.name} needs at least one Tensor or array input (got "
+                               f"{[type(x).__name__ for x in inputs]}); wrap the data with md.tensor(...)")
+        first = tensor(lead)
+        inputs = [first if x is lead else x for x in inputs]
+    b, dtype = first._b, first.data.dtype
+    return [x if isinstance(x, Tensor) else _as_tensor(x, b, dtype) for x in inputs]
+
+
+def _as_tensor(x, b, like_dtype):
+    """A constant input (array or Python scalar) as a Tensor of backend ``b``."""
+    if isinstance(x, numbers.Number):
+        dtype = like_dtype
+        if isinstance(x, complex) and not b.is_complex(dtype):
+            dtype = b.complex_dtype(dtype)
+        return Tensor(b.asarray(x, dtype=dtype), b)
+    xb = _backend.owner(x)
+    if xb is None:
+        return Tensor(b.asarray(_host_array(x)), b)
+    if xb is not b:
+        raise DeviceError(f"an array of backend {xb.name} ({xb.device}) cannot meet tensors of backend {b.name} "
+                          f"({b.device}) in one op; move one with md.tensor(x, device=...) or .to(...)")
+    return Tensor(x, b)
+
+
+def _promoted(b, arrays):
+    """Operands cast to NumPy's result type -- for backends (array_api_strict) that refuse mixed kinds.
+
+    Only the arrays handed to the forward are cast; the node keeps the original tensors, and the engine casts
+    each adjoint back to its input's dtype (a float32 input gets a float32 gradient, as in NumPy/PyTorch).
+    """
+    common = b.result_type(*[a.dtype for a in arrays])
+    return [b.astype(a, common) for a in arrays]
+
+
+def _array_out(op, b, o):
+    """A forward's output as an array of ``b`` (a NumPy scalar, what reductions return, becomes 0-d), or an error."""
+    a = b.own(o)
+    if a is not None:
+        return a
+    raise MatdiffError(f"op {op.name!r}: its forward returned a {type(o).__name__}; a forward must return an array "
+                       f"of the inputs' backend ({b.name}) or a tuple of them")

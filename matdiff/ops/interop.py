@@ -1,0 +1,54 @@
+"""NumPy functions applied to Tensors: the ones with a matdiff op of the same meaning dispatch to it (and are
+recorded); every other raises a MatdiffError that names the fix. ``np.asarray(T)`` (``Tensor.__array__``) is the
+data, outside the graph.
+
+NumPy calls ``Tensor.__array_ufunc__`` for ufuncs (``np.add``, ``ndarray + Tensor``) and
+``Tensor.__array_function__`` for the rest (``np.sum``, ``np.linalg.qr``, ``np.allclose``).
+"""
+import numpy as np
+
+from ..errors import MatdiffError
+from . import decompositions, elementary, structural
+
+
+def _times(A, B):
+    return elementary.scale(A, s=B) if np.isscalar(B) else elementary.mul(A, B)
+
+
+_UFUNCS = {np.add: elementary.add, np.subtract: elementary.sub, np.multiply: _times, np.matmul: elementary.matmul,
+           np.negative: elementary.neg, np.conjugate: elementary.conj}
+
+_FUNCTIONS = {
+    np.sum: lambda a, axis=None: elementary.sum(a, axis=axis),
+    np.real: lambda a: elementary.real(a),
+    np.conj: lambda a: elementary.conj(a),
+    np.matrix_transpose: lambda a: elementary.transpose(a),
+    np.concatenate: lambda arrays, axis=0: structural.concat(*arrays, axis=axis),
+    np.split: lambda a, indices_or_sections, axis=0: structural.split(a, indices=indices_or_sections, axis=axis),
+    np.linalg.qr: lambda a, mode="reduced": decompositions.qr(a, mode=mode),
+}
+
+
+def _refuse(what):
+    return MatdiffError(f"{what} does not take Tensors: matdiff records only its own ops. For the values, give it "
+                        "the data -- T.numpy() (or np.asarray(T) on the CPU); for a differentiable result, use the "
+                        "matdiff op (md.matmul, md.sum, md.qr, md.concat ...)")
+
+
+def array_ufunc(self, ufunc, method, *inputs, **kwargs):
+    op = _UFUNCS.get(ufunc)
+    if op is None or method != "__call__" or kwargs:
+        raise _refuse(f"np.{ufunc.__name__}" + (f".{method}" if method != "__call__" else "")
+                      + (f" with {', '.join(kwargs)}=" if kwargs else ""))
+    return op(*inputs)
+
+
+def array_function(self, func, types, args, kwargs):
+    fn = _FUNCTIONS.get(func)
+    name = f"np.{getattr(func, '__module__', 'numpy').replace('numpy', '').lstrip('.') + '.' if 'linalg' in getattr(func, '__module__', '') else ''}{func.__name__}"
+    if fn is None:
+        raise _refuse(name)
+    try:
+        return fn(*args, **kwargs)
+    except TypeError:
+        raise _refuse(f"{name} with these arguments ({', '.join(kwargs) or 'positional'})") from None
