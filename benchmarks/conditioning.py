@@ -149,7 +149,8 @@ def sweep(conds, dps=60, dtypes=(np.float64, np.complex128), cases=CASES, out=pr
                 ref = reference_gradient(a, kind, bars, None if perm is None else list(map(int, perm)), dps)
                 err = float(np.linalg.norm(g - ref) / np.linalg.norm(ref))
                 cond_a, cond_x = float(np.linalg.cond(a)), _block_cond(a, kind, perm)
-                row = dict(case=label(case), kind=kind, where=where, pivoting=pivoting, generator=gen, shape=list(shape),
+                row = dict(case=label(case), kind=kind, where=where, pivoting=pivoting, generator=gen,
+                           shape=list(shape),
                            dtype=np.dtype(dtype).name, cond=c, cond_A=cond_a, cond_X=cond_x, rel_err=err,
                            target=10 * cond_a * EPS, ratio=err / (cond_a * EPS), ratio_X=err / (cond_x * EPS))
                 rows.append(row)

@@ -113,7 +113,8 @@ def main(argv=None):
         gcfg = dict(cases=cases(GPU), reps=reps, device="gpu")
         res["gpu"] = {lib: worker(lib, gcfg, env) for lib in ["matdiff"] + (["torch"] if "torch" in peers else [])}
     meta = dict(date=datetime.date.today().isoformat(), machine=platform.processor() or platform.machine(),
-                cpus=os.cpu_count(), threads=a.threads, env=note, rounds=rounds, reps=reps, python=sys.version.split()[0])
+                cpus=os.cpu_count(), threads=a.threads, env=note, rounds=rounds, reps=reps,
+                python=sys.version.split()[0])
     report = dict(meta=meta, results=res, table=table(res, shapes, peers), targets=targets(res, peers))
     Path(a.out).write_text(json.dumps(report, indent=1, default=str))
     print(f"# matdiff benchmarks, {meta['date']}, {meta['cpus']} cpus, {a.threads} threads, {note}; "

@@ -84,7 +84,10 @@ if __name__ == "__main__":
     r = soak(n)
     print(f"soak: {r['iterations']} forward+backward passes of the wide-QR graph {r['shape']} {r['dtype']} "
           f"(under tracemalloc: {r['us_per_iteration']:.0f} us each)")
-    print(f"  bytes allocated after each quarter: {r['held_after_blocks']}  (growth after the first quarter: {r['growth']} B)")
-    print(f"  peak of each quarter (no explicit gc inside): {r['peak_per_block']} B; one live graph ~{r['graph_bytes']} B")
+    print(f"  bytes allocated after each quarter: {r['held_after_blocks']}  "
+          f"(growth after the first quarter: {r['growth']} B)")
+    print(f"  peak of each quarter (no explicit gc inside): {r['peak_per_block']} B; "
+          f"one live graph ~{r['graph_bytes']} B")
     s, g = chain()
-    print(f"chain: 10,000-node backward in {s * 1e3:.0f} ms, d(sum)/dx = {g:.6g} (expected 1.0001^9999 = {1.0001 ** 9999:.6g})")
+    print(f"chain: 10,000-node backward in {s * 1e3:.0f} ms, d(sum)/dx = {g:.6g} "
+          f"(expected 1.0001^9999 = {1.0001 ** 9999:.6g})")

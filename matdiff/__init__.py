@@ -10,18 +10,45 @@ Square, Wide, and Deep -- Real or Complex -- Matrices").
 """
 from . import backend, paper  # noqa: F401
 from .autodiff import backward, grad, jvp
-from .errors import (DeviceError, DTypeError, GradcheckError, GraphError, IllConditionedWarning, MatdiffError,
-                     NonFiniteError, PrecisionWarning, RankDeficientError, ShapeError)
-from .ops import (add, adjoint, concat, conj, lq, matmul, mul, neg, permute, qr, real, scale, solve_triangular, split,
-                  sub, sum, transpose)
+from .draw import draw
+from .errors import (
+                     DeviceError,
+                     DTypeError,
+                     GradcheckError,
+                     GraphError,
+                     IllConditionedWarning,
+                     MatdiffError,
+                     NonFiniteError,
+                     PrecisionWarning,
+                     RankDeficientError,
+                     ShapeError,
+)
+from .finite_differences import gradcheck
+from .ops import (
+                     add,
+                     adjoint,
+                     concat,
+                     conj,
+                     lq,
+                     matmul,
+                     mul,
+                     neg,
+                     permute,
+                     qr,
+                     real,
+                     scale,
+                     solve_triangular,
+                     split,
+                     sub,
+                     sum,
+                     transpose,
+)
 from .ops.decompositions import FORMULAS, LQPivotedResult, LQResult, QRPivotedResult, QRResult
 from .registry import register, registry, unregister
+from .report import NodeCheck, Report
 from .tape import Tape, no_grad
 from .tensor import Tensor, tensor
-from .finite_differences import gradcheck
-from .report import NodeCheck, Report
 from .trace_identity import check_adjoint
-from .draw import draw
 
 __version__ = "0.1.0"
 

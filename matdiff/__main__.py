@@ -21,8 +21,8 @@ def _tutorials():
     for f in files:
         first = next((ln for ln in f.read_text().splitlines() if ln.startswith("# # ")), "# # " + f.stem)
         print(f"{f.name:<32} {first[4:].strip()}")
-    print(f"\nrun one:  python {TUTORIALS.relative_to(Path.cwd()) if TUTORIALS.is_relative_to(Path.cwd()) else TUTORIALS}"
-          "/01_matrix_backprop_basics.py  [--step]")
+    where = TUTORIALS.relative_to(Path.cwd()) if TUTORIALS.is_relative_to(Path.cwd()) else TUTORIALS
+    print(f"\nrun one:  python {where}/01_matrix_backprop_basics.py  [--step]")
     return 0
 
 

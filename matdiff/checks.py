@@ -100,9 +100,9 @@ def run(device="cpu", dtypes=(np.float64, np.complex128), fast=False, out=print)
     missing = [op for op in md.registry if op not in CASES]
     rows += [(node, label, [shape], f) for node, label, shape, f in decomposition_cases()]
     failures, t0 = [], time.perf_counter()
-    out("rel err = max |difference| / max |value| (matdiff.report): 'gradcheck' compares every derivative with central\n"
-        "differences (ok: |analytic - numeric| <= 1e-5 + 1e-4 |numeric|); 'jvp = vjp' is the trace identity of Eq 2\n"
-        "between forward and reverse mode on 3 random directions (ok: agreement to 1e-9).\n")
+    out("rel err = max |difference| / max |value| (matdiff.report): 'gradcheck' compares every derivative\n"
+        "with central differences (ok: |analytic - numeric| <= 1e-5 + 1e-4 |numeric|); 'jvp = vjp' is the\n"
+        "trace identity of Eq 2 between forward and reverse mode on 3 random directions (ok: agreement to 1e-9).\n")
     out(f"{'node':<10} {'case':<26} {'dtype':<11} {'gradcheck':>10}  {'jvp = vjp':>9}  ok")
     out(f"{'':<10} {'':<26} {'':<11} {'rel err':>10}  {'rel err':>9}")
     for node, label, shapes, f in rows:

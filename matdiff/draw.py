@@ -2,8 +2,9 @@
 
 Data nodes (ellipses) show name, shape and dtype; op nodes (boxes) show the op and the equation it
 implements. Forward edges are solid; backward (adjoint) edges are dashed, run the other way and carry the
-adjoint's name (Q̄, R̄ ...). The tensors drawn (for a tape: the outputs nobody consumed) receive their adjoints from the upstream loss ℒ,
-so a tensor that also feeds another node shows its adjoint accumulating, as Q̄' does in Figure 2.
+adjoint's name (Q̄, R̄ ...). The tensors drawn (for a tape: the outputs nobody consumed) receive their adjoints
+from the upstream loss ℒ, so a tensor that also feeds another node shows its adjoint accumulating, as Q̄' does
+in Figure 2.
 """
 import shutil
 import subprocess
@@ -23,7 +24,8 @@ class Drawing:
     def _repr_svg_(self):
         if shutil.which("dot") is None:
             return None
-        return subprocess.run(["dot", "-Tsvg"], input=self.dot.encode(), capture_output=True, check=True).stdout.decode()
+        done = subprocess.run(["dot", "-Tsvg"], input=self.dot.encode(), capture_output=True, check=True)
+        return done.stdout.decode()
 
     def __str__(self):
         return self.dot

@@ -64,7 +64,7 @@ def gradcheck(f, inputs, *, eps=None, atol=None, rtol=None, fast=False, batched=
         else:
             rep = _full(f, ts, diff, eps, atol, rtol, max_rows, batched)
     if blame and not rep.ok:
-        from .blame import blame_nodes      # blame runs gradcheck per node: imported here to break the cycle
+        from .blame import blame_nodes  # blame runs gradcheck per node: imported here to break the cycle
         rep.node_checks = blame_nodes(tape.nodes, eps, atol, rtol)
         rep.blame = [c for c in rep.node_checks if not c.ok]
     return finish(rep, raise_on_fail)
@@ -161,8 +161,8 @@ def _numeric(f, ts, i, eps, lin, louts):
         for j in range(hi - lo):
             plus, minus = _eval(f, ts, i, t.data + D[j, ...]), _eval(f, ts, i, t.data - D[j, ...])
             _same_shapes(plus, louts)
-            fill(lo + j, [np.stack([lay.flat(p.data, 0), lay.flat(m.data, 0)]) for p, m, lay in zip(plus, minus, louts)],
-                 1)
+            pairs = zip(plus, minus, louts)
+            fill(lo + j, [np.stack([lay.flat(p.data, 0), lay.flat(m.data, 0)]) for p, m, lay in pairs], 1)
 
     def batch(lo, hi):
         D = lin.basis(lo, hi, eps)

@@ -85,7 +85,8 @@ class NodeCheck:
     (their Reports, or None if not run); ``error`` (why the node could not be checked, or None)."""
 
     def __init__(self, number, op, ref, inputs, vjp=None, jvp=None, error=None):
-        self.number, self.op, self.ref, self.inputs, self.vjp, self.jvp, self.error = number, op, ref, inputs, vjp, jvp, error
+        self.number, self.op, self.ref, self.inputs = number, op, ref, inputs
+        self.vjp, self.jvp, self.error = vjp, jvp, error
         self.ok = error is None and (vjp is None or vjp.ok) and (jvp is None or jvp.ok)
 
     def sentence(self):
@@ -99,7 +100,7 @@ class NodeCheck:
         return f"the jvp of {where} disagrees with its vjp (trace identity, rel err {self.jvp.max_rel_err:.2e})"
 
     def __repr__(self):
-        return ("ok: " if self.ok else "FAILED: ") + self.sentence() if not self.ok else f"ok: `{self.op}` (node #{self.number})"
+        return f"ok: `{self.op}` (node #{self.number})" if self.ok else "FAILED: " + self.sentence()
 
 
 # -- what every checker shares --------------------------------------------------------------------------------

@@ -282,8 +282,8 @@ def _conforming(node, rule, what, returned, g, shape, lead, reduce):
     which = lambda: next(i for i, x in enumerate(returned) if x is given)  # noqa: E731  (only for the message)
     g = b.own(g)
     if g is None:
-        raise GraphError(f"op {node.op.name!r}: its {rule} returned a {type(given).__name__} as {what} {which()}; rules work on "
-                         f"arrays of the backend ({b.name}), never on Tensors or lists")
+        raise GraphError(f"op {node.op.name!r}: its {rule} returned a {type(given).__name__} as {what} {which()}; "
+                         f"rules work on arrays of the backend ({b.name}), never on Tensors or lists")
     got, want = tuple(g.shape[lead:]), tuple(shape)
     if reduce:
         ok = len(got) >= len(want) and all(w in (gd, 1) for gd, w in zip(got[len(got) - len(want):], want))
@@ -291,8 +291,9 @@ def _conforming(node, rule, what, returned, g, shape, lead, reduce):
         ok = len(got) <= len(want) and all(gd in (w, 1) for gd, w in zip(got, want[len(want) - len(got):]))
     if not ok:
         side = "input" if reduce else "output"
-        raise GraphError(f"op {node.op.name!r}: its {rule} returned {what} {which()} of shape {tuple(g.shape)} for an {side} of "
-                         f"shape {want}; a {rule} must return, for each {side}, an array of that {side}'s shape")
+        raise GraphError(f"op {node.op.name!r}: its {rule} returned {what} {which()} of shape {tuple(g.shape)} for "
+                         f"an {side} of shape {want}; a {rule} must return, for each {side}, an array of that "
+                         f"{side}'s shape")
     return g
 
 

@@ -5,12 +5,11 @@ bound by the ops layer that defines them, so everything a user writes lands on t
 NumPy: ``np.asarray(T)`` is T's data (not recorded); NumPy functions either dispatch to the matdiff op of the
 same meaning (``np.matmul``, ``np.add``, ``np.sum``, ``np.linalg.qr``...) or raise a MatdiffError naming the fix.
 """
-import numbers
 
 import numpy as np
 
 from . import backend as _backend
-from .errors import DeviceError, DTypeError, MatdiffError, ShapeError
+from .errors import DTypeError, MatdiffError, ShapeError
 
 
 class Tensor:
@@ -79,7 +78,7 @@ class Tensor:
         the sweep visits it: its op, the equation, the adjoints coming in and going out (values for small
         matrices, shape and norm for large ones) -- backward, watched step by step.
         """
-        from .autodiff import backward      # the sweeps sit above the tensor layer
+        from .autodiff import backward  # the sweeps sit above the tensor layer
         backward([self], None if seed is None else [seed], retain_graph=retain_graph, trace=trace)
 
     # -- operators: A @ B, A + B, A[...], A.T ... are the ops of matdiff/ops, bound there (ops/__init__.py) ----

@@ -40,7 +40,7 @@ def check_adjoint(f, inputs, *, n_checks=3, rtol=None, seed=0, raise_on_fail=Fal
                  dict(check=c, where=f"direction #{c}", jvp_side=a, vjp_side=b_, abs_err=e, violation=v, batch=None),
                  rows, ["check", "<v, J u> (jvp)", "<J^H v, u> (vjp)", "abs err", ""], n_checks, f"rtol={rtol:g}")
     if blame and not rep.ok:
-        from .blame import blame_nodes      # blame runs check_adjoint per node: imported here to break the cycle
+        from .blame import blame_nodes  # blame runs check_adjoint per node: imported here to break the cycle
         with Tape() as tape:                 # one more run of f, recorded, to re-check its nodes one by one
             f(*_leaves(ts, diff))
         rep.node_checks = blame_nodes(tape.nodes, None, None, None)

@@ -7,7 +7,6 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import matdiff as md
-
 from matdiff.testing import BACKENDS
 
 # Hypothesis: "ci" (the default) is derandomized -- the same examples on every run, so a failure is reproducible

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import matdiff as md
-from matdiff.ops import decompositions
 from matdiff.checks import CASES, decomposition_cases
+from matdiff.ops import decompositions
 from matdiff.testing import factors, leaf, rand
 
 
@@ -103,7 +103,8 @@ ALL += [(None, label, [shape], f) for label, shape, f in DECOMP]
 def _run(backend_name, shapes, f, dtype):
     """Values, seeded-backward gradients and forward-mode tangents of ``f`` on one backend, as NumPy arrays."""
     b = md.backend.get(backend_name)
-    xs = [md.tensor(rand(s, dtype, seed=20 + j, backend=backend_name), requires_grad=True) for j, s in enumerate(shapes)]
+    xs = [md.tensor(rand(s, dtype, seed=20 + j, backend=backend_name), requires_grad=True)
+          for j, s in enumerate(shapes)]
     out = f(*xs)
     outs = out if isinstance(out, tuple) else (out,)
     seeds = [b.from_host(np.asarray(rand(o.shape, o.backend.dtype_name(o.dtype), seed=40 + i)))

@@ -7,7 +7,6 @@ import matdiff as md
 from matdiff.checks import CASES
 from matdiff.testing import BACKENDS, leaf
 
-
 ALL = [(op, i, be) for op in sorted(CASES) for i, case in enumerate(CASES[op])
        for be in (case[3] if len(case) > 3 else BACKENDS)]
 IDS = [f"{op}-{CASES[op][i][0]}-{be}" for op, i, be in ALL]

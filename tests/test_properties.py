@@ -11,8 +11,7 @@ from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st
 
 import matdiff as md
-from matdiff.testing import conditioned
-from matdiff.testing import factors, mh
+from matdiff.testing import conditioned, factors, mh
 
 # examples per test in the CI profile (>= 1000 in all); MATDIFF_THOROUGH=1 runs ten times as many, unseeded
 SCALE = 10 if os.environ.get("MATDIFF_THOROUGH") else 1

@@ -31,7 +31,8 @@ def get(name):
         try:
             _INSTANCES[name] = _FACTORIES[name]()
         except ImportError as e:
-            extra = " Install it with `pip install matdiff[gpu]` (CuPy) on a machine with a GPU." if name == "cupy" else ""
+            extra = (" Install CuPy on a machine with a GPU: pip install 'matdiff[gpu-cuda12]' (or gpu-cuda13; "
+                     "nvidia-smi shows the CUDA version)." if name == "cupy" else "")
             raise DeviceError(f"backend {name!r} is not available: {e}.{extra}") from None
     return _INSTANCES[name]
 

@@ -6,7 +6,6 @@ Subclasses add the linear algebra of their library (QR, triangular solves) and f
 import numpy as np
 
 
-
 class Backend:
     """Common implementation over an array-API namespace ``xp``; subclasses add the linear algebra."""
 

@@ -21,11 +21,11 @@ from collections import namedtuple
 
 from ..errors import DTypeError, MatdiffError, NonFiniteError, ShapeError
 from ..registry import register
-from .elementary import adjoint, matmul
-from .structural import concat, permute, split
 from ..tape import grad_enabled
 from ..tensor import Tensor, tensor
+from .elementary import adjoint, matmul
 from .qr_rules import _check_rank, _gauge, _lq_forward, lq_backward, lq_variations, qr_backward, qr_variations
+from .structural import concat, permute, split
 
 QRResult = namedtuple("QRResult", "Q R")
 QRPivotedResult = namedtuple("QRPivotedResult", "Q R perm")
@@ -134,7 +134,8 @@ class lq_node:
         return lq_variations(ctx.b, L, Q, dA)
 
 
-@register("lq_deep", ref="Prop 3 (fused): Xbar = U^{-H} [Qbar' + hcopyltu(M) Q], Ybar = Vbar Q, Qbar' = Qbar + Vbar^H Y")
+@register("lq_deep", ref="Prop 3 (fused): Xbar = U^{-H} [Qbar' + hcopyltu(M) Q], Ybar = Vbar Q, "
+                         "Qbar' = Qbar + Vbar^H Y")
 class lq_deep_node:
     takes_none = True
 

@@ -137,7 +137,8 @@ class sum:
         axes = tuple(range(nd)) if axis is None else (axis,) if isinstance(axis, int) else tuple(axis)
         for a in axes:
             if not -nd <= a < nd:
-                raise ShapeError(f"sum: axis {a} is out of range for a tensor of {nd} axes; use an axis in [-{nd}, {nd})")
+                raise ShapeError(f"sum: axis {a} is out of range for a tensor of {nd} axes; use an axis in "
+                                 f"[-{nd}, {nd})")
         ctx.axes = tuple(sorted(a % nd - nd for a in axes))   # negative: valid under extra leading axes
         ctx.in_shape = A.shape
         return ctx.b.sum(A, axis=tuple(a % nd for a in axes))

@@ -45,7 +45,7 @@ def array_ufunc(self, ufunc, method, *inputs, **kwargs):
 
 def array_function(self, func, types, args, kwargs):
     fn = _FUNCTIONS.get(func)
-    name = f"np.{getattr(func, '__module__', 'numpy').replace('numpy', '').lstrip('.') + '.' if 'linalg' in getattr(func, '__module__', '') else ''}{func.__name__}"
+    name = f"np.{'linalg.' if 'linalg' in getattr(func, '__module__', '') else ''}{func.__name__}"
     if fn is None:
         raise _refuse(name)
     try:

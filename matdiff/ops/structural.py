@@ -101,8 +101,8 @@ class concat:
             other = list(p.shape)
             other[axis] = ref[axis] = 0
             if other != ref:
-                raise ShapeError(f"concat along axis {axis}: shapes {[q.shape for q in parts]} differ off that axis; the "
-                                 "parts must agree in all but the joining axis")
+                raise ShapeError(f"concat along axis {axis}: shapes {[q.shape for q in parts]} differ off that "
+                                 "axis; the parts must agree in all but the joining axis")
         b = ctx.b
         dtype = b.result_type(*[p.dtype for p in parts])
         sizes = list(itertools.accumulate([p.shape[axis] for p in parts], initial=0))
