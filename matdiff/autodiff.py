@@ -3,6 +3,10 @@
 Seeds and gradients follow PyTorch's complex convention: for a real loss ``L`` the adjoint of a complex
 ``z`` is ``dL/dRe z + i dL/dIm z``; a seed ``G`` for output ``Y`` means ``L = Re <G, Y> = Re sum(conj(G) * Y)``.
 """
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
 import numpy as np
 
 from . import backend as _backend
@@ -69,7 +73,8 @@ def _prepare(outputs, seeds, lead=0):
     return outputs, seeds
 
 
-def backward(outputs, seeds=None, *, retain_graph=False, trace=False):
+def backward(outputs: Tensor | Sequence[Tensor], seeds: Any = None, *, retain_graph: bool = False,
+             trace: bool = False) -> None:
     """Reverse sweep from several outputs at once; leaves (and intermediates) receive ``.grad``.
 
     ``trace=True`` prints each node as the sweep visits it: op, equation, incoming and outgoing adjoints.
@@ -78,7 +83,8 @@ def backward(outputs, seeds=None, *, retain_graph=False, trace=False):
     backward_sweep(outputs, seeds, retain_graph=retain_graph, trace=_print_step if trace else None)
 
 
-def grad(outputs, inputs, seeds=None, *, retain_graph=False):
+def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor], seeds: Any = None, *,
+         retain_graph: bool = False) -> list:
     """Adjoints of ``inputs`` (a list of arrays, zeros where nothing flowed) without touching ``.grad``."""
     return _grad(outputs, inputs, seeds, retain_graph, 0)
 
@@ -97,7 +103,7 @@ def _grad(outputs, inputs, seeds, retain_graph, lead):
     return [g if g is not None else t.backend.zeros(lead_shape + t.shape, t.dtype) for g, t in zip(got, inputs)]
 
 
-def jvp(f, primals, tangents):
+def jvp(f: Callable[..., Any], primals: Any, tangents: Any) -> tuple:
     """Forward mode: ``(f(*primals), J tangents)`` from the ops' jvp rules.
 
     ``f`` maps Tensors to a Tensor or a tuple of Tensors; ``tangents`` has one array per primal (same

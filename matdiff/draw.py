@@ -6,9 +6,12 @@ adjoint's name (Q̄, R̄ ...). The tensors drawn (for a tape: the outputs nobody
 from the upstream loss ℒ, so a tensor that also feeds another node shows its adjoint accumulating, as Q̄' does
 in Figure 2.
 """
+from __future__ import annotations
+
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from .tape import Tape, graph_nodes
 
@@ -98,7 +101,8 @@ def to_dot(x, title=None, backward=True):
     return "\n".join(lines)
 
 
-def draw(x, path="graph.svg", title=None, backward=True):
+def draw(x: Any, path: str | Path = "graph.svg", title: str | None = None,
+         backward: bool = True) -> Drawing:
     """Write the graph of ``x`` (Tensor, list of Tensors, or Tape) to ``path``.
 
     Always writes ``<path>.dot``; with the Graphviz ``dot`` program installed also renders ``path`` (by its

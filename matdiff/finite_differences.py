@@ -11,9 +11,12 @@ so coordinate ``j`` of *every* matrix is perturbed (and seeded) at once -- ``nb`
 the cross-batch Jacobian, and the report names the worst matrix. When a check fails, every node the function
 recorded is re-checked on its own (``matdiff/blame.py``) and ``report.blame`` names the ones at fault.
 """
+from __future__ import annotations
+
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
 
 import numpy as np
 
@@ -30,8 +33,9 @@ _WORKERS = min(4, os.cpu_count() or 1)
 _FALLBACK = (ValueError, MatdiffError, IndexError, TypeError)   # what a function that does not broadcast raises
 
 
-def gradcheck(f, inputs, *, eps=None, atol=None, rtol=None, fast=False, batched=False, n_checks=3, seed=0,
-              max_rows=12, raise_on_fail=False, blame=True):
+def gradcheck(f: Callable[..., Any], inputs: Any, *, eps: float | None = None, atol: float | None = None,
+              rtol: float | None = None, fast: bool = False, batched: bool = False, n_checks: int = 3, seed: int = 0,
+              max_rows: int = 12, raise_on_fail: bool = False, blame: bool = True) -> Report:
     """Check ``f``'s derivatives against central differences; returns a :class:`~matdiff.report.Report`
     (truthy when every entry passes).
 

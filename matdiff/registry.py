@@ -20,13 +20,17 @@ Keyword arguments of the call (``axis=``, ``perm=``...) are passed to ``forward`
 differentiated. ``vjp`` follows PyTorch's complex convention: for a real loss ``L`` the adjoint of ``z``
 is ``dL/dRe z + i dL/dIm z``, so for a holomorphic op it is ``J^H`` applied to the output adjoint.
 """
+from __future__ import annotations
+
+from typing import Callable
+
 from .errors import MatdiffError
 from .op import Op
 
 REGISTRY = {}
 
 
-def register(name, ref="", *, replace=False):
+def register(name: str, ref: str = "", *, replace: bool = False) -> Callable[[type], Op]:
     """Class decorator adding an op to the registry; returns the :class:`~matdiff.op.Op` (call it on Tensors).
 
     ``ref`` names the equation it implements. A duplicate name is an error (``replace=True`` overwrites on
@@ -46,7 +50,7 @@ def register(name, ref="", *, replace=False):
     return deco
 
 
-def unregister(name):
+def unregister(name: str) -> None:
     """Remove a user op (tests use this to clean up after themselves)."""
     REGISTRY.pop(name, None)
 

@@ -5,6 +5,9 @@ bound by the ops layer that defines them, so everything a user writes lands on t
 NumPy: ``np.asarray(T)`` is T's data (not recorded); NumPy functions either dispatch to the matdiff op of the
 same meaning (``np.matmul``, ``np.add``, ``np.sum``, ``np.linalg.qr``...) or raise a MatdiffError naming the fix.
 """
+from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -46,21 +49,21 @@ class Tensor:
         return head
 
     # -- conversion ----------------------------------------------------------------------------
-    def numpy(self):
+    def numpy(self) -> np.ndarray:
         """A NumPy array of the data (copied to the host for GPU tensors)."""
         return self._b.to_host(self.data)
 
-    def item(self):
+    def item(self) -> float | complex:
         if int(np.prod(self.shape)) != 1:
             raise MatdiffError(f"item() needs a tensor with one element, this one has shape {self.shape}; reduce it "
                                "first (md.sum(T)) or index one entry (T[0, 0])")
         return self.numpy().reshape(()).item()
 
-    def detach(self):
+    def detach(self) -> Tensor:
         """The same data as a new leaf that does not require grad."""
         return Tensor(self.data, self._b, False, self.name)
 
-    def to(self, device):
+    def to(self, device: str) -> Tensor:
         """This tensor's data on ``device`` ("cpu" or "gpu") as a leaf -- always a leaf (moving is not
         differentiated): ``self`` if it already is a leaf on that device, else a new leaf with the same
         ``requires_grad`` and name."""
@@ -70,7 +73,7 @@ class Tensor:
         data = self.data if target is self._b else target.from_host(self._b.to_host(self.data))
         return Tensor(data, target, self.requires_grad, self.name)
 
-    def backward(self, seed=None, *, retain_graph=False, trace=False):
+    def backward(self, seed: Any = None, *, retain_graph: bool = False, trace: bool = False) -> None:
         """Reverse sweep from this tensor; every leaf (and intermediate) that requires grad gets ``.grad``.
 
         Without ``seed`` the tensor must be a real scalar (as in PyTorch); ``seed`` is its adjoint otherwise.
@@ -112,7 +115,8 @@ class Tensor:
 
     __rpow__ = __pow__
 
-def tensor(data, requires_grad=False, *, name=None, device=None, dtype=None):
+def tensor(data: Any, requires_grad: bool = False, *, name: str | None = None, device: str | None = None,
+           dtype: Any = None) -> Tensor:
     """Make a leaf Tensor from an array (NumPy, CuPy, array_api_strict), a list or a scalar.
 
     The device follows the array (NumPy -> "cpu", CuPy -> "gpu") unless ``device`` asks to move it.

@@ -4,6 +4,10 @@ For random tangents ``u`` of the inputs and cotangents ``v`` of the outputs, for
 reverse mode ``J^H v``; they must satisfy ``Re <v, J u> == Re <J^H v, u>``, which for QR reads
 ``Tr(Abar^H dA) = Tr(Qbar^H dQ) + Tr(Rbar^H dR)`` (+ h.c.). No finite differences: agreement is to rounding.
 """
+from __future__ import annotations
+
+from typing import Any, Callable
+
 import numpy as np
 
 from .autodiff import grad, jvp
@@ -12,7 +16,8 @@ from .tape import Tape
 from .tensor import tensor
 
 
-def check_adjoint(f, inputs, *, n_checks=3, rtol=None, seed=0, raise_on_fail=False, blame=True):
+def check_adjoint(f: Callable[..., Any], inputs: Any, *, n_checks: int = 3, rtol: float | None = None, seed: int = 0,
+                  raise_on_fail: bool = False, blame: bool = True) -> Report:
     """Trace identity (Eq 2 / Eq 19) between the jvp and vjp rules: ``Re <v, J u> == Re <J^H v, u>``.
 
     ``u`` are random tangents of the differentiated inputs (those with ``requires_grad``, else every float input;

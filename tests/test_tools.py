@@ -102,3 +102,17 @@ def test_tensor_to_same_device_and_numpy_roundtrip():
     A = leaf((2, 2))
     assert A.to("cpu") is A
     np.testing.assert_array_equal(A.numpy(), A.data)
+
+
+def test_the_public_api_has_type_hints_and_a_py_typed_marker():
+    import inspect
+    from pathlib import Path
+    public = [md.tensor, md.qr, md.lq, md.backward, md.grad, md.jvp, md.gradcheck, md.check_adjoint, md.register,
+              md.draw, md.matmul, md.split, md.concat, md.permute, md.sum, md.solve_triangular, md.Tensor.backward,
+              md.Tensor.to, md.Tensor.numpy]
+    for fn in public:
+        sig = inspect.signature(fn)
+        assert sig.return_annotation is not inspect.Signature.empty, fn.__name__
+        assert all(p.annotation is not inspect.Parameter.empty for n, p in sig.parameters.items() if n != "self"), \
+            fn.__name__
+    assert (Path(md.__file__).parent / "py.typed").exists()

@@ -5,7 +5,10 @@ and Tensor's operators, which are these ops: ``A @ B`` calls ``matmul(A, B)`` di
 default to axis 0 and ``torch.permute`` permutes *axes*, while the paper's partitions act on the columns
 (``axis=-1``, ``[X|Y]``) or rows (``axis=-2``) of matrices -- so the call always says which.
 """
+from __future__ import annotations
+
 import numbers
+from typing import Any, Sequence
 
 from ..errors import MatdiffError
 from ..tensor import Tensor
@@ -22,57 +25,57 @@ _solve = solve.solve_triangular_node
 assert decompositions    # registers qr, qr_wide, lq, lq_deep
 
 
-def matmul(A, B):
+def matmul(A: Tensor, B: Any) -> Tensor:
     """``A @ B`` on the last two axes, broadcasting leading axes."""
     return _matmul(A, B)
 
 
-def add(A, B):
+def add(A: Any, B: Any) -> Tensor:
     """``A + B`` (broadcasting as NumPy)."""
     return _add(A, B)
 
 
-def sub(A, B):
+def sub(A: Any, B: Any) -> Tensor:
     """``A - B`` (broadcasting as NumPy)."""
     return _sub(A, B)
 
 
-def mul(A, B):
+def mul(A: Any, B: Any) -> Tensor:
     """Elementwise product ``A ∘ B``."""
     return _mul(A, B)
 
 
-def neg(A):
+def neg(A: Tensor) -> Tensor:
     """``-A``."""
     return _neg(A)
 
 
-def scale(A, s):
+def scale(A: Tensor, s: complex) -> Tensor:
     """``s * A`` for a Python scalar ``s`` (real or complex)."""
     return _scale(A, s=s)
 
 
-def sum(A, axis=None):  # noqa: A001 - the NumPy name on purpose
+def sum(A: Tensor, axis: int | tuple | None = None) -> Tensor:  # noqa: A001 - the NumPy name on purpose
     """Sum of all entries, or over ``axis`` (an int or a tuple)."""
     return _sum(A, axis=axis)
 
 
-def transpose(A):
+def transpose(A: Tensor) -> Tensor:
     """Swap the last two axes (``A.T``)."""
     return _transpose(A)
 
 
-def adjoint(A):
+def adjoint(A: Tensor) -> Tensor:
     """Conjugate transpose of the last two axes (``A.mH``)."""
     return _adjoint(A)
 
 
-def conj(A):
+def conj(A: Tensor) -> Tensor:
     """Complex conjugate."""
     return _conj(A)
 
 
-def real(A):
+def real(A: Tensor) -> Tensor:
     """Real part; its adjoint is the real adjoint seen as complex."""
     return _real(A)
 
@@ -84,24 +87,24 @@ def _axis(fn, axis):
     return axis
 
 
-def split(A, indices, *, axis=None):
+def split(A: Tensor, indices: int | Sequence[int], *, axis: int | None = None) -> tuple:
     """Cut ``A`` along ``axis`` at the points ``indices`` (a list, as ``np.split``) or into that many equal parts:
     ``X, Y = md.split(A, [m], axis=-1)`` is the paper's ``A = [X|Y]``. ``axis`` is required."""
     return _split(A, indices=indices, axis=_axis("split", axis))
 
 
-def concat(parts, *, axis=None):
+def concat(parts: Sequence[Tensor], *, axis: int | None = None) -> Tensor:
     """Join tensors along ``axis``: ``md.concat([U, V], axis=-1)`` is the paper's ``[U|V]``. ``axis`` is required."""
     return _concat(*parts, axis=_axis("concat", axis))
 
 
-def permute(A, perm, *, axis=None):
+def permute(A: Tensor, perm: Any, *, axis: int | None = None) -> Tensor:
     """Reorder the columns (``axis=-1``: ``A[..., :, perm]``, the paper's ``A P``) or rows (``axis=-2``:
     ``A[..., perm, :]``, ``P A``) of matrices -- not the axes, as ``torch.permute``. ``axis`` is required."""
     return _permute(A, perm=perm, axis=_axis("permute", axis))
 
 
-def solve_triangular(T, B, lower=False):
+def solve_triangular(T: Any, B: Any, lower: bool = False) -> Tensor:
     """``T^{-1} B`` for triangular ``T`` (upper unless ``lower``): ``x = md.solve_triangular(R, Q.mH @ b)``."""
     return _solve(T, B, lower=lower)
 

@@ -17,6 +17,8 @@ Gauge: every forward returns R (and L) with a real, non-negative diagonal, whate
 (``Q <- Q D, R <- D^H R``). The formulas assume a real diagonal (Section 4.3); a backend whose phases vary
 with A would otherwise make the backward wrong -- this is the bug of frameworks that skip the rotation.
 """
+from __future__ import annotations
+
 from collections import namedtuple
 
 from ..errors import DTypeError, MatdiffError, NonFiniteError, ShapeError
@@ -270,7 +272,8 @@ def _result(kind, pivoting):
             ("lq", False): LQResult, ("lq", True): LQPivotedResult}[kind, pivoting]
 
 
-def qr(A, mode="reduced", pivoting=False, fused=False, formula="eq3"):
+def qr(A: Tensor, mode: str = "reduced", pivoting: bool = False, fused: bool = False,
+       formula: str = "eq3") -> QRResult | QRPivotedResult:
     """Differentiable reduced QR of ``A`` (..., m, n), any m and n: ``Q`` (..., m, k), ``R`` (..., k, n), k = min(m, n).
 
     Returns ``QRResult(Q, R)``, or ``QRPivotedResult(Q, R, perm)`` with ``pivoting=True`` (named tuples).
@@ -287,7 +290,8 @@ def qr(A, mode="reduced", pivoting=False, fused=False, formula="eq3"):
     return _decompose("qr", A, mode, pivoting, fused, formula)
 
 
-def lq(A, mode="reduced", pivoting=False, fused=False):
+def lq(A: Tensor, mode: str = "reduced", pivoting: bool = False,
+       fused: bool = False) -> LQResult | LQPivotedResult:
     """Differentiable reduced LQ of ``A`` (..., m, n): ``A = L Q``, ``L`` (..., m, k) lower, ``Q`` (..., k, n).
 
     Returns ``LQResult(L, Q)``, or ``LQPivotedResult(L, Q, perm)`` with ``pivoting=True`` (named tuples).
