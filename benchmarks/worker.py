@@ -31,13 +31,6 @@ def data(shape, dtype, seed):
     return a.astype(dtype)
 
 
-def outputs_shapes(kind, shape):
-    m, n = shape[-2:]
-    k = min(m, n)
-    b = tuple(shape[:-2])
-    return (b + (m, k), b + (k, n)) if kind == "qr" else (b + (m, k), b + (k, n))
-
-
 # -- matdiff ---------------------------------------------------------------------------------------------
 def run_matdiff(cfg):
     import matdiff as md

@@ -38,13 +38,20 @@ class Op:
             elif x._b is not b:
                 raise DeviceError(f"{self.name} mixes a tensor on {b.device} ({b.name}) with one on {x.device} "
                                   f"({x._b.name}); move them to one device with .to('cpu') or .to('gpu')")
-        needs = tuple([x.requires_grad for x in inputs])
-        record = True in needs and not _local.off
-        ctx = Context(b, needs)
-        arrays = [x.data for x in inputs]
-        if not b.promotes and len(arrays) > 1:
-            arrays = _promoted(b, arrays)
-        out = self.forward(ctx, *arrays, **params)
+        if len(inputs) == 1:                          # unary ops: no lists
+            x = inputs[0]
+            needs = (x.requires_grad,)
+            record = needs[0] and not _local.off
+            ctx = Context(b, needs)
+            out = self.forward(ctx, x.data, **params)
+        else:
+            needs = tuple([x.requires_grad for x in inputs])
+            record = True in needs and not _local.off
+            ctx = Context(b, needs)
+            arrays = [x.data for x in inputs]
+            if not b.promotes:
+                arrays = _promoted(b, arrays)
+            out = self.forward(ctx, *arrays, **params)
         at = b.array_type
         if out.__class__ is tuple:
             outs = tuple(Tensor(o if o.__class__ is at else _array_out(self, b, o), b, record) for o in out)

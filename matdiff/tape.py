@@ -17,7 +17,9 @@ from contextlib import contextmanager
 from .errors import GraphError
 
 _seq = itertools.count()
-_state = {"tapes": []}
+_TAPES = []                       # the Tapes being recorded into (``with md.Tape()``), innermost last
+
+
 class _GradMode(threading.local):
     """Grad mode is per thread, as in PyTorch (gradcheck evaluates in threads); ``off`` under ``no_grad``."""
 
@@ -45,13 +47,14 @@ class Node:
 
     __slots__ = ("op", "inputs", "outputs", "ctx", "params", "seq", "freed")
 
-    def __init__(self, op, inputs, outputs, ctx, params=None):
+    def __init__(self, op, inputs, outputs, ctx, params):
         self.op, self.inputs, self.outputs, self.ctx = op, inputs, outputs, ctx
-        self.params = params or {}        # the call's keyword arguments (axis=, perm=...): to re-run the node alone
+        self.params = params              # the call's keyword arguments (axis=, perm=...): to re-run the node alone
         self.seq = next(_seq)
         self.freed = False
-        for tape in _state["tapes"]:
-            tape.nodes.append(self)
+        if _TAPES:
+            for tape in _TAPES:
+                tape.nodes.append(self)
 
     def free(self):
         """Drop the saved values (what backward needed); the node stays in the graph, marked freed."""
@@ -82,11 +85,11 @@ class Tape:
         self.nodes = []
 
     def __enter__(self):
-        _state["tapes"].append(self)
+        _TAPES.append(self)
         return self
 
     def __exit__(self, *exc):
-        _state["tapes"].remove(self)
+        _TAPES.remove(self)
         return False
 
     def __len__(self):
