@@ -304,7 +304,8 @@ def forward_sweep(nodes, tangents):
     """Push tangents through ``nodes`` (a recorded list, in order) with each op's ``jvp``.
 
     ``tangents`` maps ``id(tensor)`` to its tangent array (inputs that carry none are treated as zero,
-    i.e. passed as None). Returns the updated map, holding a tangent for every node output.
+    i.e. passed as None). Returns the updated map, with a tangent for every output that a tangent reached; a node
+    none of whose inputs carries a tangent is skipped, and its outputs get none (callers read them as zero).
     """
     for node in nodes:
         if node.freed:

@@ -116,3 +116,21 @@ def test_the_public_api_has_type_hints_and_a_py_typed_marker():
         assert all(p.annotation is not inspect.Parameter.empty for n, p in sig.parameters.items() if n != "self"), \
             fn.__name__
     assert (Path(md.__file__).parent / "py.typed").exists()
+
+
+def test_no_function_in_matdiff_is_longer_than_50_lines():
+    import ast
+    from pathlib import Path
+    long = []
+    for p in Path(md.__file__).parent.rglob("*.py"):
+        for n in ast.walk(ast.parse(p.read_text())):
+            if isinstance(n, ast.FunctionDef) and n.end_lineno - n.lineno + 1 > 50:
+                long.append(f"{p.name}:{n.name} ({n.end_lineno - n.lineno + 1} lines)")
+    assert not long, long
+
+
+def test_the_backward_sweep_reads_in_one_sitting():
+    import inspect
+
+    from matdiff import tape
+    assert len(inspect.getsource(tape.backward_sweep).splitlines()) <= 30

@@ -23,9 +23,6 @@ class CuPyBackend(Backend):
     def diagonal(self, a):
         return self.xp.diagonal(a, axis1=-2, axis2=-1)
 
-    def isfinite_all(self, a):
-        return bool(self.xp.isfinite(a).all())
-
     def qr(self, A):
         return self.xp.linalg.qr(A, mode="reduced")
 

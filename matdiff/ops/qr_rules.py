@@ -33,9 +33,12 @@ def _check_rank(ctx, T, mode="backward"):
         return
     shape, k = ctx.shape, d.shape[-1]
     dmax, dmin = d.max(axis=-1), d.min(axis=-1)
-    ratio = dmin / np.where(dmax > 0, dmax, 1.0) * (dmax > 0)          # 0 for an all-zero diagonal
-    worst = np.unravel_index(np.argmin(ratio), ratio.shape) if ratio.ndim else ()
-    r = float(ratio[worst])
+    if d.ndim == 1:                                              # one matrix: plain floats
+        worst, r = (), (float(dmin) / float(dmax) if dmax > 0 else 0.0)
+    else:
+        ratio = dmin / np.where(dmax > 0, dmax, 1.0) * (dmax > 0)      # 0 for an all-zero diagonal
+        worst = np.unravel_index(np.argmin(ratio), ratio.shape)
+        r = float(ratio[worst])
     eps = b.eps(T.dtype)
     if not r == r or r <= 10 * max(k, *shape[-2:]) * eps:      # NaN, or numpy's matrix_rank tolerance x10
         where = f" (matrix {tuple(int(i) for i in worst)} of the batch)" if worst else ""
