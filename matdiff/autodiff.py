@@ -11,7 +11,8 @@ import numpy as np
 
 from . import backend as _backend
 from .errors import DeviceError, DTypeError, GraphError, MatdiffError, NonFiniteError, ShapeError
-from .tape import Tape, backward_sweep, forward_sweep
+from .notation import Names, bar, short_ref
+from .tape import Tape, backward_sweep, forward_sweep, graph_nodes
 from .tensor import Tensor, tensor
 
 
@@ -77,10 +78,11 @@ def backward(outputs: Tensor | Sequence[Tensor], seeds: Any = None, *, retain_gr
              trace: bool = False) -> None:
     """Reverse sweep from several outputs at once; leaves (and intermediates) receive ``.grad``.
 
-    ``trace=True`` prints each node as the sweep visits it: op, equation, incoming and outgoing adjoints.
+    ``trace=True`` prints each node as the sweep visits it -- numbered from #1 in execution order, its rule in
+    the graph's names and its equation, the adjoints coming in and going out (values for small matrices).
     """
     outputs, seeds = _prepare(outputs, seeds)
-    backward_sweep(outputs, seeds, retain_graph=retain_graph, trace=_print_step if trace else None)
+    backward_sweep(outputs, seeds, retain_graph=retain_graph, trace=_Trace(outputs) if trace else None)
 
 
 def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor], seeds: Any = None, *,
@@ -143,13 +145,19 @@ def _indent(text, n):
     return "\n".join(" " * n + ln for ln in text.splitlines())
 
 
-def _print_step(node, cots, grads):
-    """Printed by ``backward(trace=True)``: one node, its incoming and outgoing adjoints."""
-    b = node.ctx.b
-    print(f"── node #{node.seq} {node.op.name}   [{node.op.ref}]")
-    for o, c in zip(node.outputs, cots):
-        name = (o.name or "out") + "bar"
-        print("   in  " + (_describe(b, name, c) if c is not None else f"{name}: 0 (this output was not used)"))
-    for i, g, need in zip(node.inputs, grads, node.ctx.needs_grad):
-        if g is not None and need:
-            print("   out " + _describe(b, (i.name or "in") + "bar", g))
+class _Trace:
+    """Printed by ``backward(trace=True)``: one node at a time, in the graph's names (notation.Names)."""
+
+    def __init__(self, outputs):
+        nodes = graph_nodes(outputs)
+        self.names, self.number = Names(nodes), {id(n): k + 1 for k, n in enumerate(nodes)}
+
+    def __call__(self, node, cots, grads):
+        b, names = node.ctx.b, self.names
+        print(f"── node #{self.number[id(node)]} {node.op.name}: {names.rule(node)}   [{short_ref(node.op.ref)}]")
+        for o, c in zip(node.outputs, cots):
+            name = bar(names.name(o))
+            print("   in  " + (_describe(b, name, c) if c is not None else f"{name}: 0 (this output was not used)"))
+        for i, g, need in zip(node.inputs, grads, node.ctx.needs_grad):
+            if g is not None and need:
+                print("   out " + _describe(b, bar(names.name(i)) + " (this node's part)", g))

@@ -18,17 +18,23 @@ class Op:
     equation it implements. ``takes_none``: its vjp accepts None for an output nobody used (the engine then
     passes None instead of a zero array, so the rule can skip that term)."""
 
-    __slots__ = ("name", "forward", "vjp", "jvp", "ref", "takes_none")
+    __slots__ = ("name", "forward", "vjp", "jvp", "ref", "takes_none", "symbols", "equation", "adjoints")
 
-    def __init__(self, name, forward, vjp, jvp, ref, takes_none=False):
+    def __init__(self, name, forward, vjp, jvp, ref, takes_none=False, notation=(None, None, None)):
         self.name, self.forward, self.vjp, self.jvp, self.ref = name, forward, vjp, jvp, ref
         self.takes_none = takes_none
+        self.symbols, self.equation, self.adjoints = notation     # for printed tapes and drawings (notation.py)
 
     def __repr__(self):
         return f"<op {self.name}: {self.ref}>"
 
     def __call__(self, *inputs, **params):
-        """Apply to Tensors (arrays and Python scalars are constants); returns a Tensor or a tuple of them."""
+        """Apply to Tensors (arrays and Python scalars are constants); returns a Tensor or a tuple of them.
+
+        ``name=`` names the output (a tuple of names for several outputs): ``md.registry["qr"](X, name=("Q", "U"))``.
+        """
+        if "name" in params:
+            return _named(self(*inputs, **{k: v for k, v in params.items() if k != "name"}), params["name"], self)
         b = None
         for x in inputs:                              # the common case: Tensors of one backend
             if x.__class__ is not Tensor:
@@ -64,6 +70,21 @@ class Op:
                 if not b.is_float(o.data.dtype):      # integer outputs (indices) are never differentiated
                     o.requires_grad = False
         return outs if out.__class__ is tuple else outs[0]
+
+
+def _named(out, names, op):
+    """Give the outputs of a call their names (one, or a tuple for several outputs); returns ``out``."""
+    outs = out if isinstance(out, tuple) else (out,)
+    names = (names,) if isinstance(names, str) or names is None else tuple(names)
+    if len(names) != len(outs):
+        what = op.name if op is not None else "this call"
+        example = tuple("XYZW"[:len(outs)]) if len(outs) > 1 else "V"
+        raise MatdiffError(f"{what} has {len(outs)} output(s) but name= gave {len(names)}; give one name per output, "
+                           f"e.g. name={example!r}")
+    for o, n in zip(outs, names):
+        if n is not None:
+            o.name = n
+    return out
 
 
 def _constants_as_tensors(op, inputs):

@@ -34,7 +34,8 @@ def register(name: str, ref: str = "", *, replace: bool = False) -> Callable[[ty
     """Class decorator adding an op to the registry; returns the :class:`~matdiff.op.Op` (call it on Tensors).
 
     ``ref`` names the equation it implements. A duplicate name is an error (``replace=True`` overwrites on
-    purpose). A class attribute ``takes_none = True`` says the vjp accepts None for an unused output.
+    purpose). A class attribute ``takes_none = True`` says the vjp accepts None for an unused output; ``symbols``,
+    ``equation`` and ``adjoints`` give the paper notation printed tapes and drawings use (see matdiff/notation.py).
     """
     def deco(cls):
         if name in REGISTRY and not replace:
@@ -43,8 +44,9 @@ def register(name: str, ref: str = "", *, replace: bool = False) -> Callable[[ty
         missing = [f for f in ("forward", "vjp", "jvp") if not callable(getattr(cls, f, None))]
         if missing:
             raise MatdiffError(f"op {name!r} lacks {', '.join(missing)}; an op needs forward, vjp and jvp")
+        notation = tuple(getattr(cls, a, None) for a in ("symbols", "equation", "adjoints"))
         op = Op(name, cls.forward, cls.vjp, cls.jvp, ref or (cls.__doc__ or "").strip().split("\n")[0],
-                bool(getattr(cls, "takes_none", False)))
+                bool(getattr(cls, "takes_none", False)), notation)
         REGISTRY[name] = op
         return op
     return deco

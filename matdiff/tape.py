@@ -15,6 +15,7 @@ import threading
 from contextlib import contextmanager
 
 from .errors import GraphError
+from .notation import Names
 
 _seq = itertools.count()
 _TAPES = []                       # the Tapes being recorded into (``with md.Tape()``), innermost last
@@ -99,7 +100,9 @@ class Tape:
         return iter(self.nodes)
 
     def __str__(self):
-        return "\n".join(repr(n) for n in self.nodes) or "(empty tape)"
+        """One line per node, numbered from #1 in this tape, in the paper's notation with the graph's names."""
+        names = Names(self.nodes)
+        return "\n".join(names.line(k + 1, n) for k, n in enumerate(self.nodes)) or "(empty tape)"
 
     __repr__ = __str__
 

@@ -59,6 +59,11 @@ class Tensor:
                                "first (md.sum(T)) or index one entry (T[0, 0])")
         return self.numpy().reshape(()).item()
 
+    def named(self, name: str) -> Tensor:
+        """Give this tensor a name (for printed tapes and drawings) and return it: ``V = (Q.mH @ Y).named("V")``."""
+        self.name = name
+        return self
+
     def detach(self) -> Tensor:
         """The same data as a new leaf that does not require grad."""
         return Tensor(self.data, self._b, False, self.name)

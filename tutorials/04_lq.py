@@ -13,7 +13,7 @@ import numpy as np
 
 import matdiff as md
 from matdiff import paper
-from matdiff.tutorial import show, step
+from matdiff.tutorial import can_draw, figures_dir, same, show, step
 
 rng = np.random.default_rng(4)
 step("1. Wide LQ: one node, Eq 17 by hand")
@@ -21,25 +21,26 @@ a = rng.standard_normal((3, 5))
 A = md.tensor(a, requires_grad=True, name="A")
 L, Q = md.lq(A)
 show("L (lower triangular)", L)
-Lbar, Qbar = rng.standard_normal((3, 3)), rng.standard_normal((3, 5))
+Lbar, Qbar = rng.standard_normal((3, 3)), rng.standard_normal((3, 5))     # the loss <Lbar, L> + <Qbar, Q>
 md.backward([L, Q], [Lbar, Qbar])
 Ld, Qd = L.data, Q.data
 M = Ld.T @ Lbar - Qbar @ Qd.T
 Abar = np.linalg.solve(Ld.T, Qbar + paper.copyltu(M) @ Qd)               # Eq 17
-assert np.allclose(A.grad, Abar)
-print("Eq 17 by hand == engine")
+same("Abar (Eq 17)", A.grad, Abar)
 
 # %%
 step("2. Deep LQ: the row partition of Proposition 3, from nodes")
 b = rng.standard_normal((6, 3))
 B = md.tensor(b, requires_grad=True, name="A")
 with md.Tape() as tape:
-    X, Y = md.split(B, [3], axis=-2)                 # A = [X; Y]
-    U, Qx = md.registry["lq"](X)                     # X = U Q
-    V = Y @ Qx.mH                                    # V = Y Q^T
-    Lx = md.concat([U, V], axis=-2)                  # L = [U; V]
+    X, Y = md.split(B, [3], axis=-2, name=("X", "Y"))             # A = [X; Y]
+    # The raw square-LQ node (Eq 17), called directly so the graph is exactly Proposition 3's; md.lq(X) would
+    # pick this same node for a square X.
+    U, Qx = md.registry["lq"](X, name=("U", "Q"))                  # X = U Q
+    V = md.matmul(Y, md.adjoint(Qx), name="V")                     # V = Y Q^T
+    Lx = md.concat([U, V], axis=-2, name="L")                      # L = [U; V]
 print(tape)
-assert np.allclose(Lx.data @ Qx.data, b)
+same("L Q", Lx.data @ Qx.data, b, labels=("L Q", "A"))
 Lbar2, Qbar2 = rng.standard_normal((6, 3)), rng.standard_normal((3, 3))
 md.backward([Lx, Qx], [Lbar2, Qbar2])
 
@@ -48,12 +49,12 @@ step("3. Proposition 3 by hand")
 Ud, Qd, Yd = U.data, Qx.data, Y.data
 Ubar, Vbar = Lbar2[:3], Lbar2[3:]
 Qbar_prime = Qbar2 + Vbar.T @ Yd
-assert np.allclose(Qx.grad, Qbar_prime), "the engine accumulated Qbar' into Q"
+same("Qbar'", Qx.grad, Qbar_prime, labels=("Q.grad, accumulated by the engine", "Qbar + Vbar^T Y"))
 M = Ud.T @ Ubar - Qbar_prime @ Qd.T
 Xbar = np.linalg.solve(Ud.T, Qbar_prime + paper.copyltu(M) @ Qd)
 Ybar = Vbar @ Qd
-assert np.allclose(B.grad, np.concatenate([Xbar, Ybar], axis=0))
-print("Prop. 3 by hand == engine graph")
+same("Xbar (Prop. 3)", B.grad[:3], Xbar)
+same("Ybar = Vbar Q", B.grad[3:], Ybar)
 
 # %%
 step("4. md.lq: graph and fused agree; LQ(A) is QR(A^T)^T")
@@ -62,10 +63,11 @@ for fused in (False, True):
     B2 = md.tensor(b, requires_grad=True)
     md.backward(list(md.lq(B2, fused=fused)), [Lbar2, Qbar2])
     grads.append(B2.grad)
-assert np.linalg.norm(grads[0] - grads[1]) <= 1e-12 * np.linalg.norm(grads[0])
-Qt, Rt = md.qr(b.T)
-assert np.allclose(Rt.data.T, Lx.data) and np.allclose(Qt.data.T, Qx.data)
-print("graph == fused, LQ(A) == QR(A^T)^T")
+same("Abar", grads[0], grads[1], labels=("graph", "fused"), rtol=1e-12)
+with md.no_grad():
+    Qt, Rt = md.qr(b.T)
+same("L", Lx.data, Rt.data.T, labels=("LQ(A)", "QR(A^T)^T"), rtol=1e-12)
+same("Q", Qx.data, Qt.data.T, labels=("LQ(A)", "QR(A^T)^T"), rtol=1e-12)
 
 # %%
 step("5. gradcheck: wide and deep LQ")
@@ -73,3 +75,12 @@ for T in (A, B):
     report = md.gradcheck(lambda A: tuple(md.lq(A)), [T])
     print(report.summary)
     assert report.ok
+
+# %%
+step("6. Watch the deep-LQ sweep, one node per frame")
+if can_draw():
+    B3 = md.tensor(b, requires_grad=True, name="A")
+    L3, Q3 = md.lq(B3)
+    page = md.draw([L3, Q3], figures_dir() / "04_lq_deep_steps.html", steps=True, seeds=[Lbar2, Qbar2],
+                   title="Deep LQ (Proposition 3): backward step by step")
+    print("open", page.files[0], "in a browser")

@@ -13,12 +13,12 @@ import numpy as np
 
 import matdiff as md
 from matdiff import paper
-from matdiff.tutorial import step
+from matdiff.tutorial import same, show, step
 
 rng = np.random.default_rng(5)
 m, n = 6, 4
 a = rng.standard_normal((m, n))
-Qbar, Rbar = rng.standard_normal((m, n)), rng.standard_normal((n, n))
+Qbar, Rbar = rng.standard_normal((m, n)), rng.standard_normal((n, n))   # the loss <Qbar, Q> + <Rbar, R>
 Q, R = (t.data for t in md.qr(a))
 Rinv_T = np.linalg.inv(R).T
 
@@ -26,20 +26,20 @@ step("1. Eq 8 literally, with NumPy")
 P_L = paper.P_L(n)
 inner = R @ Rbar.T - Rbar @ R.T + Q.T @ Qbar - Qbar.T @ Q
 eq8 = Q @ (Rbar + (P_L * inner) @ Rinv_T) + (Qbar - Q @ Q.T @ Qbar) @ Rinv_T
+show("P_L (ones strictly below the diagonal)", P_L)
+show("Abar by Eq 8", eq8)
 
 step("2. Eq 3 literally")
 M = R @ Rbar.T - Qbar.T @ Q
 eq3 = (Qbar + Q @ paper.copyltu(M)) @ Rinv_T
-print(f"max |Eq 8 - Eq 3| = {np.abs(eq8 - eq3).max():.2e}")
-assert np.allclose(eq8, eq3, atol=1e-12)
+same("Abar", eq8, eq3, labels=("Eq 8", "Eq 3"), rtol=1e-12)
 
 # %%
 step("3. The key step of Appendix 6.2: the inner matrix is M - M^T, and E = 2 P_L + I")
-assert np.allclose(inner, M - M.T)
-assert np.array_equal(paper.E(n), 2 * P_L + np.eye(n))
-lhs = P_L * (M - M.T) + M.T
-print("P_L ∘ (M - M^T) + M^T == copyltu(M):", np.allclose(lhs, paper.copyltu(M)))
-assert np.allclose(lhs, paper.copyltu(M))
+same("the inner matrix", inner, M - M.T, labels=("R Rbar^T - Rbar R^T + Q^T Qbar - Qbar^T Q", "M - M^T"), rtol=1e-12)
+same("E", paper.E(n), 2 * P_L + np.eye(n), labels=("E", "2 P_L + I"), rtol=0)
+same("copyltu(M)", P_L * (M - M.T) + M.T, paper.copyltu(M), labels=("P_L ∘ (M - M^T) + M^T", "copyltu(M)"),
+     rtol=1e-12)
 
 # %%
 step("4. In the engine: md.qr(A, formula='eq8') gives the same gradient as the default Eq 3")
@@ -48,8 +48,8 @@ for formula in ("eq3", "eq8"):
     A = md.tensor(a, requires_grad=True)
     md.backward(list(md.qr(A, formula=formula)), [Qbar, Rbar])
     grads[formula] = A.grad
-print(f"engine: max |eq8 - eq3| = {np.abs(grads['eq8'] - grads['eq3']).max():.2e}")
-assert np.allclose(grads["eq8"], grads["eq3"], atol=1e-12)
+same("A.grad", grads["eq8"], grads["eq3"], labels=("formula='eq8'", "formula='eq3'"), rtol=1e-12)
+same("A.grad", grads["eq3"], eq3, labels=("engine", "Eq 3 in NumPy above"), rtol=1e-12)
 report = md.gradcheck(lambda A: tuple(md.qr(A, formula="eq8")), [md.tensor(a, requires_grad=True)])
 print(report.summary)
 assert report.ok

@@ -13,7 +13,7 @@ import numpy as np
 
 import matdiff as md
 from matdiff import paper
-from matdiff.tutorial import show, step
+from matdiff.tutorial import same, show, step
 
 rng = np.random.default_rng(6)
 crandn = lambda *s: rng.standard_normal(s) + 1j * rng.standard_normal(s)  # noqa: E731
@@ -34,31 +34,33 @@ e = np.zeros_like(a)
 e[1, 2] = 1
 dRe = (loss(md.tensor(a + h * e)).item() - loss(md.tensor(a - h * e)).item()) / (2 * h)
 dIm = (loss(md.tensor(a + 1j * h * e)).item() - loss(md.tensor(a - 1j * h * e)).item()) / (2 * h)
-print(f"A.grad[1, 2] = {A.grad[1, 2]:.8f}\ndL/dRe + i dL/dIm = {dRe + 1j * dIm:.8f}")
-assert abs(A.grad[1, 2] - (dRe + 1j * dIm)) < 1e-7
+same("the gradient at entry [1, 2]", A.grad[1, 2], dRe + 1j * dIm, labels=("A.grad[1, 2]", "dL/dRe + i dL/dIm"),
+     rtol=1e-7)
 
 # %%
 step("2. Eq 21 by hand with hcopyltu")
-Q, R = md.qr(md.tensor(a, requires_grad=True))
+Ain = md.tensor(a, requires_grad=True, name="A")
+Q, R = md.qr(Ain)
 show("diag(R) is real", np.diag(R.data))
-Qbar, Rbar = crandn(4, 3), crandn(3, 3)
-Ain = Q.node.inputs[0]
+Qbar, Rbar = crandn(4, 3), crandn(3, 3)      # the real loss Re<Qbar, Q> + Re<Rbar, R> = Re Σ conj(Qbar)∘Q + ...
 md.backward([Q, R], [Qbar, Rbar])
 Qd, Rd = Q.data, R.data
 M = Rd @ Rbar.conj().T - Qbar.conj().T @ Qd
 H = paper.hcopyltu(M)
-assert np.allclose(H, paper.symh(paper.E(3) * M))
-show("hcopyltu(M): Hermitian, real diagonal", H)
+same("hcopyltu(M)", H, paper.symh(paper.E(3) * M), labels=("hcopyltu(M)", "symh(E ∘ M)"), rtol=1e-12)
+same("diag(hcopyltu(M))", np.diag(H), np.diag(M).real, labels=("diag hcopyltu(M)", "Re diag M"), rtol=1e-12)
 Abar = np.linalg.solve(Rd, (Qbar + Qd @ H).conj().T).conj().T             # [...] R^{-H}
-assert np.allclose(Ain.grad, Abar)
-print("Eq 21 by hand == engine")
+same("Abar (Eq 21)", Ain.grad, Abar)
 
 # %%
 step("3. Section 4.4: Eq 8 with ^T read as ^H is wrong for complex input ...")
 C = 1j * np.diag(np.diag(M).imag)                                         # the correction C = i Im(diag M)
 P_L = paper.P_L(3)
-print("P_L∘(M - M^H) + M^H + C == hcopyltu(M):", np.allclose(P_L * (M - M.conj().T) + M.conj().T + C, H))
-assert np.allclose(P_L * (M - M.conj().T) + M.conj().T + C, H)
+show("C = i Im(diag M)", np.diag(C))
+same("hcopyltu(M)", P_L * (M - M.conj().T) + M.conj().T + C, H, labels=("P_L∘(M - M^H) + M^H + C", "hcopyltu(M)"),
+     rtol=1e-12)
+print("without C they differ by", f"{np.linalg.norm(P_L * (M - M.conj().T) + M.conj().T - H):.3g}",
+      "-- exactly the imaginary part of diag(M) that Eq 8 read with ^H keeps")
 T = md.tensor(a, requires_grad=True)
 wrong = md.gradcheck(lambda A: tuple(md.qr(A, formula="eq8-uncorrected")), [T])
 right = md.gradcheck(lambda A: tuple(md.qr(A, formula="eq8")), [T])

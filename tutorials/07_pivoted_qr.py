@@ -10,7 +10,7 @@
 import numpy as np
 
 import matdiff as md
-from matdiff.tutorial import show, step
+from matdiff.tutorial import same, show, step
 
 rng = np.random.default_rng(7)
 a = rng.standard_normal((3, 6))
@@ -36,18 +36,20 @@ with md.Tape() as tape:
     Q, R, perm = md.qr(A, pivoting=True)
 print(tape)
 print("perm =", perm)
-assert np.allclose(a[:, perm], Q.data @ R.data)
+same("Q R", Q.data @ R.data, a[:, perm], labels=("Q R", "A[:, perm]"))
 show("|diag(R)| (non-increasing: geqp3's choice)", np.abs(np.diag(R.data)))
 
 # %%
 step("4. Abar = Bbar P^T: the permute node undoes the permutation")
-Qbar, Rbar = rng.standard_normal((3, 3)), rng.standard_normal((3, 6))
+# md.qr(A, pivoting=True) is exactly this graph: B = permute(A, perm), then QR of B. Built by hand, B is ours.
+Qbar, Rbar = rng.standard_normal((3, 3)), rng.standard_normal((3, 6))    # the loss <Qbar, Q> + <Rbar, R>
+A = md.tensor(a, requires_grad=True, name="A")
+B = md.permute(A, perm, axis=-1, name="B")       # B = A P
+Q, R = md.qr(B)
 md.backward([Q, R], [Qbar, Rbar])
-B = tape.nodes[0].outputs[0]                     # the permuted matrix AP
 P = np.eye(6)[:, perm]                           # A P == A[:, perm]
-assert np.allclose(a @ P, B.data)
-assert np.allclose(A.grad, B.grad @ P.T)
-print("A.grad == B.grad P^T")
+same("B", B.data, a @ P, labels=("permute(A, perm)", "A P"), rtol=0)
+same("Abar", A.grad, B.grad @ P.T, labels=("A.grad", "Bbar P^T"), rtol=0)
 
 # %%
 step("5. gradcheck through the pivoted graph")

@@ -9,7 +9,7 @@
 import numpy as np
 
 import matdiff as md
-from matdiff.tutorial import show, step
+from matdiff.tutorial import same, step
 
 rng = np.random.default_rng(8)
 t = np.linspace(-1, 1, 20)
@@ -27,20 +27,18 @@ step("1. Fit")
 A = md.tensor(A_np, requires_grad=True, name="A")
 y = md.tensor(y_np[:, None], requires_grad=True, name="y")
 x = lstsq(A, y)
-show("x (fitted)", x.data.ravel())
-assert np.allclose(x.data.ravel(), np.linalg.lstsq(A_np, y_np, rcond=None)[0])
+same("x", x.data.ravel(), np.linalg.lstsq(A_np, y_np, rcond=None)[0], labels=("R^{-1} Q^T y", "np.linalg.lstsq"))
 
 # %%
 step("2. Gradient of a loss of the coefficients w.r.t. the data, vs the normal equations")
 w = np.array([[1.0], [2.0], [-1.0]])
-md.sum(x * w).backward()                               # L = w^T x
+md.sum(x * w).backward()                               # the loss L = w^T x
 G = np.linalg.inv(A_np.T @ A_np)                       # normal equations: x = G A^T y
 ybar_normal = A_np @ G @ w                              # dL/dy = A G w
 r = y_np[:, None] - A_np @ x.data                       # residual
 Abar_normal = r @ (G @ w).T - (A_np @ G @ w) @ x.data.T  # dL/dA for x = (A^T A)^{-1} A^T y
-print("max |y.grad - normal equations| =", np.abs(y.grad - ybar_normal).max())
-print("max |A.grad - normal equations| =", np.abs(A.grad - Abar_normal).max())
-assert np.allclose(y.grad, ybar_normal) and np.allclose(A.grad, Abar_normal)
+same("ybar", y.grad, ybar_normal, labels=("through QR", "normal equations"), rtol=1e-9)
+same("Abar", A.grad, Abar_normal, labels=("through QR", "normal equations"), rtol=1e-9)
 
 # %%
 step("3. A small optimisation loop: move the data so the fit hits a target")

@@ -1,4 +1,5 @@
-"""The registered ops, their functional spellings (``md.split(A, [2], axis=-1)``, ``md.concat([U, V], axis=-1)``...)
+"""The registered ops, their functional spellings (``md.split(A, [2], axis=-1)``, ``md.concat([U, V], axis=-1)``...;
+each takes ``name=`` to name its result at the call)
 and Tensor's operators, which are these ops: ``A @ B`` calls ``matmul(A, B)`` directly.
 
 ``split``, ``concat`` and ``permute`` take ``axis`` as a required keyword: NumPy's ``split``/``concatenate``
@@ -11,6 +12,7 @@ import numbers
 from typing import Any, Sequence
 
 from ..errors import MatdiffError
+from ..op import _named as _name_outputs
 from ..tensor import Tensor
 from . import decompositions, elementary, solve, structural
 from .decompositions import lq, qr  # noqa: F401
@@ -25,59 +27,64 @@ _solve = solve.solve_triangular_node
 assert decompositions    # registers qr, qr_wide, lq, lq_deep
 
 
-def matmul(A: Tensor, B: Any) -> Tensor:
+def matmul(A: Tensor, B: Any, *, name: Any = None) -> Tensor:
     """``A @ B`` on the last two axes, broadcasting leading axes."""
-    return _matmul(A, B)
+    return _named(_matmul(A, B), name)
 
 
-def add(A: Any, B: Any) -> Tensor:
+def add(A: Any, B: Any, *, name: Any = None) -> Tensor:
     """``A + B`` (broadcasting as NumPy)."""
-    return _add(A, B)
+    return _named(_add(A, B), name)
 
 
-def sub(A: Any, B: Any) -> Tensor:
+def sub(A: Any, B: Any, *, name: Any = None) -> Tensor:
     """``A - B`` (broadcasting as NumPy)."""
-    return _sub(A, B)
+    return _named(_sub(A, B), name)
 
 
-def mul(A: Any, B: Any) -> Tensor:
+def mul(A: Any, B: Any, *, name: Any = None) -> Tensor:
     """Elementwise product ``A ∘ B``."""
-    return _mul(A, B)
+    return _named(_mul(A, B), name)
 
 
-def neg(A: Tensor) -> Tensor:
+def neg(A: Tensor, *, name: Any = None) -> Tensor:
     """``-A``."""
-    return _neg(A)
+    return _named(_neg(A), name)
 
 
-def scale(A: Tensor, s: complex) -> Tensor:
+def scale(A: Tensor, s: complex, *, name: Any = None) -> Tensor:
     """``s * A`` for a Python scalar ``s`` (real or complex)."""
-    return _scale(A, s=s)
+    return _named(_scale(A, s=s), name)
 
 
-def sum(A: Tensor, axis: int | tuple | None = None) -> Tensor:  # noqa: A001 - the NumPy name on purpose
+def sum(A: Tensor, axis: int | tuple | None = None, *, name: Any = None) -> Tensor:  # noqa: A001 - the NumPy name on purpose
     """Sum of all entries, or over ``axis`` (an int or a tuple)."""
-    return _sum(A, axis=axis)
+    return _named(_sum(A, axis=axis), name)
 
 
-def transpose(A: Tensor) -> Tensor:
+def transpose(A: Tensor, *, name: Any = None) -> Tensor:
     """Swap the last two axes (``A.T``)."""
-    return _transpose(A)
+    return _named(_transpose(A), name)
 
 
-def adjoint(A: Tensor) -> Tensor:
+def adjoint(A: Tensor, *, name: Any = None) -> Tensor:
     """Conjugate transpose of the last two axes (``A.mH``)."""
-    return _adjoint(A)
+    return _named(_adjoint(A), name)
 
 
-def conj(A: Tensor) -> Tensor:
+def conj(A: Tensor, *, name: Any = None) -> Tensor:
     """Complex conjugate."""
-    return _conj(A)
+    return _named(_conj(A), name)
 
 
-def real(A: Tensor) -> Tensor:
+def real(A: Tensor, *, name: Any = None) -> Tensor:
     """Real part; its adjoint is the real adjoint seen as complex."""
-    return _real(A)
+    return _named(_real(A), name)
+
+
+def _named(out, name):
+    """Name the result at the call (``md.matmul(Qh, Y, name="V")``; a tuple of names for several outputs)."""
+    return out if name is None else _name_outputs(out, name, None)
 
 
 def _axis(fn, axis):
@@ -87,26 +94,26 @@ def _axis(fn, axis):
     return axis
 
 
-def split(A: Tensor, indices: int | Sequence[int], *, axis: int | None = None) -> tuple:
+def split(A: Tensor, indices: int | Sequence[int], *, axis: int | None = None, name: Any = None) -> tuple:
     """Cut ``A`` along ``axis`` at the points ``indices`` (a list, as ``np.split``) or into that many equal parts:
     ``X, Y = md.split(A, [m], axis=-1)`` is the paper's ``A = [X|Y]``. ``axis`` is required."""
-    return _split(A, indices=indices, axis=_axis("split", axis))
+    return _named(_split(A, indices=indices, axis=_axis("split", axis)), name)
 
 
-def concat(parts: Sequence[Tensor], *, axis: int | None = None) -> Tensor:
+def concat(parts: Sequence[Tensor], *, axis: int | None = None, name: Any = None) -> Tensor:
     """Join tensors along ``axis``: ``md.concat([U, V], axis=-1)`` is the paper's ``[U|V]``. ``axis`` is required."""
-    return _concat(*parts, axis=_axis("concat", axis))
+    return _named(_concat(*parts, axis=_axis("concat", axis)), name)
 
 
-def permute(A: Tensor, perm: Any, *, axis: int | None = None) -> Tensor:
+def permute(A: Tensor, perm: Any, *, axis: int | None = None, name: Any = None) -> Tensor:
     """Reorder the columns (``axis=-1``: ``A[..., :, perm]``, the paper's ``A P``) or rows (``axis=-2``:
     ``A[..., perm, :]``, ``P A``) of matrices -- not the axes, as ``torch.permute``. ``axis`` is required."""
-    return _permute(A, perm=perm, axis=_axis("permute", axis))
+    return _named(_permute(A, perm=perm, axis=_axis("permute", axis)), name)
 
 
-def solve_triangular(T: Any, B: Any, lower: bool = False) -> Tensor:
+def solve_triangular(T: Any, B: Any, lower: bool = False, *, name: Any = None) -> Tensor:
     """``T^{-1} B`` for triangular ``T`` (upper unless ``lower``): ``x = md.solve_triangular(R, Q.mH @ b)``."""
-    return _solve(T, B, lower=lower)
+    return _named(_solve(T, B, lower=lower), name)
 
 
 # -- Tensor's operators are these ops (bound here, where the ops are defined) ----------------------------------

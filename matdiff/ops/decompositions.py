@@ -51,9 +51,12 @@ def _node_shape(ctx, name, A, ok, public):
     ctx.kind, ctx.shape, ctx.hint = name[:2].upper(), tuple(A.shape), ""
 
 
-@register("qr", ref="Eq 3 / Eq 21: Abar = [Qbar + Q hcopyltu(M)] R^{-H}, M = R Rbar^H - Qbar^H Q (m >= n)")
+@register("qr", ref="Eq 3 / Eq 21: Abar = [Qbar + Q hcopyltu(M)] R^{-H}, M = R Rbar^H - Qbar^H Q (m >= n; "
+                      "hcopyltu is copyltu for real input)")
 class qr_node:
     takes_none = True     # an unused Q or R: its adjoint is None and its terms are skipped
+    symbols, equation = "A -> Q, R", "{A} = {Q} {R}"
+    adjoints = ("[{Q_} + {Q} hcopyltu(M)] {R}⁻ᴴ with M = {R} {R_}ᴴ − {Q_}ᴴ {Q}",)
 
     def forward(ctx, A, formula="eq3"):
         _node_shape(ctx, "qr", A, lambda m, n: m >= n, ("square or deep (m >= n)", "md.qr(A)"))
@@ -82,6 +85,8 @@ _HINT = {"QR": " For a wide matrix the leading {k}x{k} block must be non-singula
 @register("qr_wide", ref="Eq 9-10 / Eq 26 (fused): Xbar = [Qbar' + Q hcopyltu(M)] U^{-H}, Ybar = Q Vbar")
 class qr_wide_node:
     takes_none = True
+    symbols, equation = "A -> Q, R", "{A} = {Q} {R}"
+    adjoints = ("[ [{Q_}′ + {Q} hcopyltu(M)] U⁻ᴴ | {Q} V̄ ] with [U|V] = {R}, {Q_}′ = {Q_} + Y V̄ᴴ",)
 
     def forward(ctx, A, formula="eq3"):
         _node_shape(ctx, "qr_wide", A, lambda m, n: m < n, ("wide (m < n)", "md.qr(A, fused=True)"))
@@ -118,6 +123,8 @@ class qr_wide_node:
 @register("lq", ref="Eq 17: Abar = L^{-H} [Qbar + hcopyltu(M) Q], M = L^H Lbar - Qbar Q^H (m <= n)")
 class lq_node:
     takes_none = True
+    symbols, equation = "A -> L, Q", "{A} = {L} {Q}"
+    adjoints = ("{L}⁻ᴴ [{Q_} + hcopyltu(M) {Q}] with M = {L}ᴴ {L_} − {Q_} {Q}ᴴ",)
 
     def forward(ctx, A):
         _node_shape(ctx, "lq", A, lambda m, n: m <= n, ("square or wide (m <= n)", "md.lq(A)"))
@@ -140,6 +147,8 @@ class lq_node:
                          "Qbar' = Qbar + Vbar^H Y")
 class lq_deep_node:
     takes_none = True
+    symbols, equation = "A -> L, Q", "{A} = {L} {Q}"
+    adjoints = ("[ U⁻ᴴ [{Q_}′ + hcopyltu(M) {Q}] ; V̄ {Q} ] with [U; V] = {L}, {Q_}′ = {Q_} + V̄ᴴ Y",)
 
     def forward(ctx, A):
         _node_shape(ctx, "lq_deep", A, lambda m, n: m > n, ("deep (m > n)", "md.lq(A, fused=True)"))

@@ -21,6 +21,10 @@ def _broadcast(op, *shapes):
                          "axes must be equal or 1, as in NumPy") from None
 
 
+def _conj(s):
+    return s.conjugate() if isinstance(s, complex) else s
+
+
 def _add_tangents(a, b):
     if a is None:
         return b
@@ -30,6 +34,8 @@ def _add_tangents(a, b):
 # -- matmul: C = A B ------------------------------------------------------------------------------
 @register("matmul", ref="C = A B;  Abar = Cbar B^H, Bbar = A^H Cbar  (Giles 2008 §3.2)")
 class matmul:
+    symbols, equation, adjoints = "A, B -> C", "{C} = {A} {B}", ("{C_} {B}ᴴ", "{A}ᴴ {C_}")
+
     def forward(ctx, A, B):
         if A.ndim < 2 or B.ndim < 2:
             raise ShapeError(f"matmul acts on matrices (last two axes); got shapes {A.shape} and {B.shape}. "
@@ -56,6 +62,8 @@ class matmul:
 # -- add / sub / neg --------------------------------------------------------------------------------
 @register("add", ref="C = A + B;  Abar = Cbar, Bbar = Cbar (summed over broadcast axes)")
 class add:
+    symbols, equation, adjoints = "A, B -> C", "{C} = {A} + {B}", ("{C_}", "{C_}")
+
     def forward(ctx, A, B):
         _broadcast("add", A.shape, B.shape)
         return A + B
@@ -69,6 +77,8 @@ class add:
 
 @register("sub", ref="C = A - B;  Abar = Cbar, Bbar = -Cbar")
 class sub:
+    symbols, equation, adjoints = "A, B -> C", "{C} = {A} − {B}", ("{C_}", "−{C_}")
+
     def forward(ctx, A, B):
         _broadcast("sub", A.shape, B.shape)
         return A - B
@@ -82,6 +92,8 @@ class sub:
 
 @register("neg", ref="C = -A;  Abar = -Cbar")
 class neg:
+    symbols, equation, adjoints = "A -> C", "{C} = −{A}", ("−{C_}",)
+
     def forward(ctx, A):
         return -A
 
@@ -95,6 +107,8 @@ class neg:
 # -- mul (elementwise) and scale (by a Python scalar) -----------------------------------------------
 @register("mul", ref="C = A ∘ B;  Abar = Cbar ∘ conj(B), Bbar = Cbar ∘ conj(A)")
 class mul:
+    symbols, equation, adjoints = "A, B -> C", "{C} = {A} ∘ {B}", ("{C_} ∘ conj({B})", "{C_} ∘ conj({A})")
+
     def forward(ctx, A, B):
         _broadcast("mul", A.shape, B.shape)
         ctx.save(A, B)
@@ -113,6 +127,10 @@ class mul:
 
 @register("scale", ref="C = s A (s a constant scalar);  Abar = conj(s) Cbar")
 class scale:
+    symbols = "A -> C"
+    equation = staticmethod(lambda p: f"{{C}} = {p['s']:.4g} {{A}}")
+    adjoints = staticmethod(lambda p: (f"{_conj(p['s']):.4g} {{C_}}",))
+
     def forward(ctx, A, s):
         if not isinstance(s, numbers.Number):
             raise MatdiffError(f"scale takes a Python scalar s, got {type(s).__name__}; use mul for tensors")
@@ -132,6 +150,8 @@ class scale:
 # -- sum ----------------------------------------------------------------------------------------------
 @register("sum", ref="c = sum(A) (all or some axes);  Abar = Cbar broadcast back over the summed axes")
 class sum:
+    symbols, equation, adjoints = "A -> c", "{c} = Σ {A}", ("{c_} spread over {A}",)
+
     def forward(ctx, A, axis=None):
         nd = A.ndim
         axes = tuple(range(nd)) if axis is None else (axis,) if isinstance(axis, int) else tuple(axis)
@@ -162,6 +182,8 @@ def _need_matrix(op, A):
 
 @register("transpose", ref="C = A^T (last two axes);  Abar = Cbar^T")
 class transpose:
+    symbols, equation, adjoints = "A -> C", "{C} = ({A})ᵀ", ("({C_})ᵀ",)
+
     def forward(ctx, A):
         _need_matrix("transpose", A)
         return ctx.b.mT(A)
@@ -175,6 +197,8 @@ class transpose:
 
 @register("adjoint", ref="C = A^H (conjugate transpose);  Abar = Cbar^H")
 class adjoint:
+    symbols, equation, adjoints = "A -> C", "{C} = ({A})ᴴ", ("({C_})ᴴ",)
+
     def forward(ctx, A):
         _need_matrix("adjoint", A)
         return ctx.b.mH(A)
@@ -188,6 +212,8 @@ class adjoint:
 
 @register("conj", ref="C = conj(A);  Abar = conj(Cbar)")
 class conj:
+    symbols, equation, adjoints = "A -> C", "{C} = conj({A})", ("conj({C_})",)
+
     def forward(ctx, A):
         return ctx.b.conj(A)
 
@@ -200,6 +226,8 @@ class conj:
 
 @register("real", ref="C = Re(A);  Abar = Cbar (a real adjoint, seen as complex)")
 class real:
+    symbols, equation, adjoints = "A -> C", "{C} = Re {A}", ("{C_}",)
+
     def forward(ctx, A):
         return ctx.b.real(A)
 

@@ -13,6 +13,9 @@ def _tri(b, M, lower):
 
 @register("solve_triangular", ref="X = T^{-1} B;  Bbar = T^{-H} Xbar, Tbar = -tri(Bbar X^H)  (Giles 2008 §3.3)")
 class solve_triangular_node:
+    symbols, equation = "T, B -> X", "{X} = {T}⁻¹ {B}"
+    adjoints = ("−tri({T}⁻ᴴ {X_} {X}ᴴ)", "{T}⁻ᴴ {X_}")
+
     def forward(ctx, T, B, lower=False):
         b = ctx.b
         if T.ndim < 2 or T.shape[-1] != T.shape[-2] or B.ndim < 2 or B.shape[-2] != T.shape[-1]:

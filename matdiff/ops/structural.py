@@ -21,6 +21,22 @@ def _neg_axis(op, axis, ndim):
     return int(axis) % ndim - ndim
 
 
+def _cols(params):
+    """Does this call act on columns (axis -1, the paper's [X|Y]) rather than rows?"""
+    return params.get("axis", -1) == -1
+
+
+def _key_text(key):
+    key = key if isinstance(key, tuple) else (key,)
+    def one(k):
+        if k is Ellipsis:
+            return "..."
+        if isinstance(k, slice):
+            return ":".join("" if v is None else str(v) for v in (k.start, k.stop)) + (f":{k.step}" if k.step else "")
+        return str(k)
+    return "[" + ", ".join(one(k) for k in key) + "]"
+
+
 def _along(axis, start, stop):
     """An index selecting ``start:stop`` along negative ``axis``, whatever the leading axes."""
     return (Ellipsis, slice(start, stop)) + (slice(None),) * (-axis - 1)
@@ -29,6 +45,10 @@ def _along(axis, start, stop):
 # -- slice: C = A[key] (basic indexing) -------------------------------------------------------------
 @register("slice", ref="C = A[key] (basic slicing);  Abar = zeros with Abar[key] = Cbar")
 class slice_:
+    symbols = "A -> C"
+    equation = staticmethod(lambda p: "{C} = {A}" + _key_text(p["key"]))
+    adjoints = staticmethod(lambda p: ("{C_} placed at " + _key_text(p["key"]),))
+
     def forward(ctx, A, key):
         key = key if isinstance(key, tuple) else (key,)
         if not any(k is Ellipsis for k in key):
@@ -58,6 +78,10 @@ class slice_:
 # -- split: X, Y = A[..., :p], A[..., p:] -------------------------------------------------------------
 @register("split", ref="[X|Y] = A (split at points along an axis);  Abar = [Xbar|Ybar]  (Figure 2)")
 class split:
+    symbols = "A -> X, Y"
+    equation = staticmethod(lambda p: "[{X}|{Y}] = {A}" if _cols(p) else "[{X}; {Y}] = {A}")
+    adjoints = staticmethod(lambda p: ("[{X_}|{Y_}]",) if _cols(p) else ("[{X_}; {Y_}]",))
+
     def forward(ctx, A, indices, axis=-1):
         axis = _neg_axis("split", axis, A.ndim)
         n = A.shape[axis]
@@ -89,6 +113,10 @@ class split:
 # -- concat: R = [U|V] --------------------------------------------------------------------------------
 @register("concat", ref="R = [U|V] (concatenate along an axis);  [Ubar|Vbar] = Rbar  (Figure 2)")
 class concat:
+    symbols = "U, V -> R"
+    equation = staticmethod(lambda p: "{R} = [{U}|{V}]" if _cols(p) else "{R} = [{U}; {V}]")
+    adjoints = ("the {U} block of {R_}", "the {V} block of {R_}")
+
     def forward(ctx, *parts, axis=-1):
         nd = parts[0].ndim
         for p in parts:
@@ -150,6 +178,10 @@ def _take(b, A, perm, axis):
 
 @register("permute", ref="B = A P (columns, axis=-1) or P A (rows, axis=-2);  Abar = Bbar P^T  (Section 3)")
 class permute:
+    symbols = "A -> B"
+    equation = staticmethod(lambda p: "{B} = {A} P" if _cols(p) else "{B} = P {A}")
+    adjoints = staticmethod(lambda p: ("{B_} Pᵀ",) if _cols(p) else ("Pᵀ {B_}",))
+
     def forward(ctx, A, perm, axis=-1):
         if A.ndim < 2 or axis not in (-1, -2, A.ndim - 1, A.ndim - 2):
             raise ShapeError(f"permute reorders rows (axis=-2) or columns (axis=-1) of matrices; got axis={axis} "
