@@ -56,7 +56,7 @@ def _list():
         print("no tutorials found: this matdiff has neither packaged tutorials nor a source checkout beside it")
         return 1
     for f in files:
-        print(f"{f.name[:2]}  {_title(f)}")
+        print(_title(f))
     print(f"\n(in {files[0].parent})\nrun one:   python -m matdiff tutorials run 03 [--step]\n"
           "copy them: python -m matdiff tutorials copy DIR   (scripts and notebooks, to edit)")
     return 0

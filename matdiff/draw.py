@@ -161,13 +161,15 @@ def _adjoint_edges(g, values):
                 for s, lab in parts]
         if len(srcs) == 1:
             src, lab, vkey = srcs[0]
+            if lab != g.total[key]:                      # a named tensor: say what its adjoint is
+                lab = f"{g.total[key]} = {lab}"
             if shown(vkey):
                 out.append(f'  {src} -> t{key} [{_DASHED}, label="{_esc(lab)}{text(vkey)}"];')
         elif srcs:
             visible = [s for s in srcs if shown(s[2])]
             if visible:
                 out.append(f'  sum{key} [shape=circle, label="+", width=0.3, fixedsize=true, color="#c0392b", '
-                           f'fontcolor="#c0392b"];')
+                           f'fontcolor="#c0392b"]; {{rank=same; sum{key}; t{key};}}')
                 out += [f'  {src} -> sum{key} [{_DASHED}, label="{_esc(lab)}{text(vkey)}"];'
                         for src, lab, vkey in visible]
             if shown(key) and len(visible) == len(srcs):

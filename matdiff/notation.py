@@ -112,13 +112,14 @@ class Names:
         tpls = _template(tpls, node.params)
         return [simplify(t.format_map(m)) if t else None for t in tpls]
 
-    def rule(self, node):
-        """``V = Qᴴ Y;  (Qᴴ)̄ = V̄ Yᴴ, Ȳ = Q V̄`` -- the forward and the adjoints, or the op's reference."""
+    def rule(self, node, bars=None):
+        """``V = Qᴴ Y;  (Qᴴ)̄ = V̄ Yᴴ, Ȳ = Q V̄`` -- the forward and the adjoints, or the op's reference. ``bars``:
+        what to show for some adjoints (a drawing shows an unnamed tensor's adjoint as the expression it is)."""
         eq = self.equation(node)
         if eq is None:
             return node.op.ref
         parts = [f"{bar(self.names[id(t)])} += {a}" for t, a, need in
-                 zip(node.inputs, self.adjoints(node), _needs(node)) if a and need]
+                 zip(node.inputs, self.adjoints(node, bars), _needs(node)) if a and need]
         return eq + ("; " + ", ".join(parts) if parts else "")
 
     def line(self, number, node):

@@ -93,7 +93,7 @@ def _caption(g, k, node, frames):
     if node is None:
         return f"Frame {last} of {last}: the sweep is done; every adjoint is on its edge."
     where = short_ref(node.op.ref)
-    return (f"Frame {k} of {last}: node #{g.number[id(node)]} {node.op.name} -- {g.names.rule(node)}"
+    return (f"Frame {k} of {last}: node #{g.number[id(node)]} {node.op.name} -- {g.names.rule(node, g.total)}"
             + (f"   [{where}]" if where else "") + "\nIt receives the adjoints of its outputs and sends each input "
             "its contribution (values for small matrices, shape and norm for large ones).")
 

@@ -44,7 +44,8 @@ def show(name, a, precision=4):
 
 
 def same(what, left, right, labels=("engine", "by hand"), rtol=1e-10):
-    """Show both sides of an equality and the norm of their difference; assert it is within ``rtol`` of their size.
+    """Show both sides of an equality and the norm of their difference; assert it is within ``rtol`` of their size
+    (at least 1: a side that should be zero is compared absolutely).
 
     This is how every tutorial states a claim: the two numbers, then the verdict."""
     a, b = _host(left), _host(right)
@@ -52,8 +53,8 @@ def same(what, left, right, labels=("engine", "by hand"), rtol=1e-10):
     show(f"{what}  [{labels[1]}]", b)
     diff = float(np.linalg.norm(np.ravel(a - b)))
     size = max(float(np.linalg.norm(np.ravel(a))), float(np.linalg.norm(np.ravel(b))), 1e-300)
-    print(f"    ‖{labels[0]} − {labels[1]}‖ = {diff:.2e}   (relative {diff / size:.1e})")
-    assert diff <= rtol * size, f"{what}: {labels[0]} and {labels[1]} differ by {diff:.3g}"
+    print(f"    ‖{labels[0]} − {labels[1]}‖ = {diff:.2e}" + (f"   (relative {diff / size:.1e})" if size > 1e-300 else ""))
+    assert diff <= rtol * max(size, 1.0), f"{what}: {labels[0]} and {labels[1]} differ by {diff:.3g}"
 
 
 def can_draw():

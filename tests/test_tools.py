@@ -36,7 +36,8 @@ def test_draw_writes_dot_with_forward_and_dashed_adjoint_edges(tmp_path):
     d = md.draw([Q, R], tmp_path / "fig.svg", title="Figure 2")
     dot = (tmp_path / "fig.dot").read_text()
     assert dot == d.dot and "digraph" in dot
-    for label in ("split", "qr", "concat", "Eq 3", "Q\u0304", "R\u0304", "A\u0304", "style=dashed", "3×5 float64"):
+    for label in ("split", "qr", "concat", "Eq 3", "Q\u0304", "R\u0304", "A\u0304 = [X\u0304|Y\u0304]", "style=dashed",
+                  "3×5 float64", "Q\u0304′ = Q\u0304 + Y V\u0304ᴴ", "V = Qᴴ Y", "#4 matmul"):
         assert label in dot, label
     if d.files[-1].suffix == ".svg":
         assert (tmp_path / "fig.svg").read_text().lstrip().startswith("<?xml")
@@ -57,7 +58,8 @@ def test_backward_trace_prints_each_node_with_its_adjoints(capsys):
     md.sum(R * R).backward(trace=True)
     out = capsys.readouterr().out
     assert out.index("sum") < out.index("mul") < out.index("qr")       # reverse execution order
-    assert "Eq 3" in out and "Rbar: shape (2, 2)" in out and "Abar: shape (3, 2)" in out
+    assert "── node #1 qr: A = Q R" in out and "── node #3 sum" in out            # numbered from #1 in this graph
+    assert "Eq 3" in out and "R\u0304: shape (2, 2)" in out and "A\u0304 (this node's part): shape (3, 2)" in out
 
 
 def test_cli_check_passes_and_lists_every_node():
@@ -95,7 +97,7 @@ def test_cli_check_exits_nonzero_on_a_failure(monkeypatch):
 
 def test_cli_tutorials_lists_them():
     r = subprocess.run([sys.executable, "-m", "matdiff", "tutorials"], capture_output=True, text=True, cwd=ROOT)
-    assert r.returncode == 0 and r.stdout.count("\n") >= 9 and "03_qr_wide.py" in r.stdout and "Figure 2" in r.stdout
+    assert r.returncode == 0 and r.stdout.count("\n") >= 9 and "03 · Wide QR" in r.stdout and "Figure 2" in r.stdout
 
 
 def test_tensor_to_same_device_and_numpy_roundtrip():
