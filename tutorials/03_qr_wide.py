@@ -69,13 +69,32 @@ same("Abar", grads[False], grads[True], labels=("graph", "fused (Eq 9-10)"), rto
 same("Abar", grads[False], A.grad, labels=("md.qr's graph", "the graph built by hand"), rtol=1e-12)
 
 # %%
-step("5. gradcheck of the wide graph")
+step("5. Lemma 2, worked out by hand, beside the engine's forward mode (jvp)")
+# Lemma 2 (Eq 11-13): with dA = [dX|dY], C = Q^T dX U^{-1}, dU = (sym(C) ∘ E^T) U, dQ = (dX - Q dU) U^{-1},
+# and dV = Q^T (dY - dQ V).
+dA = rng.standard_normal((m, n))
+_, (dQ, dR) = md.jvp(lambda A: tuple(md.qr(A)), [a], [dA])
+dX, dY, Vd = dA[:, :m], dA[:, m:], V.data
+Uinv = np.linalg.inv(Ud)
+C = Qd.T @ dX @ Uinv
+dU = (paper.sym(C) * paper.E(m).T) @ Ud                           # Eq 13
+dQ_hand = (dX - Qd @ dU) @ Uinv                                   # Eq 11
+dV = Qd.T @ (dY - dQ_hand @ Vd)                                   # Eq 12
+same("dQ", dQ, dQ_hand, labels=("jvp", "Lemma 2"))
+same("dR = [dU|dV]", dR, np.concatenate([dU, dV], axis=1), labels=("jvp", "Lemma 2"))
+h = 1e-6
+with md.no_grad():
+    (Qp, Rp), (Qm, Rm) = md.qr(a + h * dA), md.qr(a - h * dA)
+same("dR", dR, (Rp.data - Rm.data) / (2 * h), labels=("jvp", "central difference"), rtol=1e-7)
+
+# %%
+step("6. gradcheck of the wide graph")
 report = md.gradcheck(lambda A: tuple(md.qr(A)), [A])
 print(report)
 assert report.ok
 
 # %%
-step("6. Watch Qbar' form, one node per frame")
+step("7. Watch Qbar' form, one node per frame")
 if can_draw():
     A3 = md.tensor(a, requires_grad=True, name="A")
     Q3, R3 = md.qr(A3)
