@@ -23,7 +23,7 @@ from .errors import (
                      RankDeficientError,
                      ShapeError,
 )
-from .finite_differences import gradcheck
+from .finite_differences import gradcheck, gradgradcheck
 from .ops import (
                      add,
                      adjoint,
@@ -46,7 +46,7 @@ from .ops import (
 from .ops.decompositions import FORMULAS, LQPivotedResult, LQResult, QRPivotedResult, QRResult
 from .registry import register, registry, unregister
 from .report import NodeCheck, Report
-from .tape import Tape, no_grad
+from .tape import Tape, enable_grad, no_grad
 from .tensor import Tensor, tensor
 from .trace_identity import check_adjoint
 
@@ -56,7 +56,7 @@ __all__ = [
     "tensor", "Tensor", "Tape", "no_grad", "backward", "grad", "jvp", "register", "registry", "unregister",
     "matmul", "add", "sub", "mul", "neg", "scale", "sum", "transpose", "adjoint", "conj", "real", "split", "concat",
     "permute", "solve_triangular", "qr", "lq", "QRResult", "QRPivotedResult", "LQResult", "LQPivotedResult", "FORMULAS",
-    "gradcheck", "check_adjoint", "Report", "NodeCheck", "draw", "paper", "backend",
+    "gradcheck", "gradgradcheck", "check_adjoint", "enable_grad", "Report", "NodeCheck", "draw", "paper", "backend",
     "MatdiffError", "ShapeError", "DTypeError", "DeviceError", "GraphError", "RankDeficientError", "NonFiniteError",
     "GradcheckError", "IllConditionedWarning", "PrecisionWarning",
 ]

@@ -74,21 +74,49 @@ def _prepare(outputs, seeds, lead=0):
     return outputs, seeds
 
 
-def backward(outputs: Tensor | Sequence[Tensor], seeds: Any = None, *, retain_graph: bool = False,
-             trace: bool = False) -> None:
+def backward(outputs: Tensor | Sequence[Tensor], seeds: Any = None, *, retain_graph: bool | None = None,
+             create_graph: bool = False, trace: bool = False) -> None:
     """Reverse sweep from several outputs at once; leaves (and intermediates) receive ``.grad``.
 
+    ``seeds`` are the outputs' adjoints (arrays or Tensors); without them each output must be a real scalar.
+    ``retain_graph=True`` keeps the saved values for another sweep (default: ``create_graph``).
+    ``create_graph=True`` records the backward pass itself as nodes: ``.grad`` then holds Tensors that can be
+    differentiated again (a Hessian-vector product is a backward of a gradient; see :mod:`matdiff.graph`).
     ``trace=True`` prints each node as the sweep visits it -- numbered from #1 in execution order, its rule in
     the graph's names and its equation, the adjoints coming in and going out (values for small matrices).
     """
+    given = _as_list(seeds) if seeds is not None else None
     outputs, seeds = _prepare(outputs, seeds)
-    backward_sweep(outputs, seeds, retain_graph=retain_graph, trace=_Trace(outputs) if trace else None)
+    trace = _Trace(outputs) if trace else None
+    if create_graph:
+        from .graph import graph_sweep  # rules on Tensors: the layer above the ops
+        graph_sweep(outputs, _keep_tensors(given, seeds), retain_graph=retain_graph is not False, trace=trace)
+    else:
+        backward_sweep(outputs, seeds, retain_graph=bool(retain_graph), trace=trace)
 
 
 def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor], seeds: Any = None, *,
-         retain_graph: bool = False) -> list:
-    """Adjoints of ``inputs`` (a list of arrays, zeros where nothing flowed) without touching ``.grad``."""
-    return _grad(outputs, inputs, seeds, retain_graph, 0)
+         retain_graph: bool | None = None, create_graph: bool = False) -> list:
+    """Adjoints of ``inputs`` without touching ``.grad``: arrays (zeros where nothing flowed), or, with
+    ``create_graph=True``, Tensors whose own graph records the backward pass, so they can be differentiated again
+    (``md.grad(md.grad(L, [A], create_graph=True)[0] ..., [A], [V])`` is a Hessian-vector product)."""
+    if create_graph:
+        from .graph import graph_sweep
+        given = _as_list(seeds) if seeds is not None else None
+        outputs, arrays = _prepare(outputs, seeds)
+        inputs = _as_list(inputs)
+        got = graph_sweep(outputs, _keep_tensors(given, arrays), capture=inputs, set_grads=False,
+                          retain_graph=retain_graph is not False)
+        return [g if g is not None else Tensor(t.backend.zeros(t.shape, t.dtype), t.backend)
+                for g, t in zip(got, inputs)]
+    return _grad(outputs, inputs, seeds, bool(retain_graph), 0)
+
+
+def _keep_tensors(given, arrays):
+    """The seeds for a recorded sweep: a Tensor seed stays a Tensor (one may differentiate with respect to it)."""
+    if given is None:
+        return arrays
+    return [g if isinstance(g, Tensor) and g.dtype == a.dtype else a for g, a in zip(given, arrays)]
 
 
 def grad_batched(outputs, inputs, seeds, lead):

@@ -8,7 +8,7 @@ here knows any particular op, so a user-registered node is blamed exactly like `
 import numpy as np
 
 from .errors import MatdiffError
-from .finite_differences import gradcheck
+from .finite_differences import gradcheck, gradgradcheck
 from .report import NodeCheck
 from .tensor import tensor
 from .trace_identity import check_adjoint
@@ -16,12 +16,13 @@ from .trace_identity import check_adjoint
 _FULL_LIMIT = 1 << 20        # Jacobian entries above which a node is checked by random projections (fast=True)
 
 
-def blame_nodes(nodes, eps, atol, rtol):
-    """A :class:`NodeCheck` per node, in tape order (numbered from #1); the caller keeps the failing ones."""
-    return [_check_node(k + 1, node, eps, atol, rtol) for k, node in enumerate(nodes)]
+def blame_nodes(nodes, eps, atol, rtol, order=1):
+    """A :class:`NodeCheck` per node, in tape order (numbered from #1); the caller keeps the failing ones.
+    ``order=2`` (gradgradcheck) checks each node's vjp differentiated again instead of its vjp."""
+    return [_check_node(k + 1, node, eps, atol, rtol, order) for k, node in enumerate(nodes)]
 
 
-def _check_node(number, node, eps, atol, rtol):
+def _check_node(number, node, eps, atol, rtol, order=1):
     op = node.op
     needs = node.ctx.needs_grad if node.ctx is not None else tuple(t.requires_grad for t in node.inputs)
     xs = [tensor(t.data, requires_grad=bool(need), name=t.name or f"input{k}")
@@ -34,8 +35,9 @@ def _check_node(number, node, eps, atol, rtol):
 
     size = sum(int(np.prod(t.shape)) for t in node.inputs) * sum(int(np.prod(o.shape)) for o in node.outputs)
     try:
-        vjp = gradcheck(alone, xs, eps=eps, atol=atol, rtol=rtol, fast=size > _FULL_LIMIT, blame=False)
+        check = gradcheck if order == 1 else gradgradcheck
+        vjp = check(alone, xs, eps=eps, atol=atol, rtol=rtol, fast=size > _FULL_LIMIT, blame=False)
         jvp = check_adjoint(alone, xs, blame=False)
     except MatdiffError as e:
         return NodeCheck(number, op.name, op.ref, inputs, error=str(e).split("\n")[0])
-    return NodeCheck(number, op.name, op.ref, inputs, vjp=vjp, jvp=jvp)
+    return NodeCheck(number, op.name, op.ref, inputs, vjp=vjp, jvp=jvp, order=order)

@@ -47,6 +47,10 @@ CASES = {
     "solve_triangular": [("upper", [(3, 3), (3, 2)], lambda T, B: md.solve_triangular(T + 3 * _eye(T), B)),
                          ("lower-batch", [(2, 3, 3), (3, 4)],
                           lambda T, B: md.solve_triangular(T + 3 * _eye(T), B, lower=True))],
+    "reshape": [("matrix-to-stack", [(4, 6)], lambda A: md.registry["reshape"](A, shape=(2, 3, 4)))],
+    "broadcast_to": [("stretch-rows", [(1, 4)], lambda A: md.registry["broadcast_to"](A, shape=(2, 3, 4)))],
+    "embed": [("block", [(2, 3)], lambda A: md.registry["embed"](A, shape=(4, 5), key=(slice(1, 3), slice(2, 5))))],
+    "cast": [("to-complex", [(3, 2)], lambda A: md.registry["cast"](A * 1.0, dtype=_complex_of(A)))],
     "qr": [("square", [(4, 4)], lambda A: tuple(md.qr(A))),
            ("deep-batch", [(2, 5, 3)], lambda A: tuple(md.qr(A)))],
     "qr_wide": [("wide", [(3, 5)], lambda A: tuple(md.qr(A, fused=True))),
@@ -56,6 +60,11 @@ CASES = {
     "lq_deep": [("deep", [(5, 3)], lambda A: tuple(md.lq(A, fused=True))),
                 ("deep-batch", [(2, 4, 2)], lambda A: tuple(md.lq(A, fused=True)))],
 }
+
+def _complex_of(T):
+    """The complex dtype of T's precision (casting a complex tensor to it is the identity)."""
+    return T.backend.complex_dtype(T.dtype)
+
 
 def _eye(T):
     """A well-conditioned shift for triangular test matrices: 3 I on T's backend and dtype."""

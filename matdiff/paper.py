@@ -10,15 +10,19 @@
 ================  =================================================================================
 
 Each accepts an array (NumPy, CuPy, array_api_strict) or a Tensor (its ``.data`` is used) and
-returns an array of the same backend. ``b`` may be passed to skip looking the backend up.
+returns an array of the same backend. The rules pass their backend ``b``; under ``create_graph=True`` that is a
+GraphBackend and the helpers record their arithmetic as nodes.
 """
 from .backend import backend_of, get
 
 
 def _arr(A, b):
-    """The array (a Tensor's ``.data``) and its backend."""
+    """``A`` and its backend. Given no backend, a Tensor's ``.data`` is used; given one, ``A`` is handed to it as
+    is -- so a rule running under create_graph=True (a GraphBackend) records these helpers as nodes too."""
+    if b is not None:
+        return A, b
     A = A.data if hasattr(A, "node") else A
-    return A, (b or backend_of(A))
+    return A, backend_of(A)
 
 
 def sym(A, b=None):

@@ -51,7 +51,7 @@ class Report:
     @property
     def summary(self):
         """One line: verdict, how much was compared, the worst entry and the relative error."""
-        unit = "random directions" if self.kind in ("gradcheck(fast)", "check_adjoint") else "derivatives"
+        unit = "random directions" if "fast" in self.kind or self.kind == "check_adjoint" else "derivatives"
         w = self.worst or {}
         where = f" at {w['where']}" if "where" in w else ""
         batch = f" (matrix [{', '.join(map(str, w['batch']))}] of the batch)" if w.get("batch") is not None else ""
@@ -84,9 +84,9 @@ class NodeCheck:
     node); ``op``; ``ref`` (the equation it implements); ``inputs`` ("3x3 float64" ...); ``vjp`` and ``jvp``
     (their Reports, or None if not run); ``error`` (why the node could not be checked, or None)."""
 
-    def __init__(self, number, op, ref, inputs, vjp=None, jvp=None, error=None):
+    def __init__(self, number, op, ref, inputs, vjp=None, jvp=None, error=None, order=1):
         self.number, self.op, self.ref, self.inputs = number, op, ref, inputs
-        self.vjp, self.jvp, self.error = vjp, jvp, error
+        self.vjp, self.jvp, self.error, self.order = vjp, jvp, error, order
         self.ok = error is None and (vjp is None or vjp.ok) and (jvp is None or jvp.ok)
 
     def sentence(self):
@@ -95,6 +95,11 @@ class NodeCheck:
             return f"{where} could not be re-checked: {self.error}"
         if self.vjp is not None and not self.vjp.ok:
             w = self.vjp.worst or {}
+            if self.order == 2:
+                return (f"the vjp of {where}, differentiated again, disagrees with finite differences of the vjp: "
+                        f"worst {w.get('where', '?')}, analytic {w.get('analytic', float('nan')):.6g} vs numeric "
+                        f"{w.get('numeric', float('nan')):.6g} -- its rule is right to first order only (does it use "
+                        "values where it should use its saved inputs?)")
             return (f"the vjp of {where} disagrees with finite differences: worst {w.get('where', '?')}, analytic "
                     f"{w.get('analytic', float('nan')):.6g} vs numeric {w.get('numeric', float('nan')):.6g}")
         return f"the jvp of {where} disagrees with its vjp (trace identity, rel err {self.jvp.max_rel_err:.2e})"

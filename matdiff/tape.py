@@ -46,13 +46,14 @@ class Context:
 class Node:
     """One op application on the tape."""
 
-    __slots__ = ("op", "inputs", "outputs", "ctx", "params", "seq", "freed")
+    __slots__ = ("op", "inputs", "outputs", "ctx", "params", "seq", "freed", "origin")
 
     def __init__(self, op, inputs, outputs, ctx, params):
         self.op, self.inputs, self.outputs, self.ctx = op, inputs, outputs, ctx
         self.params = params              # the call's keyword arguments (axis=, perm=...): to re-run the node alone
         self.seq = next(_seq)
         self.freed = False
+        self.origin = None                # "backward" for a node recorded by a create_graph sweep
         if _TAPES:
             for tape in _TAPES:
                 tape.nodes.append(self)
@@ -118,6 +119,17 @@ def no_grad():
         _local.off = old
 
 
+@contextmanager
+def enable_grad():
+    """Record again inside a ``no_grad`` block (as ``torch.enable_grad``); per thread."""
+    old = _local.off
+    _local.off = False
+    try:
+        yield
+    finally:
+        _local.off = old
+
+
 def grad_enabled():
     return not _local.off
 
@@ -168,14 +180,16 @@ def fit(b, g, shape, dtype, lead=0):
     return b.astype(g, dtype)
 
 
-def backward_sweep(outputs, seeds, *, retain_graph=False, capture=None, set_grads=True, lead=0, trace=None):
+def backward_sweep(outputs, seeds, *, retain_graph=False, capture=None, set_grads=True, lead=0, trace=None,
+                   context=None):
     """Reverse sweep from ``outputs`` seeded with ``seeds`` (arrays fitted to the outputs already).
 
     Leaves (and, since this is a teaching engine, every intermediate that requires grad) get ``.grad`` when
     ``set_grads``; leaves accumulate over calls, intermediates hold the last adjoint. ``capture`` lists tensors whose
     total adjoints are returned (None where nothing flowed). ``lead`` leading axes of the seeds are a batch of
     independent seeds (gradcheck's rows). Nodes are freed afterwards unless ``retain_graph``. All or nothing: if a
-    rule raises (a rank-deficient QR, say), no ``.grad`` is written and no node is freed.
+    rule raises (a rank-deficient QR, say), no ``.grad`` is written and no node is freed. ``context(node)``, if given,
+    is the context the rules receive instead of ``node.ctx`` (create_graph=True hands them Tensors: graph.py).
     """
     adj = _Adjoints(outputs, seeds)
     visited = []
@@ -183,7 +197,7 @@ def backward_sweep(outputs, seeds, *, retain_graph=False, capture=None, set_grad
         cots = adj.pop(node.outputs)                 # None for an output nobody used
         if cots is None:
             continue                                 # nothing flows through this node
-        grads = _vjp(node, cots, lead)               # one adjoint per input, checked
+        grads = _vjp(node, cots, lead, context)      # one adjoint per input, checked
         if trace is not None:
             trace(node, cots, grads)
         adj.add(node.inputs, grads, node.ctx.needs_grad)
@@ -218,13 +232,13 @@ class _Adjoints:
         return None if all(c is None for c in cots) else cots
 
 
-def _vjp(node, cots, lead):
+def _vjp(node, cots, lead, context):
     """The node's vjp on its output adjoints (zeros for unused outputs unless the op takes None), checked."""
     if node.freed:
         raise GraphError(
             f"backward reached node #{node.seq} ({node.op.name}) whose saved values were freed by an earlier "
             "backward; pass retain_graph=True to the first backward() to differentiate the same graph twice")
-    ctx = node.ctx
+    ctx = node.ctx if context is None else context(node)
     if len(cots) > 1 and not node.op.takes_none:
         cots = [c if c is not None else ctx.b.zeros(_zero_shape(cots, o, lead), o.dtype)
                 for c, o in zip(cots, node.outputs)]
@@ -241,8 +255,8 @@ def _vjp(node, cots, lead):
         d = inp.data
         if type(g) is not at or g.shape != d.shape or g.dtype != d.dtype:
             fixed = fixed or list(grads)
-            fixed[k] = fit(ctx.b, _conforming(node, "vjp", "adjoint", grads, g, d.shape, lead, reduce=True), d.shape,
-                           d.dtype, lead)
+            fixed[k] = fit(ctx.b, _conforming(node, ctx.b, "vjp", "adjoint", grads, g, d.shape, lead, reduce=True),
+                           d.shape, d.dtype, lead)
     return grads if fixed is None else fixed
 
 
@@ -277,14 +291,14 @@ def _commit(visited, adj, capture, set_grads, retain_graph):
     return [captured.get(id(t)) for t in capture]
 
 
-def _conforming(node, rule, what, returned, g, shape, lead, reduce):
+def _conforming(node, b, rule, what, returned, g, shape, lead, reduce):
     """``g`` (one of what the rule ``returned``) if it is an array of the node's backend whose shape fits ``shape``,
     else a GraphError naming the op and which of its results is wrong.
 
     Fits: equal, or (``reduce``, for adjoints) extra leading axes / size-1 axes that broadcasting stretched and
     the engine sums away; for tangents, a broadcastable shape. Anything else is a bug in the op's rule.
     """
-    b, given = node.ctx.b, g
+    given = g
     which = lambda: next(i for i, x in enumerate(returned) if x is given)  # noqa: E731  (only for the message)
     g = b.own(g)
     if g is None:
@@ -325,6 +339,6 @@ def forward_sweep(nodes, tangents):
         b = node.ctx.b
         for o, d in zip(node.outputs, outs):
             if d is not None:
-                tangents[id(o)] = fit(b, _conforming(node, "jvp", "tangent", outs, d, o.shape, 0, reduce=False),
+                tangents[id(o)] = fit(b, _conforming(node, b, "jvp", "tangent", outs, d, o.shape, 0, reduce=False),
                                       o.shape, o.dtype)
     return tangents

@@ -78,16 +78,19 @@ class Tensor:
         data = self.data if target is self._b else target.from_host(self._b.to_host(self.data))
         return Tensor(data, target, self.requires_grad, self.name)
 
-    def backward(self, seed: Any = None, *, retain_graph: bool = False, trace: bool = False) -> None:
+    def backward(self, seed: Any = None, *, retain_graph: bool | None = None, create_graph: bool = False,
+                 trace: bool = False) -> None:
         """Reverse sweep from this tensor; every leaf (and intermediate) that requires grad gets ``.grad``.
 
         Without ``seed`` the tensor must be a real scalar (as in PyTorch); ``seed`` is its adjoint otherwise.
-        ``retain_graph=True`` keeps the saved values for a second backward. ``trace=True`` prints each node as
-        the sweep visits it: its op, the equation, the adjoints coming in and going out (values for small
-        matrices, shape and norm for large ones) -- backward, watched step by step.
+        ``retain_graph=True`` keeps the saved values for a second backward. ``create_graph=True`` records the
+        backward pass as nodes, so ``.grad`` holds Tensors that can be differentiated again. ``trace=True`` prints
+        each node as the sweep visits it: its op, the equation, the adjoints coming in and going out (values for
+        small matrices, shape and norm for large ones) -- backward, watched step by step.
         """
         from .autodiff import backward  # the sweeps sit above the tensor layer
-        backward([self], None if seed is None else [seed], retain_graph=retain_graph, trace=trace)
+        backward([self], None if seed is None else [seed], retain_graph=retain_graph, create_graph=create_graph,
+                 trace=trace)
 
     # -- operators: A @ B, A + B, A[...], A.T ... are the ops of matdiff/ops, bound there (ops/__init__.py) ----
     def __len__(self):

@@ -53,7 +53,8 @@ def same(what, left, right, labels=("engine", "by hand"), rtol=1e-10):
     show(f"{what}  [{labels[1]}]", b)
     diff = float(np.linalg.norm(np.ravel(a - b)))
     size = max(float(np.linalg.norm(np.ravel(a))), float(np.linalg.norm(np.ravel(b))), 1e-300)
-    print(f"    ‖{labels[0]} − {labels[1]}‖ = {diff:.2e}" + (f"   (relative {diff / size:.1e})" if size > 1e-300 else ""))
+    relative = f"   (relative {diff / size:.1e})" if size > 1e-300 else ""
+    print(f"    ‖{labels[0]} − {labels[1]}‖ = {diff:.2e}{relative}")
     assert diff <= rtol * max(size, 1.0), f"{what}: {labels[0]} and {labels[1]} differ by {diff:.3g}"
 
 

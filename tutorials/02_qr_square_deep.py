@@ -58,7 +58,8 @@ dR_hand = (paper.sym(C) * paper.E(3).T) @ Rd                       # dR = (sym(C
 dQ_hand = (dA - Qd @ dR_hand) @ np.linalg.inv(Rd)                  # dQ = (dA - Q dR) R^{-1}
 same("dR", dR, dR_hand, labels=("jvp", "Lemma 1"))
 same("dQ", dQ, dQ_hand, labels=("jvp", "Lemma 1"))
-same("Q^T dQ + (Q^T dQ)^T", Qd.T @ dQ + (Qd.T @ dQ).T, np.zeros((3, 3)), labels=("jvp", "0: Q^T dQ is skew"), rtol=1e-12)
+QtdQ = Qd.T @ dQ
+same("Q^T dQ + (Q^T dQ)^T", QtdQ + QtdQ.T, np.zeros((3, 3)), labels=("jvp", "0: Q^T dQ is skew"), rtol=1e-12)
 h = 1e-6
 with md.no_grad():
     (Qp, Rp), (Qm, Rm) = md.qr(A.data + h * dA), md.qr(A.data - h * dA)

@@ -150,6 +150,13 @@ class Backend:
     def take_along_axis(self, a, idx, axis):
         return self.xp.take_along_axis(a, idx, axis=axis)
 
+    def permute(self, a, perm, axis):
+        """Reorder the columns (``axis=-1``: ``a[..., :, perm]``) or rows (``axis=-2``) of matrices; ``perm`` may
+        carry batch axes that broadcast with ``a``'s."""
+        idx = perm[..., None, :] if axis == -1 else perm[..., :, None]
+        shape = np.broadcast_shapes(tuple(idx.shape), tuple(a.shape))
+        return self.take_along_axis(self.broadcast_to(a, shape), self.broadcast_to(idx, shape), axis)
+
     def argsort(self, a, axis=-1):
         return self.xp.argsort(a, axis=axis)
 

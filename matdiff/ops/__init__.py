@@ -14,7 +14,7 @@ from typing import Any, Sequence
 from ..errors import MatdiffError
 from ..op import _named as _name_outputs
 from ..tensor import Tensor
-from . import decompositions, elementary, solve, structural
+from . import decompositions, elementary, primitives, solve, structural
 from .decompositions import lq, qr  # noqa: F401
 from .interop import array_function, array_ufunc
 
@@ -24,7 +24,7 @@ _sum, _transpose, _adjoint, _conj, _real = (elementary.sum, elementary.transpose
                                             elementary.real)
 _slice, _split, _concat, _permute = structural.slice_, structural.split, structural.concat, structural.permute
 _solve = solve.solve_triangular_node
-assert decompositions    # registers qr, qr_wide, lq, lq_deep
+assert decompositions and primitives    # registers qr, qr_wide, lq, lq_deep; reshape, broadcast_to, embed, cast
 
 
 def matmul(A: Tensor, B: Any, *, name: Any = None) -> Tensor:

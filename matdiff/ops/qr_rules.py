@@ -27,7 +27,8 @@ def _check_rank(ctx, T, mode="backward"):
     ``ctx.hint`` (what to do, e.g. ``pivoting=True`` for the partition block of a wide QR) -- set by the node's
     forward and refined by the graph that uses it. ``mode`` names the sweep ("backward" or "forward mode").
     """
-    b = ctx.b
+    b = getattr(ctx.b, "arrays", ctx.b)      # under create_graph=True the values of the Tensor
+    T = T.data if hasattr(T, "node") else T
     d = b.to_host(b.abs(b.diagonal(T)))      # k numbers per matrix: the only host copy of a backward
     if d.size == 0:                          # a zero-size batch: nothing to check
         return

@@ -1,0 +1,191 @@
+"""Higher order: the backward pass recorded as a graph (``create_graph=True``), from the same rules.
+
+Every rule is written once, against the backend interface (``ctx.b``) and the arrays' own operators. A first-order
+sweep hands it the array backend: plain arrays, today's speed. ``create_graph=True`` hands the *same* rule a
+:class:`GraphBackend`, whose methods take and return Tensors by calling ops -- so the rule's arithmetic is recorded
+as nodes, the gradients it returns are Tensors, and they can be differentiated again, to any order.
+
+The primitives a rule may use, and the ops that record them here:
+
+=========================================  ===============================================================
+backend method / operator                  recorded as
+=========================================  ===============================================================
+``+ - * @``, ``-x``, ``x * scalar``        add, sub, mul, matmul, neg, scale
+``x[...]``                                 slice
+``mT``, ``mH``, ``conj``, ``real``         transpose, adjoint, conj, real (``imag(x) = real(-i x)``)
+``tril``, ``triu``, ``tril_matmul``        mul by a constant triangular mask
+``diagonal``, ``diag_embed``,              mul by a constant identity, sum, reshape
+``add_diagonal``
+``sum``, ``reshape``, ``broadcast_to``     sum, reshape, broadcast_to
+``astype``, ``concat``, ``permute``        cast, concat, permute
+``setitem_copy`` (the adjoint of slicing)  embed
+``solve_triangular`` (left/right, ^H)      solve_triangular with transpose/adjoint around it
+=========================================  ===============================================================
+
+Constants (the masks E and P_L, zeros) stay arrays and enter ops as constants. Forward-only methods (``qr``,
+``pivots``, ``phase``) and dtype queries are the array backend's.
+"""
+from .errors import MatdiffError
+from .ops import elementary as _el
+from .ops import primitives as _pr
+from .ops import solve as _solve
+from .ops import structural as _st
+from .tape import Tape, backward_sweep
+from .tensor import Tensor
+
+
+def _any_tensor(*xs):
+    return any(isinstance(x, Tensor) for x in xs)
+
+
+class GraphBackend:
+    """The backend interface on Tensors, for rules run under ``create_graph=True``."""
+
+    array_type = Tensor
+
+    def __init__(self, arrays):
+        self.arrays = arrays                  # the array backend underneath (NumPy, CuPy, array_api_strict)
+        self.name, self.device, self.xp, self.promotes = arrays.name, arrays.device, arrays.xp, arrays.promotes
+
+    def __getattr__(self, name):              # dtype queries, zeros/eye (constants), qr/pivots (forward only)
+        return getattr(self.arrays, name)
+
+    def own(self, x):
+        """A Tensor as is; an array of the backend as a constant Tensor; anything else None."""
+        if isinstance(x, Tensor):
+            return x
+        a = self.arrays.own(x)
+        return None if a is None else Tensor(a, self.arrays)
+
+    # -- structure ------------------------------------------------------------------------------------
+    def mT(self, a):
+        return _el.transpose(a) if isinstance(a, Tensor) else self.arrays.mT(a)
+
+    def mH(self, a):
+        return _el.adjoint(a) if isinstance(a, Tensor) else self.arrays.mH(a)
+
+    def conj(self, a):
+        if not isinstance(a, Tensor):
+            return self.arrays.conj(a)
+        return _el.conj(a) if self.is_complex(a.dtype) else a
+
+    def real(self, a):
+        if not isinstance(a, Tensor):
+            return self.arrays.real(a)
+        return _el.real(a) if self.is_complex(a.dtype) else a
+
+    def imag(self, a):
+        return _el.real(a * -1j) if isinstance(a, Tensor) else self.arrays.imag(a)
+
+    def _mask(self, a, k, lower):
+        ones = self.arrays.xp.ones(tuple(a.shape[-2:]), dtype=self.real_dtype(a.dtype))
+        return self.arrays.tril(ones, k) if lower else self.arrays.triu(ones, k)
+
+    def tril(self, a, k=0):
+        return a * self._mask(a, k, True) if isinstance(a, Tensor) else self.arrays.tril(a, k)
+
+    def triu(self, a, k=0):
+        return a * self._mask(a, k, False) if isinstance(a, Tensor) else self.arrays.triu(a, k)
+
+    def tril_matmul(self, A, B, upper_a=False):
+        return self.tril(A @ B) if _any_tensor(A, B) else self.arrays.tril_matmul(A, B, upper_a)
+
+    def diagonal(self, a):
+        if not isinstance(a, Tensor):
+            return self.arrays.diagonal(a)
+        k = min(a.shape[-2:])
+        eye = self.arrays.eye(k, self.real_dtype(a.dtype))
+        return _el.sum(a[..., :k, :k] * eye, axis=-1)
+
+    def diag_embed(self, d):
+        if not isinstance(d, Tensor):
+            return self.arrays.diag_embed(d)
+        k = d.shape[-1]
+        return self.reshape(d, tuple(d.shape[:-1]) + (1, k)) * self.arrays.eye(k, self.real_dtype(d.dtype))
+
+    def add_diagonal(self, H, d):
+        return H + self.diag_embed(d) if _any_tensor(H, d) else self.arrays.add_diagonal(H, d)
+
+    def concat(self, arrays, axis):
+        arrays = list(arrays)
+        return _st.concat(*arrays, axis=axis) if _any_tensor(*arrays) else self.arrays.concat(arrays, axis)
+
+    def reshape(self, a, shape):
+        if not isinstance(a, Tensor):
+            return self.arrays.reshape(a, shape)
+        return a if tuple(a.shape) == tuple(shape) else _pr.reshape(a, shape=tuple(shape))
+
+    def broadcast_to(self, a, shape):
+        if not isinstance(a, Tensor):
+            return self.arrays.broadcast_to(a, shape)
+        return a if tuple(a.shape) == tuple(shape) else _pr.broadcast_to(a, shape=tuple(shape))
+
+    def sum(self, a, axis=None, keepdims=False):
+        if not isinstance(a, Tensor):
+            return self.arrays.sum(a, axis=axis, keepdims=keepdims)
+        s = _el.sum(a, axis=axis)
+        if not keepdims:
+            return s
+        axes = range(a.ndim) if axis is None else [x % a.ndim for x in ((axis,) if isinstance(axis, int) else axis)]
+        return self.reshape(s, tuple(1 if i in set(axes) else n for i, n in enumerate(a.shape)))
+
+    def astype(self, a, dtype):
+        if not isinstance(a, Tensor):
+            return self.arrays.astype(a, dtype)
+        return a if a.dtype == dtype else _pr.cast(a, dtype=dtype)
+
+    def setitem_copy(self, shape, dtype, key, value):
+        if not isinstance(value, Tensor):
+            return self.arrays.setitem_copy(shape, dtype, key, value)
+        return _pr.embed(self.astype(value, dtype), shape=tuple(shape), key=tuple(key))
+
+    def permute(self, a, perm, axis):
+        return _st.permute(a, perm=perm, axis=axis) if isinstance(a, Tensor) else self.arrays.permute(a, perm, axis)
+
+    def solve_triangular(self, T, B, *, lower, side="left", adjoint=False, overwrite=False):
+        """``op(T)^{-1} B`` or ``B op(T)^{-1}`` from the solve node (a left solve with T's triangle) and transposes."""
+        if not _any_tensor(T, B):
+            return self.arrays.solve_triangular(T, B, lower=lower, side=side, adjoint=adjoint)
+        opT, low = (self.mH(T), not lower) if adjoint else (T, lower)
+        if side == "left":
+            return _solve.solve_triangular_node(opT, B, lower=low)
+        # B op(T)^{-1} = (op(T)^{-T} B^T)^T, and op(T)^T is triangular the other way
+        return self.mT(_solve.solve_triangular_node(self.mT(opT), self.mT(B), lower=not low))
+
+
+class GraphContext:
+    """A node's context for its rules under ``create_graph=True``: the backend is a :class:`GraphBackend` and the
+    saved values are the node's own input and output Tensors, so what the rule computes from them is recorded."""
+
+    def __init__(self, node, G):
+        ctx = node.ctx
+        self.__dict__.update(ctx.__dict__)       # what the forward stored: s, axes, key, formula, hint ...
+        self.b = G
+        own = {id(t.data): t for t in (*node.inputs, *node.outputs)}
+        self.saved = tuple(self._lift(a, own, node) for a in ctx.saved)
+
+    @staticmethod
+    def _lift(a, own, node):
+        t = own.get(id(a))
+        if t is not None:
+            return t
+        if not hasattr(a, "shape"):
+            return a
+        raise MatdiffError(
+            f"op {node.op.name!r} saved an array that is neither one of its inputs nor one of its outputs, so its "
+            "vjp cannot be differentiated again (create_graph=True). Save the inputs/outputs themselves (ctx.save(A, "
+            "C)) and recompute what the rule needs from them; keep constants as ctx attributes")
+
+
+def graph_sweep(outputs, seeds, *, capture=None, set_grads=True, retain_graph=True, trace=None):
+    """Reverse sweep recording the backward pass: every rule runs on Tensors through a :class:`GraphBackend`; the
+    nodes it records are marked ``origin = "backward"`` (drawings show them apart). Returns what ``backward_sweep``
+    returns, with Tensors instead of arrays."""
+    G = GraphBackend(outputs[0].backend)
+    seeds = [s if isinstance(s, Tensor) else Tensor(s, outputs[0].backend) for s in seeds]
+    with Tape() as recorded:
+        got = backward_sweep(outputs, seeds, retain_graph=retain_graph, capture=capture, set_grads=set_grads,
+                             trace=trace, context=lambda node: GraphContext(node, G))
+    for node in recorded:
+        node.origin = "backward"
+    return got
