@@ -102,7 +102,7 @@ def main(argv=None):
     peers = [] if a.quick else [x for x in a.peers.split(",") if x and available(x)]
     cfg = dict(cases=cases(shapes), reps=reps, extras=True)
     if a.quick:
-        cfg.update(gc_shape=[8, 4], mem_shape=[200, 50], gemm_n=200)
+        cfg.update(gc_shape=[8, 4], mem_shape=[200, 50], gemm_n=200, hvp_cases=[[[10, 4], "float64"]])
     samples = {lib: [] for lib in ["matdiff"] + peers}
     for r in range(rounds):
         for lib in samples:                   # alternate libraries within every round
@@ -160,6 +160,11 @@ def table(res, shapes, peers):
         lines.append(f"full-Jacobian gradcheck of QR 64x32 ({dt}, median of 3 after a warm-up): "
                      f"matdiff {_fmt(md_.get(k), 3)} s"
                      + "".join(f", {p} {_fmt(res[p].get(k), 3)} s" for p in peers if p == "torch"))
+    for key in sorted(k for k in md_ if k.startswith("hvp_")):
+        m = md_[key]
+        lines.append(f"{key}: matdiff HVP {_ms(m.get('hvp'))} ms = {_fmt(_ratio(m.get('hvp'), m.get('first')))} x its "
+                     "first-order gradient" + "".join(f"; {p} double backward {_ms(res[p].get(key, {}).get('hvp'))} ms"
+                                                      for p in peers if p == "torch"))
     lines.append(f"backward peak traced memory: {_fmt(md_.get('bwd_peak_over_A'))} x |A|; saved values released "
                  f"after backward: {md_.get('saved_released')}")
     if "gpu" in res:
@@ -199,12 +204,17 @@ def targets(res, peers):
                                                           md_.get(f"qr_fused_{s}", {}).get("backward")), 1.3)
     if "torch" in peers:
         add("8x4 qr fwd+bwd engine / PyTorch eager", _ratio(md_.get("tiny_qr_engine"),
-                                                           res["torch"].get("tiny_qr_engine")), 1.5)
+                                                           res["torch"].get("tiny_qr_engine")), 1.0)
+        for key in sorted(k for k in md_ if k.startswith("hvp_")):
+            add(f"{key} / PyTorch double backward", _ratio(md_[key].get("hvp"), res["torch"].get(key, {}).get("hvp")),
+                1.0)
         for dt in ("float64", "complex128"):
             k = f"gradcheck_qr64x32_{dt}"
             add(f"gradcheck speed-up vs torch.autograd.gradcheck {dt}", _ratio(res["torch"].get(k), md_.get(k)), 10,
                 ">=")
-    add("engine overhead per node (us)", None if md_.get("node_overhead") is None else md_["node_overhead"] * 1e6, 5)
+    add("engine overhead per node (us)", None if md_.get("node_overhead") is None else md_["node_overhead"] * 1e6, 3)
+    for key in sorted(k for k in md_ if k.startswith("hvp_")):
+        add(f"{key} / matdiff first-order gradient", _ratio(md_[key].get("hvp"), md_[key].get("first")), 3)
     add("backward peak memory / |A| (2000x500)", md_.get("bwd_peak_over_A"), 4)
     gf = md_.get("qr_fused_float64_2000x500", {}).get("backward")
     if gf and md_.get("dgemm_gflops"):

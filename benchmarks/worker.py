@@ -23,6 +23,20 @@ def median_time(f, reps, warmup=1):
     return float(np.median(ts)), [float(x) for x in ts]
 
 
+HVP_CASES = [((500, 200), "float64"), ((200, 500), "float64"), ((300, 300), "complex128")]
+
+
+def hvp_problem(shape, dtype):
+    """The Hessian-vector product benchmarked: L = Re sum(WQ ∘ Q) + Re sum(WR ∘ R ∘ R), A = QR, direction V."""
+    k = min(shape)
+    return (data(shape, dtype, 20), data((shape[0], k), dtype, 21), data((k, shape[1]), dtype, 22),
+            data(shape, dtype, 23))
+
+
+def hvp_key(shape, dtype):
+    return f"hvp_qr_{dtype}_{'x'.join(map(str, shape))}"
+
+
 def data(shape, dtype, seed):
     rng = np.random.default_rng(seed)
     a = rng.standard_normal(shape)
@@ -111,6 +125,24 @@ def _matdiff_extras(cfg, md, b, _gauge, qr_backward):
         res[f"gradcheck_qr64x32_{dtype}"] = median_time(
             lambda: oks.append(md.gradcheck(lambda A: tuple(md.qr(A)), [A]).ok), 3)[0]
         res[f"gradcheck_qr64x32_{dtype}_ok"] = all(oks)
+    # Hessian-vector products through QR (create_graph=True), and the first-order gradient of the same loss
+    for shape, dtype in cfg.get("hvp_cases", HVP_CASES):
+        a, WQ, WR, V = hvp_problem(tuple(shape), dtype)
+
+        def loss(A):
+            Q, R = md.qr(A)
+            return md.sum(md.real(Q * WQ)) + md.sum(md.real(R * R * WR))
+
+        def first():
+            A = md.tensor(a, requires_grad=True)
+            md.grad(loss(A), [A])
+
+        def hvp():
+            A = md.tensor(a, requires_grad=True)
+            g, = md.grad(loss(A), [A], create_graph=True)
+            md.grad([g], [A], [V])
+
+        res[hvp_key(shape, dtype)] = {"hvp": median_time(hvp, reps)[0], "first": median_time(first, reps)[0]}
     # peak traced memory during a 2000x500 backward, and whether saved values are released after it
     A = md.tensor(data(tuple(cfg.get("mem_shape", (2000, 500))), "float64", 0), requires_grad=True)
     Q, R = md.qr(A)
@@ -172,6 +204,23 @@ def run_torch(cfg):
             out[f"gradcheck_qr64x32_{dtype}"] = median_time(lambda: oks.append(torch.autograd.gradcheck(
                 lambda A: torch.linalg.qr(A), (A,), fast_mode=False)), 3)[0]
             out[f"gradcheck_qr64x32_{dtype}_ok"] = all(oks)
+        for shape, dtype in cfg.get("hvp_cases", HVP_CASES):        # double backward through torch.linalg.qr
+            a, WQ, WR, V = (torch.tensor(x) for x in hvp_problem(tuple(shape), dtype))
+
+            def loss(A):
+                Q, R = torch.linalg.qr(A)
+                return (Q * WQ).real.sum() + (R * R * WR).real.sum()
+
+            def first():
+                A = a.clone().requires_grad_(True)
+                torch.autograd.grad(loss(A), A)
+
+            def hvp():
+                A = a.clone().requires_grad_(True)
+                g, = torch.autograd.grad(loss(A), A, create_graph=True)
+                torch.autograd.grad(g, A, V)
+
+            out[hvp_key(shape, dtype)] = {"hvp": median_time(hvp, reps)[0], "first": median_time(first, reps)[0]}
     return out
 
 
