@@ -7,6 +7,9 @@ its *contribution* (``matmul`` sends ``Q̄ᴴ`` the term ``V̄ Yᴴ``); where se
 node sums them and the sum is labelled as the paper labels it -- in Figure 2, ``Q̄′ = Q̄ + Y V̄ᴴ`` flows into
 ``qr``. The tensors drawn (for a tape: the outputs nobody consumed) receive their adjoints from the loss ℒ.
 
+Nodes that a ``create_graph=True`` backward recorded (the backward pass as a graph) are violet with a dashed
+border, their results pale violet: the forward stays as it was.
+
 ``draw(x, "graph.svg")`` writes DOT and, with Graphviz's ``dot`` program installed, the picture (.svg, .png,
 .pdf). ``draw(outputs, "wide_qr.html", steps=True)`` writes one self-contained page that steps through the
 backward sweep, one node per frame, with the adjoints computed so far on their edges (values for small
@@ -130,7 +133,8 @@ def to_dot(x, title=None, backward=True, *, highlight=None, values=None):
     if title:
         lines.append(f'  labelloc=t; label="{_esc(title)}"; fontname="Helvetica"; fontsize=13;')
     for key, t in g.tensors.items():
-        fill = "#eef3ff" if t.node is None else "#ffffff"
+        made_by_backward = t.node is not None and t.node.origin == "backward"
+        fill = "#eef3ff" if t.node is None else "#f1e9ff" if made_by_backward else "#ffffff"
         dt = t.backend.dtype_name(t.dtype)
         shape = "×".join(map(str, t.shape)) or "scalar"
         lines.append(f'  t{key} [shape=ellipse, style=filled, fillcolor="{fill}", '
@@ -139,9 +143,11 @@ def to_dot(x, title=None, backward=True, *, highlight=None, values=None):
         eq, where = g.names.equation(n), short_ref(n.op.ref)
         text = f"#{g.number[id(n)]} {n.op.name}" + (f"\\n{_esc(eq)}" if eq else "")
         text += f"\\n[{_esc(where)}]" if where else ""
-        hot = n is highlight
-        lines.append(f'  n{id(n)} [shape=box, style="rounded,filled", fillcolor="{"#f9c0b8" if hot else "#fff4d6"}", '
-                     f'penwidth={3 if hot else 1}, label="{text}"];')
+        hot, recorded = n is highlight, n.origin == "backward"       # recorded by a create_graph backward
+        fill = "#f9c0b8" if hot else "#dcc8ff" if recorded else "#fff4d6"
+        style = "rounded,filled,dashed" if recorded else "rounded,filled"
+        lines.append(f'  n{id(n)} [shape=box, style="{style}", fillcolor="{fill}", penwidth={3 if hot else 1}, '
+                     f'label="{text}"];')
         lines += [f"  t{id(t)} -> n{id(n)};" for t in n.inputs] + [f"  n{id(n)} -> t{id(t)};" for t in n.outputs]
     if backward:
         lines += _adjoint_edges(g, values)

@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.py"))
 
 
-def test_there_are_nine_numbered_tutorials():
-    assert [p.name[:2] for p in TUTORIALS] == [f"{i:02d}" for i in range(1, 10)]
+def test_there_are_ten_numbered_tutorials():
+    assert [p.name[:2] for p in TUTORIALS] == [f"{i:02d}" for i in range(1, 11)]
 
 
 @pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: p.stem)
