@@ -73,9 +73,24 @@ def run_matdiff(cfg):
             sync()
 
         out[case["name"]] = {"backward": median_time(bwd, reps)[0], "forward": median_time(fwd, reps)[0]}
-    if cfg.get("extras"):
+    if cfg.get("extras") == "tiny":           # the GPU run: the 8x4 tape on the device only
+        out.update(_tiny(md, b, sync, max(reps, 200)))
+    elif cfg.get("extras"):
         out.update(_matdiff_extras(cfg, md, b, _gauge, qr_backward))
     return out
+
+
+def _tiny(md, b, sync, reps):
+    """8x4 QR forward + backward through the tape, on the backend's device."""
+    a, gq, gr = (b.from_host(data(s, "float64", i)) for i, s in enumerate([(8, 4), (8, 4), (4, 4)]))
+
+    def engine():
+        A = md.tensor(a, requires_grad=True)
+        Q, R = md.qr(A)
+        md.backward([Q, R], [gq, gr])
+        sync()
+
+    return {"tiny_qr_engine": median_time(engine, reps, warmup=20)[0]}
 
 
 def _matdiff_extras(cfg, md, b, _gauge, qr_backward):
@@ -190,14 +205,17 @@ def run_torch(cfg):
         out[case["name"].replace("_graph", "")] = {"backward": median_time(bwd, reps)[0],
                                                    "forward": median_time(fwd, reps)[0]}
     if cfg.get("extras"):
-        a, gq, gr = (torch.tensor(data(s, "float64", i)) for i, s in enumerate([(8, 4), (8, 4), (4, 4)]))
+        a, gq, gr = (torch.tensor(data(s, "float64", i), device=dev) for i, s in enumerate([(8, 4), (8, 4), (4, 4)]))
 
         def eager():
             A = a.clone().requires_grad_(True)
             Q, R = torch.linalg.qr(A)
             torch.autograd.backward([Q, R], [gq, gr])
+            sync()
 
         out["tiny_qr_engine"] = median_time(eager, max(reps, 200), warmup=20)[0]
+    if cfg.get("extras") == "tiny":
+        return out
         for dtype in ("float64", "complex128"):
             A = torch.tensor(data(tuple(cfg.get("gc_shape", (64, 32))), dtype, 3), requires_grad=True)
             oks = []

@@ -67,10 +67,10 @@ def _prepare(outputs, seeds, lead=0):
         if len(seeds) != len(outputs):
             raise MatdiffError(f"{len(outputs)} outputs but {len(seeds)} seeds; give one seed per output")
         seeds = [_seed_array(o, s, lead) for o, s in zip(outputs, seeds)]
-        for k, s in enumerate(seeds):
-            if not outputs[k].backend.isfinite_all(s):
-                raise NonFiniteError(f"seed {k} (for the output of shape {outputs[k].shape}) contains NaN or inf; "
-                                     "every gradient would be NaN -- check how the seed was computed")
+        if not outputs[0].backend.isfinite_all(*seeds):          # one host copy for all seeds
+            k = next(k for k, s in enumerate(seeds) if not outputs[k].backend.isfinite_all(s))
+            raise NonFiniteError(f"seed {k} (for the output of shape {outputs[k].shape}) contains NaN or inf; "
+                                 "every gradient would be NaN -- check how the seed was computed")
     return outputs, seeds
 
 

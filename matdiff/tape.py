@@ -11,6 +11,7 @@ forwards through the ops' ``jvp``.
 This layer knows tensors only by duck type (``.node``, ``.data``, ``.grad``, ``.requires_grad``).
 """
 import itertools
+import math
 import threading
 from contextlib import contextmanager
 
@@ -108,6 +109,44 @@ class Tape:
     __repr__ = __str__
 
 
+class _Checks(threading.local):
+    """The checks a sweep defers (per thread): None outside a sweep, else a list of (backend, values, callback)."""
+
+    pending = None
+
+
+_checks = _Checks()
+
+
+def check_later(b, values, callback):
+    """Run ``callback(host copy of values)`` -- now, or, on a backend whose host copies synchronise a device
+    (``b.defers_checks``: CuPy) and inside a sweep, at the sweep's end together with every other pending check,
+    in one device-to-host copy and before any ``.grad`` is written. Rules use it for checks that raise (rank)."""
+    if _checks.pending is None or not b.defers_checks:
+        callback(b.to_host(values))
+    else:
+        _checks.pending.append((b, values, callback))
+
+
+@contextmanager
+def _deferred_checks():
+    """The window of one sweep: checks requested inside it are settled when it closes (if nothing else failed)."""
+    outer, _checks.pending = _checks.pending, []
+    try:
+        yield
+        pending = _checks.pending
+    finally:
+        _checks.pending = outer
+    if pending:
+        b = pending[0][0]
+        flat = b.concat([b.reshape(b.astype(v, b.xp.float64), (-1,)) for _, v, _ in pending], axis=0)
+        host, start = b.to_host(flat), 0                    # the one synchronisation of the sweep
+        for _, v, callback in pending:
+            size = math.prod(v.shape)
+            callback(host[start:start + size].reshape(tuple(v.shape)))
+            start += size
+
+
 @contextmanager
 def no_grad():
     """Within this block ops record nothing (outputs do not require grad), as ``torch.no_grad``; per thread."""
@@ -193,15 +232,16 @@ def backward_sweep(outputs, seeds, *, retain_graph=False, capture=None, set_grad
     """
     adj = _Adjoints(outputs, seeds)
     visited = []
-    for node in reversed(graph_nodes(outputs)):
-        cots = adj.pop(node.outputs)                 # None for an output nobody used
-        if cots is None:
-            continue                                 # nothing flows through this node
-        grads = _vjp(node, cots, lead, context)      # one adjoint per input, checked
-        if trace is not None:
-            trace(node, cots, grads)
-        adj.add(node.inputs, grads, node.ctx.needs_grad)
-        visited.append((node, cots))
+    with _deferred_checks():                         # a GPU's checks reach the host once, here, before any write
+        for node in reversed(graph_nodes(outputs)):
+            cots = adj.pop(node.outputs)             # None for an output nobody used
+            if cots is None:
+                continue                             # nothing flows through this node
+            grads = _vjp(node, cots, lead, context)  # one adjoint per input, checked
+            if trace is not None:
+                trace(node, cots, grads)
+            adj.add(node.inputs, grads, node.ctx.needs_grad)
+            visited.append((node, cots))
     return _commit(visited, adj, capture, set_grads, retain_graph)
 
 
@@ -324,6 +364,12 @@ def forward_sweep(nodes, tangents):
     i.e. passed as None). Returns the updated map, with a tangent for every output that a tangent reached; a node
     none of whose inputs carries a tangent is skipped, and its outputs get none (callers read them as zero).
     """
+    with _deferred_checks():
+        _push_tangents(nodes, tangents)
+    return tangents
+
+
+def _push_tangents(nodes, tangents):
     for node in nodes:
         if node.freed:
             raise GraphError(f"node #{node.seq} ({node.op.name}) was freed; forward mode needs its saved values")
@@ -341,4 +387,3 @@ def forward_sweep(nodes, tangents):
             if d is not None:
                 tangents[id(o)] = fit(b, _conforming(node, b, "jvp", "tangent", outs, d, o.shape, 0, reduce=False),
                                       o.shape, o.dtype)
-    return tangents

@@ -3,6 +3,8 @@
 Rules call only these methods (and the arrays' own ``+ - * @``), so one rule serves every backend.
 Subclasses add the linear algebra of their library (QR, triangular solves) and faster paths.
 """
+import math
+
 import numpy as np
 
 
@@ -12,6 +14,7 @@ class Backend:
     name = "abstract"
     device = "cpu"
     promotes = True     # do mixed-dtype operands promote as in NumPy? (array_api_strict refuses int with float)
+    defers_checks = False   # do host copies synchronise a device? Then a sweep's checks reach the host once, at its end
 
     def __init__(self, xp):
         self.xp = xp
@@ -170,12 +173,24 @@ class Backend:
         """``Re <a, b> = Re sum(conj(a) * b)`` as a Python float: the real inner product of the trace identity."""
         return float(self.sum(self.real(self.conj(a) * b)))
 
-    def isfinite_all(self, a):
-        """No NaN or inf in ``a``. First one reduction: NaN or inf anywhere makes the sum NaN or inf, so a finite sum
-        proves every entry finite; only a non-finite sum (a NaN, or an overflow of huge finite entries) pays for
-        the entrywise test."""
-        xp = self.xp
-        return bool(xp.isfinite(xp.sum(a))) or bool(xp.all(xp.isfinite(a)))
+    def total(self, a):
+        """A real 0-d float64 array that is NaN or inf if ``a`` holds a NaN or an inf (the sum of every real and
+        imaginary part; finite entries can overflow it, so a non-finite total is only a suspicion)."""
+        s = self.xp.sum(self.real(a)) + self.xp.sum(self.imag(a)) if self.is_complex(a.dtype) else self.xp.sum(a)
+        return self.astype(s, self.xp.float64)
+
+    def host_values(self, *scalars):
+        """0-d arrays of this backend as Python floats, in one device-to-host copy (one synchronisation)."""
+        return [float(x) for x in self.to_host(self.xp.stack([self.astype(s, self.xp.float64) for s in scalars]))]
+
+    def isfinite_all(self, *arrays):
+        """No NaN or inf in any of ``arrays``, with one device-to-host copy: a finite total of their sums proves
+        every entry finite; only a non-finite total (a NaN, or an overflow of huge entries) pays for the entrywise
+        test."""
+        total = self.total(arrays[0])
+        for a in arrays[1:]:
+            total = total + self.total(a)
+        return math.isfinite(self.host_values(total)[0]) or all(bool(self.xp.all(self.xp.isfinite(a))) for a in arrays)
 
     def qr(self, A):
         """Reduced QR of a stack of matrices: ``Q`` (..., m, k), ``R`` (..., k, n), ``k = min(m, n)``."""
@@ -190,9 +205,15 @@ class Backend:
         T = self.tril(T) if lower else self.triu(T)
         if adjoint:
             T = self.mH(T)
-        if side == "left":
-            return self.xp.linalg.solve(T, B)
-        return self.mT(self.xp.linalg.solve(self.mT(T), self.mT(B)))
+        if side == "right":                                  # B T^{-1} = (T^{-T} B^T)^T
+            T, B = self.mT(T), self.mT(B)
+        # The batch axes are broadcast here, explicitly: NumPy's linalg.solve broadcasts them, CuPy's does not
+        # ("a must have (..., M, M) shape and b must have (..., M, K)"); tests/test_backends.py runs this path.
+        batch = np.broadcast_shapes(tuple(T.shape[:-2]), tuple(B.shape[:-2]))
+        T = self.broadcast_to(T, batch + tuple(T.shape[-2:]))
+        B = self.broadcast_to(B, batch + tuple(B.shape[-2:]))
+        X = self.xp.linalg.solve(T, B)
+        return self.mT(X) if side == "right" else X
 
     def tril_matmul(self, A, B, upper_a=False):
         """The lower triangle (with the diagonal) of ``A @ B`` for a square product; the rest is zero.

@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import paper
 from ..errors import IllConditionedWarning, RankDeficientError, warn
+from ..tape import check_later
 
 
 def _gauge(b, Q, R):
@@ -29,7 +30,13 @@ def _check_rank(ctx, T, mode="backward"):
     """
     b = getattr(ctx.b, "arrays", ctx.b)      # under create_graph=True the values of the Tensor
     T = T.data if hasattr(T, "node") else T
-    d = b.to_host(b.abs(b.diagonal(T)))      # k numbers per matrix: the only host copy of a backward
+    eps = b.eps(T.dtype)
+    # k numbers per matrix; on a GPU they reach the host with every other check of the sweep, in one copy, at its end
+    check_later(b, b.abs(b.diagonal(T)), lambda d: _verdict(ctx, d, eps, mode))
+
+
+def _verdict(ctx, d, eps, mode):
+    """The rank check on the host values ``d = |diag(T)|`` (per matrix): raise, warn, or pass."""
     if d.size == 0:                          # a zero-size batch: nothing to check
         return
     shape, k = ctx.shape, d.shape[-1]
@@ -40,7 +47,6 @@ def _check_rank(ctx, T, mode="backward"):
         ratio = dmin / np.where(dmax > 0, dmax, 1.0) * (dmax > 0)      # 0 for an all-zero diagonal
         worst = np.unravel_index(np.argmin(ratio), ratio.shape)
         r = float(ratio[worst])
-    eps = b.eps(T.dtype)
     if not r == r or r <= 10 * max(k, *shape[-2:]) * eps:      # NaN, or numpy's matrix_rank tolerance x10
         where = f" (matrix {tuple(int(i) for i in worst)} of the batch)" if worst else ""
         raise RankDeficientError(

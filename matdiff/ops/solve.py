@@ -3,6 +3,8 @@
 For ``X = T^{-1} B`` (Giles 2008 §3.3): ``Bbar = T^{-H} Xbar`` and ``Tbar = -Bbar X^H`` restricted to T's
 triangle (the other triangle is never read, so it gets no gradient); forward mode ``dX = T^{-1}(dB - dT X)``.
 """
+import math
+
 from ..errors import NonFiniteError, RankDeficientError, ShapeError
 from ..registry import register
 
@@ -21,12 +23,15 @@ class solve_triangular_node:
         if T.ndim < 2 or T.shape[-1] != T.shape[-2] or B.ndim < 2 or B.shape[-2] != T.shape[-1]:
             raise ShapeError(f"solve_triangular needs a square T (..., k, k) and B (..., k, p); got {T.shape} and "
                              f"{B.shape}. Make a vector a column: b[:, None]")
-        if not (b.isfinite_all(T) and b.isfinite_all(B)):
-            raise NonFiniteError("solve_triangular: T or B contains NaN or inf; the solution (and its gradient) would "
-                                 "be NaN -- clean the data first")
-        if bool(b.xp.any(b.diagonal(T) == 0)):
-            raise RankDeficientError(f"solve_triangular: T ({T.shape[-2]}x{T.shape[-1]}) has a zero on its diagonal; "
-                                     "the system is singular")
+        # both checks in one device-to-host copy: the total of T and B, and T's smallest |diagonal|
+        if T.size and B.size:
+            total, smallest = b.host_values(b.total(T) + b.total(B), b.xp.min(b.abs(b.diagonal(T))))
+            if not math.isfinite(total) and not b.isfinite_all(T, B):
+                raise NonFiniteError("solve_triangular: T or B contains NaN or inf; the solution (and its gradient) "
+                                     "would be NaN -- clean the data first")
+            if smallest == 0:
+                raise RankDeficientError(f"solve_triangular: T ({T.shape[-2]}x{T.shape[-1]}) has a zero on its "
+                                         "diagonal; the system is singular")
         dtype = b.result_type(T.dtype, B.dtype)
         T, B = b.astype(T, dtype), b.astype(B, dtype)
         X = b.solve_triangular(T, B, lower=lower)

@@ -1,0 +1,131 @@
+"""What the GPU runs, run on the CPU: the batched Householder QR (array-API code, the default for CuPy stacks)
+against LAPACK on NumPy and array_api_strict, the choice of QR path, the triangular solve where the library does
+not broadcast batch axes (as CuPy's linalg.solve does not), and checks deferred to one host copy per sweep."""
+import numpy as np
+import pytest
+
+import matdiff as md
+from matdiff.backend.gpu import qr_path
+from matdiff.backend.householder import householder_qr
+from matdiff.ops.qr_rules import _gauge
+from matdiff.testing import BACKENDS, rand, svd_conditioned
+
+NP = md.backend.get("numpy")
+
+
+@pytest.mark.parametrize("backend_name", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex64, np.complex128])
+@pytest.mark.parametrize("shape", [(4, 4), (6, 3), (3, 6), (1, 5), (5, 1), (7, 5, 4), (2, 3, 2, 6), (0, 4, 3)], ids=str)
+def test_batched_householder_equals_lapack(shape, dtype, backend_name):
+    b = md.backend.get(backend_name)
+    a = svd_conditioned(shape[:-2], *shape[-2:], cond=50, dtype=dtype, seed=sum(shape))
+    Q, R = householder_qr(b, b.from_host(a))
+    Ql, Rl = _gauge(NP, *np.linalg.qr(a))
+    Q, R = b.to_host(Q), b.to_host(R)
+    assert Q.shape == Ql.shape and R.shape == Rl.shape and Q.dtype == a.dtype
+    tol = 50 * 50 * np.finfo(dtype).eps * max(shape[-2:])          # round-off x cond(A) = 50
+    np.testing.assert_allclose(Q, Ql, rtol=0, atol=tol)
+    np.testing.assert_allclose(R, Rl, rtol=0, atol=tol * max(1.0, float(np.abs(Rl).max(initial=0))))
+    if R.size:
+        d = np.diagonal(R, axis1=-2, axis2=-1)
+        assert np.all(d.real >= 0) and np.all(np.abs(d.imag) <= tol)
+
+
+def test_batched_householder_on_a_zero_column():
+    a = rand((3, 5, 3), seed=1)
+    a[1, :, 0] = 0                                        # reflector of a zero column: nothing to do, no NaN
+    Q, R = householder_qr(NP, a)
+    assert np.all(np.isfinite(Q)) and np.all(np.isfinite(R))
+    np.testing.assert_allclose(Q @ R, a, atol=1e-12)
+
+
+def test_the_qr_path_for_cupy_stacks():
+    assert qr_path((64, 32)) == "cusolver"                       # one matrix
+    assert qr_path((8, 64, 32)) == "cusolver"                    # a short stack
+    assert qr_path((4096, 64, 32)) == "vectorized"               # the default for stacks of small matrices
+    assert qr_path((4096, 64, 32), "kernel") == "kernel"         # opt-in
+    assert qr_path((4096, 64, 32), "cusolver") == "cusolver"
+    assert qr_path((64, 512, 64)) == "cusolver"                  # too large for the fast paths
+
+
+class _NoBroadcastLinalg:
+    """array_api_strict's linalg, except that solve refuses broadcast batch axes, as CuPy's does."""
+
+    def __init__(self, linalg):
+        self._linalg = linalg
+
+    def solve(self, a, b):
+        if tuple(a.shape[:-2]) != tuple(b.shape[:-2]):
+            raise ValueError("a must have (..., M, M) shape and b must have (..., M, K) for multidimensional b")
+        return self._linalg.solve(a, b)
+
+    def __getattr__(self, name):
+        return getattr(self._linalg, name)
+
+
+class _NoBroadcastXP:
+    def __init__(self, xp):
+        self._xp, self.linalg = xp, _NoBroadcastLinalg(xp.linalg)
+
+    def __getattr__(self, name):
+        return getattr(self._xp, name)
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+@pytest.mark.parametrize("adjoint", [False, True])
+@pytest.mark.parametrize("lower", [False, True])
+@pytest.mark.parametrize("shapes", [((2, 3, 3), (3, 4)), ((3, 3), (2, 3, 4)), ((2, 1, 3, 3), (5, 3, 4))], ids=str)
+def test_the_generic_triangular_solve_broadcasts_batches_itself(shapes, lower, adjoint, side, monkeypatch):
+    from matdiff.backend.base import Backend
+    strict = md.backend.get("array_api_strict")
+    monkeypatch.setattr(strict, "xp", _NoBroadcastXP(strict.xp))
+    tshape, bshape = shapes
+    T = np.tril(rand(tshape, seed=1)) + 3 * np.eye(3) if lower else np.triu(rand(tshape, seed=1)) + 3 * np.eye(3)
+    B = rand(bshape, seed=2)
+    if side == "right":
+        B = np.swapaxes(B, -1, -2)
+    X = Backend.solve_triangular(strict, strict.from_host(T), strict.from_host(B), lower=lower, side=side,
+                                 adjoint=adjoint)
+    opT = np.conj(np.swapaxes(T, -1, -2)) if adjoint else T
+    expected = np.linalg.solve(opT, B) if side == "left" else np.swapaxes(
+        np.linalg.solve(np.swapaxes(opT, -1, -2), np.swapaxes(B, -1, -2)), -1, -2)
+    np.testing.assert_allclose(strict.to_host(X), expected, rtol=1e-12, atol=1e-12)
+
+
+def _count_host_copies(monkeypatch, b):
+    calls = []
+    real = type(b).to_host
+    monkeypatch.setattr(type(b), "to_host", lambda self, a: calls.append(tuple(np.shape(a))) or real(self, a))
+    return calls
+
+
+def test_deferred_checks_reach_the_host_once_per_backward(monkeypatch):
+    monkeypatch.setattr(NP, "defers_checks", True)            # what CuPy does, on the CPU
+    A = md.tensor(rand((3, 6), seed=3), requires_grad=True)
+    loss = md.sum(md.qr(A).R) + md.sum(md.lq(A).L) + md.sum(md.qr(A.mH).R)   # three rank checks
+    calls = _count_host_copies(monkeypatch, NP)
+    loss.backward()
+    assert len(calls) == 1 and A.grad.shape == (3, 6)
+
+
+def test_a_deferred_rank_error_still_writes_nothing(monkeypatch):
+    monkeypatch.setattr(NP, "defers_checks", True)
+    a = rand((4, 4), seed=4)
+    a[:, 3] = a[:, 0] - 2 * a[:, 1]                           # rank 3: |r_44| ~ 1e-16, not exactly 0
+    A = md.tensor(a, requires_grad=True)
+    Q, R = md.qr(A)
+    with pytest.raises(md.RankDeficientError, match="4x4 input is singular.*smallest"):
+        md.backward([Q, R], [np.ones((4, 4)), np.ones((4, 4))])
+    assert A.grad is None and Q.grad is None and not R.node.freed
+
+
+def test_seeds_and_solve_checks_take_one_host_copy(monkeypatch):
+    T = md.tensor(np.triu(rand((4, 4), seed=5)) + 3 * np.eye(4), requires_grad=True)
+    B = md.tensor(rand((4, 2), seed=6), requires_grad=True)
+    calls = _count_host_copies(monkeypatch, NP)
+    X = md.solve_triangular(T, B)
+    assert len(calls) == 1                                     # finiteness and the zero-diagonal test together
+    Y = X * 2.0
+    calls.clear()
+    md.backward([X, Y], [np.ones((4, 2)), np.ones((4, 2))])
+    assert len(calls) == 1                                     # both seeds checked in one copy
