@@ -129,3 +129,12 @@ def test_seeds_and_solve_checks_take_one_host_copy(monkeypatch):
     calls.clear()
     md.backward([X, Y], [np.ones((4, 2)), np.ones((4, 2))])
     assert len(calls) == 1                                     # both seeds checked in one copy
+
+
+def test_pivoting_copies_the_matrix_to_the_host_once_and_never_the_permutation(monkeypatch):
+    A = md.tensor(rand((2, 3, 5), seed=7), requires_grad=True)
+    calls = _count_host_copies(monkeypatch, NP)
+    Q, R, perm = md.qr(A, pivoting=True)
+    assert calls.count((2, 3, 5)) == 1                 # A, once, for geqp3
+    assert (2, 5) not in calls                         # the permutation never travels back
+    assert type(perm) is np.ndarray and perm.shape == (2, 5)

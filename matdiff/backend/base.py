@@ -228,8 +228,9 @@ class Backend:
 
         Pivot selection is a sequential, data-dependent choice; it always runs on the host through LAPACK's
         geqp3 (SciPy's binding, the routine behind ``scipy.linalg.qr(..., pivoting=True)``, called directly to
-        skip its per-call checks in a loop over a batch). A GPU array is copied to the host once for it, explicitly.
-        Returns an integer array of this backend, shape ``A.shape[:-2] + (n,)`` (``(m,)`` for rows).
+        skip its per-call checks in a loop over a batch). A GPU array is copied to the host once for it, explicitly,
+        and the pivots stay there: a NumPy integer array of shape ``A.shape[:-2] + (n,)`` (``(m,)`` for rows), which
+        the permute node checks on the host and moves to the device once (no device -> host round trip).
         """
         from scipy.linalg import lapack
 
@@ -244,7 +245,7 @@ class Backend:
             lwork = max(1, int(abs(geqp3(flat[0], lwork=-1)[3][0])))
             for i, M in enumerate(flat):
                 perms[i] = geqp3(M, lwork=lwork)[1] - 1         # LAPACK's pivots count from 1
-        return self.from_host(perms.reshape(batch + (n,)))
+        return perms.reshape(batch + (n,))
 
     def __repr__(self):
         return f"<matdiff backend {self.name} on {self.device}>"

@@ -234,9 +234,10 @@ def _decompose(kind, A, mode, pivoting, fused, formula):
     kw = {"formula": formula} if kind == "qr" else {}
     perm = None
     if pivoting:
-        perm = b.pivots(A.data, rows=kind == "lq")
-        A = permute(A, perm=perm, axis=axis)
+        host = b.pivots(A.data, rows=kind == "lq")           # on the host (geqp3), checked there by permute
+        A = permute(A, perm=host, axis=axis)
         A.name = A.name or spec["permuted"]
+        perm = b.from_host(host)                               # the caller's copy, on the tensor's device
     m, n = A.shape[-2:]
     k, long = min(m, n), (n if axis == -1 else m)         # the partitioned axis is the long one when k < long
     if mode == "complete" and _complete(A, kind, (m > n) if kind == "qr" else (m < n)):
