@@ -23,7 +23,7 @@ from .errors import (
                      RankDeficientError,
                      ShapeError,
 )
-from .finite_differences import gradcheck, gradgradcheck
+from .finite_differences import gradcheck
 from .ops import (
                      add,
                      adjoint,
@@ -46,6 +46,7 @@ from .ops import (
 from .ops.decompositions import FORMULAS, LQPivotedResult, LQResult, QRPivotedResult, QRResult
 from .registry import register, registry, unregister
 from .report import NodeCheck, Report
+from .second_order import gradgradcheck
 from .tape import Tape, enable_grad, no_grad
 from .tensor import Tensor, tensor
 from .trace_identity import check_adjoint

@@ -12,7 +12,8 @@ import numpy as np
 from . import backend as _backend
 from .errors import DeviceError, DTypeError, GraphError, MatdiffError, NonFiniteError, ShapeError
 from .notation import Names, bar, short_ref
-from .tape import Tape, backward_sweep, forward_sweep, graph_nodes
+from .sweeps import backward_sweep, forward_sweep
+from .tape import Tape, graph_nodes
 from .tensor import Tensor, tensor
 
 

@@ -26,7 +26,8 @@ import numpy as np
 
 from .errors import MatdiffError
 from .notation import Names, bar, short_ref
-from .tape import Tape, backward_sweep, graph_nodes
+from .sweeps import backward_sweep
+from .tape import Tape, graph_nodes
 
 FORMATS = (".svg", ".png", ".pdf", ".dot", ".html")
 _DASHED = 'style=dashed, color="#c0392b", fontcolor="#c0392b", constraint=false'

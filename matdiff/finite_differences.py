@@ -13,24 +13,18 @@ recorded is re-checked on its own (``matdiff/blame.py``) and ``report.blame`` na
 """
 from __future__ import annotations
 
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 import numpy as np
 
-from .autodiff import grad, grad_batched
+from .autodiff import grad_batched
 from .errors import MatdiffError, PrecisionWarning, warn
+from .jacobians import _analytic, _Compare, _Layout, _numeric, _out_layouts
 from .report import Report, check_args, finish, float_outputs, is_single, random_like, rel_err, setup
-from .tape import Tape, enable_grad, grad_enabled, no_grad
-from .tensor import Tensor, tensor
+from .tape import Tape, no_grad
+from .tensor import tensor
 
 DEFAULTS = {"double": dict(eps=1e-6, atol=1e-5, rtol=1e-4), "single": dict(eps=1e-3, atol=1e-2, rtol=1e-2)}
-_CHUNK = 1 << 22            # entries per batched evaluation (bounds memory)
-_BATCHED = True             # evaluate along a leading axis first (tests switch it off to compare with the loops)
-_WORKERS = min(4, os.cpu_count() or 1)
-_FALLBACK = (ValueError, MatdiffError, IndexError, TypeError)   # what a function that does not broadcast raises
 
 
 def gradcheck(f: Callable[..., Any], inputs: Any, *, eps: float | None = None, atol: float | None = None,
@@ -74,61 +68,6 @@ def gradcheck(f: Callable[..., Any], inputs: Any, *, eps: float | None = None, a
     return finish(rep, raise_on_fail)
 
 
-def gradgradcheck(f: Callable[..., Any], inputs: Any, *, seeds: Any = None, eps: float | None = None,
-                  atol: float | None = None, rtol: float | None = None, fast: bool = False, n_checks: int = 3,
-                  seed: int = 0, max_rows: int = 12, raise_on_fail: bool = False, blame: bool = True) -> Report:
-    """Check ``f``'s second derivatives: the backward of its backward against central differences of its first
-    derivatives. Returns the same :class:`~matdiff.report.Report` as :func:`gradcheck` (kind "gradgradcheck").
-
-    With output adjoints ``v`` (``seeds``, or random ones drawn from ``seed``), ``g(x) = J(x)^H v`` -- the gradient of
-    ``Re <v, f(x)>`` -- is computed by ``md.grad(..., create_graph=True)``; then ``gradcheck(g)`` compares the
-    Jacobian of ``g`` that the engine gets by differentiating the recorded backward pass (every entry, or
-    ``n_checks`` random projections with ``fast=True``) with central differences of ``g``, i.e. first derivatives
-    at ``x ± eps e``. Tolerances and ``blame`` are gradcheck's: on failure the nodes the backward pass recorded are
-    re-checked one by one.
-    """
-    check_args("gradgradcheck", f, eps=eps, atol=atol, rtol=rtol, n_checks=n_checks)
-    ts, diff = setup(inputs, "gradgradcheck")
-    with no_grad():
-        outs0 = float_outputs(f(*ts), "gradgradcheck")[0]
-    rng = np.random.default_rng(seed + 1)
-    V = [random_like(rng, o, o.backend) for o in outs0] if seeds is None else \
-        [s.data if isinstance(s, Tensor) else s for s in (seeds if isinstance(seeds, (list, tuple)) else [seeds])]
-
-    def first_derivatives(*xs):
-        lead = tuple(xs[diff[0]].shape[:xs[diff[0]].ndim - ts[diff[0]].ndim])   # gradcheck's stack of perturbations
-        if grad_enabled():                        # the analytic pass: record the backward, to differentiate it
-            outs = float_outputs(f(*xs), "gradgradcheck")[0]
-            gs = grad(outs, [xs[i] for i in diff], _spread(V, outs, lead), create_graph=True)
-            # a linear f has a constant gradient: tie it to x with a zero coefficient, so its (zero) second
-            # derivative is compared like any other
-            return tuple(g if g.requires_grad else g + xs[i] * 0.0 for g, i in zip(gs, diff))
-        with enable_grad():                       # a finite-difference evaluation: first derivatives as values
-            leaves = [tensor(x.data, requires_grad=(i in diff)) for i, x in enumerate(xs)]
-            outs = float_outputs(f(*leaves), "gradgradcheck")[0]
-            return tuple(tensor(g) for g in grad(outs, [leaves[i] for i in diff], _spread(V, outs, lead)))
-
-    rep = gradcheck(first_derivatives, ts, eps=eps, atol=atol, rtol=rtol, fast=fast, n_checks=n_checks, seed=seed,
-                    max_rows=max_rows, blame=blame)
-    rep.kind = "gradgradcheck" + ("(fast)" if fast else "")
-    if blame and not rep.ok and not rep.blame:     # every node right to first order: check them to second order
-        from .blame import blame_nodes
-        with Tape() as tape:
-            f(*[tensor(t.data, requires_grad=(i in diff), name=t.name) for i, t in enumerate(ts)])
-        eps_, atol_, rtol_ = tolerances([ts[i] for i in diff], eps, atol, rtol, "gradgradcheck")
-        rep.node_checks = blame_nodes(tape.nodes, eps_, atol_, rtol_, order=2)
-        rep.blame = [c for c in rep.node_checks if not c.ok]
-    return finish(rep, raise_on_fail)
-
-
-def _spread(V, outs, lead):
-    """The adjoints ``v`` broadcast over gradcheck's leading stack of perturbed inputs -- or a ValueError (gradcheck
-    then evaluates one perturbation at a time) if ``f`` did not carry that stack through as a leading axis."""
-    if any(tuple(o.shape) != lead + tuple(v.shape) for v, o in zip(V, outs)):
-        raise ValueError("the function does not broadcast over a leading axis")
-    return [o.backend.broadcast_to(v, tuple(o.shape)) if lead else v for v, o in zip(V, outs)]
-
-
 def tolerances(ts, eps, atol, rtol, what):
     """The step and tolerances: the caller's, else the defaults of the inputs' precision (warning in single)."""
     single = is_single(ts)
@@ -137,197 +76,6 @@ def tolerances(ts, eps, atol, rtol, what):
         warn(f"{what} in single precision is only accurate to ~1e-3; check in float64/complex128 for a verdict you "
              "can trust", PrecisionWarning)
     return (d["eps"] if eps is None else eps, d["atol"] if atol is None else atol, d["rtol"] if rtol is None else rtol)
-
-
-# -- a tensor's real coordinates, as (matrix of the batch, coordinate within it) ----------------------------
-def _flat_real(b, a, lead=0):
-    """Real coordinates of array ``a`` (complex -> (re, im) pairs), flattened after ``lead`` axes, on the host."""
-    h = np.ascontiguousarray(b.to_host(a))
-    h = h.reshape(h.shape[:lead] + (-1,))
-    return h.view(h.real.dtype) if np.iscomplexobj(h) else h      # a complex array viewed as (re, im) pairs
-
-
-class _Layout:
-    """Tensor ``t``'s real coordinates split as ``nb`` matrices (its first ``nbd`` axes) x ``per`` coordinates."""
-
-    def __init__(self, t, nbd, name):
-        self.t, self.b, self.nbd, self.name = t, t.backend, nbd, name
-        self.batch, self.inner = tuple(t.shape[:nbd]), tuple(t.shape[nbd:])
-        self.nb, self.cplx = int(np.prod(self.batch)), t.backend.is_complex(t.dtype)
-        self.per = int(np.prod(self.inner)) * (2 if self.cplx else 1)
-
-    def basis(self, lo, hi, scale=1.0):
-        """Unit perturbations ``lo:hi`` (coordinate j of every matrix at once): shape ``(hi - lo,) + t.shape``."""
-        j = np.arange(lo, hi)
-        E = np.zeros((hi - lo, self.nb, self.per // (2 if self.cplx else 1)),
-                     dtype=np.complex128 if self.cplx else np.float64)
-        vals = np.where(j % 2, 1j, 1) * scale if self.cplx else np.full(hi - lo, scale)
-        E[np.arange(hi - lo), :, j // 2 if self.cplx else j] = vals[:, None]
-        return self.b.astype(self.b.from_host(E.reshape((hi - lo,) + tuple(self.t.shape))), self.t.dtype)
-
-    def flat(self, a, lead):
-        """Array ``a`` of this tensor's shape (behind ``lead`` axes) as host coordinates ``(lead..., nb, per)``."""
-        h = _flat_real(self.b, a, lead)
-        return h.reshape(h.shape[:lead] + (self.nb, self.per))
-
-    def label(self, bi, c):
-        """``A[2, 0, 1].im``: the entry behind matrix ``bi``'s coordinate ``c``, with its full index."""
-        idx = np.unravel_index(bi, self.batch) if self.batch else ()
-        idx = tuple(idx) + tuple(np.unravel_index(c // 2 if self.cplx else c, self.inner) if self.inner else ())
-        part = (".im" if c % 2 else ".re") if self.cplx else ""
-        return f"{self.name}[{', '.join(str(int(i)) for i in idx)}]{part}" if idx else self.name + part
-
-
-# -- the two Jacobians, block-diagonal over nb matrices (nb = 1 without batched=True) ------------------------
-def _eval(f, ts, i, xi):
-    args = list(ts)
-    args[i] = tensor(xi)
-    with no_grad():
-        return float_outputs(f(*args))[0]
-
-
-def _chunks(n, per_item, workers):
-    """Split range(n) into chunks that bound memory and give every worker thread something to do."""
-    step = max(1, min(_CHUNK // max(1, per_item), -(-n // workers)))
-    return [(lo, min(n, lo + step)) for lo in range(0, n, step)]
-
-
-def _map(func, chunks):
-    """Run ``func`` over chunks in a few threads: NumPy/LAPACK release the GIL, so small batched kernels
-    (which OpenBLAS runs single-threaded) use every core."""
-    if len(chunks) <= 1 or _WORKERS <= 1:
-        return [func(*c) for c in chunks]
-    with ThreadPoolExecutor(_WORKERS) as pool:
-        return list(pool.map(lambda c: func(*c), chunks))
-
-
-def _numeric(f, ts, i, eps, lin, louts):
-    """Numeric Jacobian of every output w.r.t. input ``i``: ``(nb, n_out, lin.per)``, filled by columns."""
-    t = ts[i]
-    n_out = sum(lo.per for lo in louts)
-    cols = np.empty((lin.nb, n_out, lin.per))
-
-    def fill(lo, flats, P):                                                  # flats: each (2P, nb, per_out)
-        if any(fl.shape[:2] != (2 * P, lin.nb) for fl in flats):
-            raise ValueError("the function does not broadcast over a leading axis")
-        r0 = 0
-        for fl in flats:
-            cols[:, r0:r0 + fl.shape[2], lo:lo + P] = ((fl[:P] - fl[P:]) / (2 * eps)).transpose(1, 2, 0)
-            r0 += fl.shape[2]
-
-    def loop(lo, hi):
-        D = lin.basis(lo, hi, eps)
-        for j in range(hi - lo):
-            plus, minus = _eval(f, ts, i, t.data + D[j, ...]), _eval(f, ts, i, t.data - D[j, ...])
-            _same_shapes(plus, louts)
-            pairs = zip(plus, minus, louts)
-            fill(lo + j, [np.stack([lay.flat(p.data, 0), lay.flat(m.data, 0)]) for p, m, lay in pairs], 1)
-
-    def batch(lo, hi):
-        D = lin.basis(lo, hi, eps)
-        outs = _eval(f, ts, i, t.backend.concat([t.data + D, t.data - D], axis=0))
-        fill(lo, [lay.flat(o.data, 1) for lay, o in zip(louts, outs)], hi - lo)
-
-    if _BATCHED and lin.per > 1:
-        try:
-            loop(0, 1)                                   # one column unbatched, to verify the batched path
-            ref = cols[:, :, 0].copy()
-            batch(0, min(lin.per, 2))
-            if np.allclose(cols[:, :, 0], ref, rtol=1e-6, atol=1e-6 * (1 + np.abs(ref).max())):
-                _map(batch, _chunks(lin.per, int(np.prod(t.shape)) * 4, _WORKERS))
-                return cols
-        except _FALLBACK:
-            pass
-    loop(0, lin.per)
-    return cols
-
-
-def _same_shapes(outs, louts):
-    if [tuple(o.shape) for o in outs] != [tuple(lay.t.shape) for lay in louts]:
-        raise MatdiffError("gradcheck: the function's outputs change shape when its input is perturbed")
-
-
-def _analytic(f, ts, diff, lins, nbd, consume):
-    """The analytic Jacobian by rows -- one backward per real output coordinate (of every matrix at once), batched
-    along a leading axis -- handed to ``consume(k, r0, [(nb, rows, per_in) per input])`` block by block."""
-    leaves = [tensor(t.data, requires_grad=(i in diff), name=t.name) if t.backend.is_float(t.dtype) else t
-              for i, t in enumerate(ts)]
-    outs, _ = float_outputs(f(*leaves))
-    for o in outs:
-        if not o.requires_grad:
-            raise MatdiffError("gradcheck: an output does not depend on any differentiable input")
-    louts = _out_layouts(outs, nbd, lins)
-    b = outs[0].backend
-    targets = [leaves[i] for i in diff]
-
-    def rows_of(k, lo, hi, lead):
-        seeds = [b.zeros(((hi - lo,) if lead else ()) + tuple(o.shape), o.dtype) for o in outs]
-        seeds[k] = louts[k].basis(lo, hi) if lead else louts[k].basis(lo, hi)[0, ...]
-        gs = grad_batched(outs, targets, seeds, lead)
-        return [lay.flat(g, lead).reshape(hi - lo, lay.nb, lay.per).transpose(1, 0, 2) for g, lay in zip(gs, lins)]
-
-    def batch(k, lo, hi):
-        consume(k, lo, rows_of(k, lo, hi, 1))
-
-    size = max(int(np.prod(t.shape)) for t in targets + outs) * 4
-    if _BATCHED:
-        try:
-            ref, got = rows_of(0, 0, 1, 0), rows_of(0, 0, 1, 1)    # one row unbatched, to verify the batched path
-            if all(np.allclose(g, r, rtol=1e-8, atol=1e-12 * (1 + np.abs(r).max())) for g, r in zip(got, ref)):
-                _map(batch, [(k, lo, hi) for k, lay in enumerate(louts) for lo, hi in _chunks(lay.per, size, _WORKERS)])
-                return louts
-        except _FALLBACK:
-            pass
-    for k, lay in enumerate(louts):
-        for j in range(lay.per):
-            consume(k, j, rows_of(k, j, j + 1, 0))
-    return louts
-
-
-def _out_layouts(outs, nbd, lins):
-    batch = lins[0].batch
-    for o in outs:
-        if tuple(o.shape[:nbd]) != batch:
-            raise MatdiffError(f"gradcheck(batched=True): an output of shape {tuple(o.shape)} does not keep the batch "
-                               f"axes {batch} in front; check per matrix only functions that map a stack to a stack, "
-                               "or use batched=False")
-    return [_Layout(o, nbd, o.name or f"out{k}") for k, o in enumerate(outs)]
-
-
-class _Compare:
-    """Streams blocks of (analytic, numeric) Jacobian entries; keeps the figures and the worst entries."""
-
-    def __init__(self, atol, rtol, keep):
-        self.atol, self.rtol, self.keep = atol, rtol, keep
-        self.max_abs, self.max_mag, self.n, self.cands = 0.0, 0.0, 0, []
-        self.lock = threading.Lock()
-
-    def add(self, target, r0, Ja, Jn):
-        """``Ja``, ``Jn``: (nb, rows, cols) blocks whose rows start at output coordinate ``r0``."""
-        d = np.subtract(Ja, Jn)
-        np.abs(d, out=d)                                                 # |analytic - numeric|
-        an = np.abs(Jn)
-        mag = max(float(an.max(initial=0)), float(Ja.max(initial=0)), -float(Ja.min(initial=0)))
-        an *= self.rtol
-        an += self.atol
-        viol = np.subtract(d, an, out=an)                                # |diff| - (atol + rtol |numeric|)
-        rows = viol.reshape(-1, viol.shape[-1])
-        k = min(self.keep, rows.shape[0])
-        best = rows.max(axis=1)                  # the worst entries lie in the k rows of largest maximum
-        top = np.argpartition(best, best.size - k)[best.size - k:]
-        sub = rows[top]
-        k = min(self.keep, sub.size)
-        found = []
-        for flat in np.argpartition(sub.reshape(-1), sub.size - k)[sub.size - k:]:
-            bi, r = divmod(int(top[flat // sub.shape[1]]), viol.shape[1])
-            c = int(flat % sub.shape[1])
-            found.append((float(viol[bi, r, c]), target, bi, r0 + r, c, float(Ja[bi, r, c]), float(Jn[bi, r, c]),
-                          float(d[bi, r, c])))
-        with self.lock:
-            self.n += d.size
-            self.max_abs = max(self.max_abs, float(d.max(initial=0)))
-            self.max_mag = max(self.max_mag, mag)
-            self.cands = sorted(self.cands + found, key=lambda x: -x[0])[:self.keep]
 
 
 def _full(f, ts, diff, eps, atol, rtol, max_rows, batched):

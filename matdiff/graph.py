@@ -30,7 +30,8 @@ from .ops import elementary as _el
 from .ops import primitives as _pr
 from .ops import solve as _solve
 from .ops import structural as _st
-from .tape import Tape, backward_sweep
+from .sweeps import backward_sweep
+from .tape import Tape
 from .tensor import Tensor
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import matdiff as md
-import matdiff.finite_differences as fd
+import matdiff.jacobians as fd
 from matdiff.testing import leaf
 
 

@@ -134,5 +134,5 @@ def test_no_function_in_matdiff_is_longer_than_50_lines():
 def test_the_backward_sweep_reads_in_one_sitting():
     import inspect
 
-    from matdiff import tape
-    assert len(inspect.getsource(tape.backward_sweep).splitlines()) <= 30
+    from matdiff import sweeps
+    assert len(inspect.getsource(sweeps.backward_sweep).splitlines()) <= 30

@@ -1,0 +1,205 @@
+"""The two sweeps over a recorded graph: reverse (``backward_sweep``, the vjp rules) and forward (``forward_sweep``,
+the jvp rules), and ``fit``, which brings an adjoint or a tangent back to its tensor's shape and dtype.
+
+``backward_sweep`` walks the Wengert list (``tape.graph_nodes``) in reverse in a plain loop -- no recursion, so a
+chain of 10,000 nodes is fine --, asks each node's vjp for its inputs' adjoints (``_vjp``, which checks what the
+rule returned), sums them per tensor (``_Adjoints``: a tensor used twice receives the sum), and writes ``.grad``
+only when the whole sweep went through (``_commit``). Like the tape, this layer knows tensors only by duck type.
+"""
+from .errors import GraphError
+from .tape import _deferred_checks, graph_nodes
+
+
+def fit(b, g, shape, dtype, lead=0):
+    """Bring adjoint ``g`` back to an input's ``shape`` and ``dtype``.
+
+    Axes that broadcasting added or stretched are summed; a real input takes the real part of a
+    complex adjoint (PyTorch's convention ``dL/dRe``). ``lead`` leading axes of ``g`` are a batch of
+    independent seeds (used by gradcheck) and are kept.
+    """
+    if g.shape == shape and g.dtype == dtype:    # the common case, first
+        return g
+    target = g.shape[:lead] + tuple(shape)
+    if g.shape != target:
+        extra = g.ndim - len(target)
+        if extra > 0:
+            g = b.sum(g, axis=tuple(range(lead, lead + extra)))
+        axes = tuple(i for i in range(lead, g.ndim) if target[i] == 1 and g.shape[i] != 1) \
+            if g.ndim == len(target) else ()
+        if axes:
+            g = b.sum(g, axis=axes, keepdims=True)
+        if g.shape != target:   # a tangent of a broadcast input (forward mode): stretch it
+            g = b.broadcast_to(g, target)
+    if not b.is_complex(dtype) and b.is_complex(g.dtype):
+        g = b.real(g)
+    return b.astype(g, dtype)
+
+
+def backward_sweep(outputs, seeds, *, retain_graph=False, capture=None, set_grads=True, lead=0, trace=None,
+                   context=None):
+    """Reverse sweep from ``outputs`` seeded with ``seeds`` (arrays fitted to the outputs already).
+
+    Leaves (and, since this is a teaching engine, every intermediate that requires grad) get ``.grad`` when
+    ``set_grads``; leaves accumulate over calls, intermediates hold the last adjoint. ``capture`` lists tensors whose
+    total adjoints are returned (None where nothing flowed). ``lead`` leading axes of the seeds are a batch of
+    independent seeds (gradcheck's rows). Nodes are freed afterwards unless ``retain_graph``. All or nothing: if a
+    rule raises (a rank-deficient QR, say), no ``.grad`` is written and no node is freed. ``context(node)``, if given,
+    is the context the rules receive instead of ``node.ctx`` (create_graph=True hands them Tensors: graph.py).
+    """
+    adj = _Adjoints(outputs, seeds)
+    visited = []
+    with _deferred_checks():                         # a GPU's checks reach the host once, here, before any write
+        for node in reversed(graph_nodes(outputs)):
+            cots = adj.pop(node.outputs)             # None for an output nobody used
+            if cots is None:
+                continue                             # nothing flows through this node
+            grads = _vjp(node, cots, lead, context)  # one adjoint per input, checked
+            if trace is not None:
+                trace(node, cots, grads)
+            adj.add(node.inputs, grads, node.ctx.needs_grad)
+            visited.append((node, cots))
+    return _commit(visited, adj, capture, set_grads, retain_graph)
+
+
+class _Adjoints:
+    """The running sums: ``id(tensor) -> [tensor, adjoint]``; a tensor used twice receives the sum."""
+
+    def __init__(self, outputs, seeds):
+        self.sums = {}
+        self.add(outputs, seeds, None)
+
+    def add(self, tensors, grads, needs):
+        sums = self.sums
+        for k, (t, g) in enumerate(zip(tensors, grads)):
+            if g is None or (needs is not None and not needs[k]):
+                continue
+            entry = sums.get(id(t))
+            if entry is None:
+                sums[id(t)] = [t, g]
+            else:
+                entry[1] = entry[1] + g
+
+    def pop(self, outputs):
+        sums = self.sums
+        if len(outputs) == 1:
+            entry = sums.pop(id(outputs[0]), None)
+            return None if entry is None else [entry[1]]
+        cots = [sums.pop(id(o), (None, None))[1] for o in outputs]
+        return None if all(c is None for c in cots) else cots
+
+
+def _vjp(node, cots, lead, context):
+    """The node's vjp on its output adjoints (zeros for unused outputs unless the op takes None), checked."""
+    if node.freed:
+        raise GraphError(
+            f"backward reached node #{node.seq} ({node.op.name}) whose saved values were freed by an earlier "
+            "backward; pass retain_graph=True to the first backward() to differentiate the same graph twice")
+    ctx = node.ctx if context is None else context(node)
+    if len(cots) > 1 and not node.op.takes_none:
+        cots = [c if c is not None else ctx.b.zeros(_zero_shape(cots, o, lead), o.dtype)
+                for c, o in zip(cots, node.outputs)]
+    grads = node.op.vjp(ctx, *cots)
+    if type(grads) is not tuple:
+        grads = tuple(grads) if isinstance(grads, list) else (grads,)
+    if len(grads) != len(node.inputs):
+        raise GraphError(f"op {node.op.name!r}: its vjp returned {len(grads)} adjoint(s) for {len(node.inputs)} "
+                         "input(s); a vjp returns one adjoint per input, in order (None where none is needed)")
+    at, fixed = ctx.b.array_type, None
+    for k, (inp, g, need) in enumerate(zip(node.inputs, grads, ctx.needs_grad)):
+        if g is None or not need:
+            continue
+        d = inp.data
+        if type(g) is not at or g.shape != d.shape or g.dtype != d.dtype:
+            fixed = fixed or list(grads)
+            fixed[k] = fit(ctx.b, _conforming(node, ctx.b, "vjp", "adjoint", grads, g, d.shape, lead, reduce=True),
+                           d.shape, d.dtype, lead)
+    return grads if fixed is None else fixed
+
+
+def _zero_shape(cots, o, lead):
+    """Shape of a zero adjoint for output ``o``: its shape, behind the seed-batch axes of a sibling."""
+    if lead:
+        sib = next(c for c in cots if c is not None)
+        return sib.shape[:lead] + tuple(o.shape)
+    return tuple(o.shape)
+
+
+def _commit(visited, adj, capture, set_grads, retain_graph):
+    """The sweep went through: write ``.grad`` (intermediates, then leaves), free the nodes, return the captured."""
+    want = {id(t) for t in capture} if capture is not None else ()
+    captured = {}
+    for node, cots in visited:
+        for o, c in zip(node.outputs, cots):
+            if id(o) in want:
+                captured[id(o)] = c
+            if set_grads and o.requires_grad:
+                o.grad = c if c is not None else node.ctx.b.zeros(tuple(o.shape), o.dtype)
+    if not retain_graph:
+        for node, _ in visited:
+            node.free()
+    for key, (t, g) in adj.sums.items():             # what is left belongs to leaves
+        if key in want:
+            captured[key] = g
+        if set_grads and t.requires_grad:
+            t.grad = g if t.grad is None else t.grad + g
+    if capture is None:
+        return None
+    return [captured.get(id(t)) for t in capture]
+
+
+def _conforming(node, b, rule, what, returned, g, shape, lead, reduce):
+    """``g`` (one of what the rule ``returned``) if it is an array of the node's backend whose shape fits ``shape``,
+    else a GraphError naming the op and which of its results is wrong.
+
+    Fits: equal, or (``reduce``, for adjoints) extra leading axes / size-1 axes that broadcasting stretched and
+    the engine sums away; for tangents, a broadcastable shape. Anything else is a bug in the op's rule.
+    """
+    given = g
+    which = lambda: next(i for i, x in enumerate(returned) if x is given)  # noqa: E731  (only for the message)
+    g = b.own(g)
+    if g is None:
+        raise GraphError(f"op {node.op.name!r}: its {rule} returned a {type(given).__name__} as {what} {which()}; "
+                         f"rules work on arrays of the backend ({b.name}), never on Tensors or lists")
+    got, want = tuple(g.shape[lead:]), tuple(shape)
+    if reduce:
+        ok = len(got) >= len(want) and all(w in (gd, 1) for gd, w in zip(got[len(got) - len(want):], want))
+    else:
+        ok = len(got) <= len(want) and all(gd in (w, 1) for gd, w in zip(got, want[len(want) - len(got):]))
+    if not ok:
+        side = "input" if reduce else "output"
+        raise GraphError(f"op {node.op.name!r}: its {rule} returned {what} {which()} of shape {tuple(g.shape)} for "
+                         f"an {side} of shape {want}; a {rule} must return, for each {side}, an array of that "
+                         f"{side}'s shape")
+    return g
+
+
+def forward_sweep(nodes, tangents):
+    """Push tangents through ``nodes`` (a recorded list, in order) with each op's ``jvp``.
+
+    ``tangents`` maps ``id(tensor)`` to its tangent array (inputs that carry none are treated as zero,
+    i.e. passed as None). Returns the updated map, with a tangent for every output that a tangent reached; a node
+    none of whose inputs carries a tangent is skipped, and its outputs get none (callers read them as zero).
+    """
+    with _deferred_checks():
+        _push_tangents(nodes, tangents)
+    return tangents
+
+
+def _push_tangents(nodes, tangents):
+    for node in nodes:
+        if node.freed:
+            raise GraphError(f"node #{node.seq} ({node.op.name}) was freed; forward mode needs its saved values")
+        ins = [tangents.get(id(t)) for t in node.inputs]
+        if all(d is None for d in ins):
+            continue
+        outs = node.op.jvp(node.ctx, *ins)
+        if not isinstance(outs, (tuple, list)):
+            outs = (outs,)
+        if len(outs) != len(node.outputs):
+            raise GraphError(f"op {node.op.name!r}: its jvp returned {len(outs)} tangent(s) for {len(node.outputs)} "
+                             "output(s); a jvp returns one tangent per output, in order")
+        b = node.ctx.b
+        for o, d in zip(node.outputs, outs):
+            if d is not None:
+                tangents[id(o)] = fit(b, _conforming(node, b, "jvp", "tangent", outs, d, o.shape, 0, reduce=False),
+                                      o.shape, o.dtype)
