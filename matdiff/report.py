@@ -28,7 +28,7 @@ class Report:
     numeric derivatives; or the jvp and vjp sides of the trace identity)
     ``max_rel_err = max |difference| / max |value| = max_i |a_i - b_i| / max_i max(|a_i|, |b_i|)``.
 
-    Fields: ``kind`` ("gradcheck", "gradcheck(fast)", "gradcheck(batched)", "check_adjoint"); ``ok``;
+    Fields: ``kind`` ("gradcheck", "gradcheck(fast)", "gradcheck(batched)", "gradgradcheck", "check_adjoint"); ``ok``;
     ``max_abs_err`` and ``max_rel_err`` (defined in this module's docstring, the same for every check);
     ``n_compared`` (numbers compared); ``tol`` (the tolerances, as text); ``worst`` (a dict: the entry with the
     largest violation -- its labels, both values, ``abs_err``, ``violation`` and, for batched checks, ``batch``,

@@ -138,3 +138,22 @@ def test_pivoting_copies_the_matrix_to_the_host_once_and_never_the_permutation(m
     assert calls.count((2, 3, 5)) == 1                 # A, once, for geqp3
     assert (2, 5) not in calls                         # the permutation never travels back
     assert type(perm) is np.ndarray and perm.shape == (2, 5)
+
+
+def test_the_cupy_backends_qr_dispatch_runs_on_numpy(monkeypatch):
+    """CuPyBackend.qr's own code, with NumPy standing in for CuPy (the array API calls are the same)."""
+    from matdiff.backend.base import Backend
+    from matdiff.backend.gpu import CuPyBackend
+    fake = object.__new__(CuPyBackend)
+    Backend.__init__(fake, np)
+    fake.array_type = np.ndarray
+    monkeypatch.setattr(CuPyBackend, "to_host", lambda self, a: np.asarray(a))
+    a = svd_conditioned((32,), 12, 7, cond=20, dtype=np.complex128, seed=3)
+    monkeypatch.delenv("MATDIFF_CUDA_QR", raising=False)
+    Q, R = fake.qr(a)                                        # a stack of 32 small matrices: the vectorized path
+    Ql, Rl = _gauge(NP, *np.linalg.qr(a))
+    np.testing.assert_allclose(Q, Ql, atol=1e-12)
+    np.testing.assert_allclose(R, Rl, atol=1e-12)
+    monkeypatch.setenv("MATDIFF_CUDA_QR", "cusolver")        # the library's own QR (here NumPy's), then gauged
+    Q2, R2 = _gauge(fake, *fake.qr(a))
+    np.testing.assert_allclose(Q2 @ R2, a, atol=1e-12)
