@@ -19,3 +19,18 @@ def test_benchmark_runner_smoke(tmp_path):
     assert md_["gradcheck_qr64x32_float64_ok"] and md_["gradcheck_qr64x32_complex128_ok"]
     assert md_["saved_released"] is True and md_["bwd_peak_over_A"] > 0
     assert "targets" in r.stdout and "8x4 QR fwd+bwd" in r.stdout
+    assert md_["hvp_qr_float64_10x4"]["hvp"] > 0 and "hvp_qr_float64_10x4" in r.stdout
+
+
+def test_the_peer_workers_run_their_extras():
+    """Each peer's worker, on tiny sizes: a crash there would blank the peer's columns of the full run."""
+    import importlib.util
+    cfg = json.dumps({"cases": [], "reps": 1, "extras": True, "hvp_cases": [[[6, 3], "float64"]], "gc_shape": [4, 2]})
+    for lib in ("torch",):
+        if importlib.util.find_spec(lib) is None:
+            continue
+        r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "worker.py"), lib, cfg], capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        out = json.loads(r.stdout.strip().splitlines()[-1])
+        assert out["tiny_qr_engine"] > 0 and out["gradcheck_qr64x32_float64_ok"] and out["hvp_qr_float64_6x3"]["hvp"] > 0
