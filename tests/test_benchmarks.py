@@ -33,4 +33,5 @@ def test_the_peer_workers_run_their_extras():
                            text=True, timeout=300)
         assert r.returncode == 0, r.stderr[-2000:]
         out = json.loads(r.stdout.strip().splitlines()[-1])
-        assert out["tiny_qr_engine"] > 0 and out["gradcheck_qr64x32_float64_ok"] and out["hvp_qr_float64_6x3"]["hvp"] > 0
+        assert out["tiny_qr_engine"] > 0 and out["gradcheck_qr64x32_float64_ok"]
+        assert out["hvp_qr_float64_6x3"]["hvp"] > 0
