@@ -44,6 +44,8 @@ class Op:
             elif x._b is not b:
                 raise DeviceError(f"{self.name} mixes a tensor on {b.device} ({b.name}) with one on {x.device} "
                                   f"({x._b.name}); move them to one device with .to('cpu') or .to('gpu')")
+        if b is None:                                 # no input at all: a clear error
+            _constants_as_tensors(self, inputs)
         if len(inputs) == 1:                          # unary ops: no lists
             x = inputs[0]
             needs = (x.requires_grad,)
@@ -65,9 +67,10 @@ class Op:
             outs = (Tensor(out if out.__class__ is at else _array_out(self, b, out), b, record),)
         if record:
             node = Node(self, inputs, outs, ctx, params)
+            like = inputs[0].data.dtype
             for o in outs:
                 o.node = node
-                if not b.is_float(o.data.dtype):      # integer outputs (indices) are never differentiated
+                if o.data.dtype is not like and not b.is_float(o.data.dtype):   # integer outputs: no gradient
                     o.requires_grad = False
         return outs if out.__class__ is tuple else outs[0]
 
