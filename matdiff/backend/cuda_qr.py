@@ -5,8 +5,10 @@ Step j, exactly as the array-API version: ``x = A[j:, j]``, ``beta = -phase(x_0)
 ``scale = 2 / |v|^2`` (0 for a zero column); every column c >= j gets ``A[:, c] -= scale v (v^H A[:, c])`` (one
 thread per column). Then ``Q = H_0 ... H_{k-1} [I; 0]`` the same way, and the gauge makes diag(R) real, >= 0.
 
-Opt-in (``MATDIFF_CUDA_QR=kernel``) until ``benchmarks/gpu_check.sh`` has compared it with cuSOLVER on a device:
-this file cannot be executed without a GPU. Its algorithm is the one the CPU test-suite checks against LAPACK.
+Opt-in (``MATDIFF_CUDA_QR=kernel``) until ``benchmarks/gpu_check.sh`` has compared it with cuSOLVER on a device.
+Without a GPU, ``tests/test_cuda_kernel_on_cpu.py`` compiles this very source with the host C++ compiler (one thread
+per block) and compares it with LAPACK: the arithmetic, indexing, gauge and layout are checked; the many-thread
+reductions and barriers are what only a device run can check.
 """
 import math
 
