@@ -109,7 +109,7 @@ def _vjp(node, cots, lead, context):
         if g is None or not need:
             continue
         d = inp.data
-        if type(g) is not at or g.shape != d.shape or g.dtype != d.dtype:
+        if type(g) is not at or g.shape != d.shape or (g.dtype is not d.dtype and g.dtype != d.dtype):
             fixed = fixed or list(grads)
             fixed[k] = fit(ctx.b, _conforming(node, ctx.b, "vjp", "adjoint", grads, g, d.shape, lead, reduce=True),
                            d.shape, d.dtype, lead)

@@ -12,6 +12,7 @@ import itertools
 import math
 import threading
 from contextlib import contextmanager
+from operator import attrgetter
 
 from .notation import Names
 
@@ -183,9 +184,8 @@ def graph_nodes(outputs):
             n = t.node
             if n is not None and n not in seen:
                 stack.append(n)
-    nodes.sort(key=_seq_of)
+    nodes.sort(key=_SEQ)
     return nodes
 
 
-def _seq_of(node):
-    return node.seq
+_SEQ = attrgetter("seq")
