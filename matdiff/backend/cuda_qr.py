@@ -6,9 +6,10 @@ Step j, exactly as the array-API version: ``x = A[j:, j]``, ``beta = -phase(x_0)
 thread per column). Then ``Q = H_0 ... H_{k-1} [I; 0]`` the same way, and the gauge makes diag(R) real, >= 0.
 
 Opt-in (``MATDIFF_CUDA_QR=kernel``) until ``benchmarks/gpu_check.sh`` has compared it with cuSOLVER on a device.
-Without a GPU, ``tests/test_cuda_kernel_on_cpu.py`` compiles this very source with the host C++ compiler (one thread
-per block) and compares it with LAPACK: the arithmetic, indexing, gauge and layout are checked; the many-thread
-reductions and barriers are what only a device run can check.
+Without a GPU, ``tests/test_cuda_kernel_on_cpu.py`` compiles this very source with the host C++ compiler -- each
+block as 1, 4 or 32 std::threads sharing one buffer, ``__syncthreads`` a ``std::barrier`` -- and compares it with
+LAPACK: arithmetic, indexing, gauge, layout, reductions and barriers are checked (removing a barrier fails it);
+the CUDA compiler and the hardware are what only a device run can check.
 """
 import math
 
