@@ -117,10 +117,6 @@ def solve_triangular(T: Any, B: Any, lower: bool = False, *, name: Any = None) -
 
 
 # -- Tensor's operators are these ops (bound here, where the ops are defined) ----------------------------------
-def _times(A, B):
-    return _scale(A, s=B) if isinstance(B, numbers.Number) else _mul(A, B)
-
-
 def _divide(A, s):
     if not isinstance(s, numbers.Number):
         raise MatdiffError("a Tensor can only be divided by a scalar; for a matrix use md.solve_triangular "
@@ -134,7 +130,7 @@ Tensor.__add__ = lambda A, B: _add(A, B)
 Tensor.__radd__ = lambda A, B: _add(B, A)
 Tensor.__sub__ = lambda A, B: _sub(A, B)
 Tensor.__rsub__ = lambda A, B: _sub(B, A)
-Tensor.__mul__ = _times
+Tensor.__mul__ = elementary.times
 Tensor.__rmul__ = lambda A, B: _scale(A, s=B) if isinstance(B, numbers.Number) else _mul(B, A)
 Tensor.__truediv__ = _divide
 Tensor.__neg__ = lambda A: _neg(A)

@@ -147,6 +147,11 @@ class scale:
         return dA * ctx.s
 
 
+def times(A, B):
+    """``A * B``: the scale node for a Python (or NumPy) number ``B``, else the elementwise product."""
+    return scale(A, s=B) if isinstance(B, numbers.Number) else mul(A, B)
+
+
 # -- sum ----------------------------------------------------------------------------------------------
 @register("sum", ref="c = sum(A) (all or some axes);  Abar = Cbar broadcast back over the summed axes")
 class sum:

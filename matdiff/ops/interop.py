@@ -10,12 +10,7 @@ import numpy as np
 from ..errors import MatdiffError
 from . import decompositions, elementary, structural
 
-
-def _times(A, B):
-    return elementary.scale(A, s=B) if np.isscalar(B) else elementary.mul(A, B)
-
-
-_UFUNCS = {np.add: elementary.add, np.subtract: elementary.sub, np.multiply: _times, np.matmul: elementary.matmul,
+_UFUNCS = {np.add: elementary.add, np.subtract: elementary.sub, np.multiply: elementary.times, np.matmul: elementary.matmul,
            np.negative: elementary.neg, np.conjugate: elementary.conj}
 
 _FUNCTIONS = {
