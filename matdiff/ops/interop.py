@@ -10,8 +10,8 @@ import numpy as np
 from ..errors import MatdiffError
 from . import decompositions, elementary, structural
 
-_UFUNCS = {np.add: elementary.add, np.subtract: elementary.sub, np.multiply: elementary.times, np.matmul: elementary.matmul,
-           np.negative: elementary.neg, np.conjugate: elementary.conj}
+_UFUNCS = {np.add: elementary.add, np.subtract: elementary.sub, np.multiply: elementary.times,
+           np.matmul: elementary.matmul, np.negative: elementary.neg, np.conjugate: elementary.conj}
 
 _FUNCTIONS = {
     np.sum: lambda a, axis=None: elementary.sum(a, axis=axis),
