@@ -126,23 +126,31 @@ def check_later(b, values, callback):
         _checks.pending.append((b, values, callback))
 
 
-@contextmanager
-def _deferred_checks():
-    """The window of one sweep: checks requested inside it are settled when it closes (if nothing else failed)."""
-    outer, _checks.pending = _checks.pending, []
-    try:
-        yield
-        pending = _checks.pending
-    finally:
-        _checks.pending = outer
-    if pending:
-        b = pending[0][0]
-        flat = b.concat([b.reshape(b.astype(v, b.xp.float64), (-1,)) for _, v, _ in pending], axis=0)
-        host, start = b.to_host(flat), 0                    # the one synchronisation of the sweep
-        for _, v, callback in pending:
-            size = math.prod(v.shape)
-            callback(host[start:start + size].reshape(tuple(v.shape)))
-            start += size
+class _deferred_checks:
+    """The window of one sweep (``with _deferred_checks():``): checks requested inside it are settled when it
+    closes, if nothing else failed. A class, not a generator: it opens on every sweep, so its cost counts."""
+
+    __slots__ = ("outer",)
+
+    def __enter__(self):
+        self.outer, _checks.pending = _checks.pending, []
+
+    def __exit__(self, exc_type, *_):
+        pending, _checks.pending = _checks.pending, self.outer
+        if exc_type is None and pending:
+            _settle(pending)
+        return False
+
+
+def _settle(pending):
+    """Run the pending checks on one host copy of all their values (the one synchronisation of the sweep)."""
+    b = pending[0][0]
+    flat = b.concat([b.reshape(b.astype(v, b.xp.float64), (-1,)) for _, v, _ in pending], axis=0)
+    host, start = b.to_host(flat), 0
+    for _, v, callback in pending:
+        size = math.prod(v.shape)
+        callback(host[start:start + size].reshape(tuple(v.shape)))
+        start += size
 
 
 @contextmanager

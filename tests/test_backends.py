@@ -1,10 +1,13 @@
 """What the GPU runs, run on the CPU: the batched Householder QR (array-API code, the default for CuPy stacks)
 against LAPACK on NumPy and array_api_strict, the choice of QR path, the triangular solve where the library does
 not broadcast batch axes (as CuPy's linalg.solve does not), and checks deferred to one host copy per sweep."""
+import types
+
 import numpy as np
 import pytest
 
 import matdiff as md
+from matdiff.backend.base import Backend
 from matdiff.backend.gpu import qr_path
 from matdiff.backend.householder import householder_qr
 from matdiff.ops.qr_rules import _gauge
@@ -120,6 +123,8 @@ def test_a_deferred_rank_error_still_writes_nothing(monkeypatch):
 
 
 def test_seeds_and_solve_checks_take_one_host_copy(monkeypatch):
+    # the generic finiteness test (CuPy's): NumPy's own needs no host copy at all
+    monkeypatch.setattr(NP, "isfinite_all", types.MethodType(Backend.isfinite_all, NP))
     T = md.tensor(np.triu(rand((4, 4), seed=5)) + 3 * np.eye(4), requires_grad=True)
     B = md.tensor(rand((4, 2), seed=6), requires_grad=True)
     calls = _count_host_copies(monkeypatch, NP)
@@ -157,3 +162,72 @@ def test_the_cupy_backends_qr_dispatch_runs_on_numpy(monkeypatch):
     monkeypatch.setenv("MATDIFF_CUDA_QR", "cusolver")        # the library's own QR (here NumPy's), then gauged
     Q2, R2 = _gauge(fake, *fake.qr(a))
     np.testing.assert_allclose(Q2 @ R2, a, atol=1e-12)
+
+
+# -- NumPy's direct LAPACK/BLAS path for one small matrix ----------------------------------------------------------
+@pytest.mark.parametrize("dtype", ["float32", "float64", "complex64", "complex128"])
+@pytest.mark.parametrize("shape", [(1, 1), (8, 4), (4, 8), (5, 5), (64, 64), (4096, 1)])
+def test_small_qr_calls_lapack_directly_and_agrees_with_numpy_linalg(shape, dtype, monkeypatch):
+    from matdiff.backend import cpu
+    a = rand(shape, dtype, seed=11)
+    calls = []
+    real = cpu._qr_small
+    monkeypatch.setattr(cpu, "_qr_small", lambda A: calls.append(A.shape) or real(A))
+    Q, R = NP.qr(a)
+    assert calls == [shape]                                        # the small path ran
+    Qn, Rn = np.linalg.qr(a)
+    tol = 50 * max(shape) * np.finfo(dtype).eps
+    # same factorisation up to LAPACK's phases: compare the gauged factors
+    (Q, R), (Qn, Rn) = _gauge(NP, Q, R), _gauge(NP, Qn, Rn)
+    assert Q.dtype == R.dtype == np.dtype(dtype) and Q.shape == Qn.shape and R.shape == Rn.shape
+    assert np.abs(Q - Qn).max() < tol and np.abs(R - Rn).max() < tol * np.abs(a).max()
+    assert np.array_equal(R, np.triu(R))
+
+
+def test_qr_beyond_the_small_path_uses_numpy_linalg(monkeypatch):
+    from matdiff.backend import cpu
+    monkeypatch.setattr(cpu, "_qr_small", lambda A: pytest.fail("the small path ran"))
+    for shape in [(65, 64), (2, 8, 4), (4097, 1)]:
+        Q, R = NP.qr(rand(shape, seed=12))
+        assert Q.shape == shape and R.shape == shape[:-2] + (shape[-1], shape[-1])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "complex64", "complex128"])
+@pytest.mark.parametrize("lower", [False, True])
+@pytest.mark.parametrize("side", ["left", "right"])
+@pytest.mark.parametrize("adjoint", [False, True])
+def test_small_triangular_solve_by_trsm_equals_the_blocked_solve(dtype, lower, side, adjoint):
+    k = 6
+    T = rand((k, k), dtype, seed=13) + 4 * np.eye(k, dtype=dtype)
+    T = np.tril(T) if lower else np.triu(T)
+    B = rand((k, 3) if side == "left" else (3, k), dtype, seed=14)
+    junk = (np.triu(np.ones((k, k)), 1) if lower else np.tril(np.ones((k, k)), -1)).astype(dtype)
+    X = NP.solve_triangular(T + junk, B, lower=lower, side=side, adjoint=adjoint)   # the other triangle is not read
+    opT = T.conj().T if adjoint else T
+    back = opT @ X if side == "left" else X @ opT
+    assert X.dtype == np.dtype(dtype) and np.abs(back - B).max() < 100 * np.finfo(dtype).eps
+    stacked = NP.solve_triangular(T[None], B[None], lower=lower, side=side, adjoint=adjoint)   # the blocked path
+    assert np.abs(stacked[0] - X).max() < 100 * np.finfo(dtype).eps
+
+
+def test_numpy_finiteness_test_sees_nan_inf_and_survives_an_overflowing_sum():
+    big = np.full((3, 3), 1e308)                                   # finite entries whose sum is inf
+    assert NP.isfinite_all(big, rand((2, 2)))
+    for bad in (np.nan, np.inf, -np.inf, complex(0, np.nan)):
+        a = rand((3, 3), "complex128" if isinstance(bad, complex) else "float64")
+        a[1, 2] = bad
+        assert not NP.isfinite_all(rand((2, 2)), a)
+    assert NP.isfinite_all(np.zeros((0, 3)))
+
+
+@pytest.mark.parametrize("n", [5, 300, 600])
+@pytest.mark.parametrize("upper_a", [False, True])
+@pytest.mark.parametrize("dtype", ["float64", "complex128"])
+def test_tril_matmul_gives_the_lower_triangle_of_the_product(n, upper_a, dtype):
+    A = rand((n, n), dtype, seed=15)
+    A = np.triu(A) if upper_a else A
+    B = rand((n, n), dtype, seed=16)
+    for b in (NP, Backend(np)):                                    # NumPy's blocked gemmt and the generic one
+        got, want = b.tril_matmul(A, B, upper_a=upper_a), A @ B
+        assert got.shape == (n, n) and np.isfinite(got).all()
+        assert np.abs(np.tril(got - want)).max() < 1e-12 * n * np.abs(want).max()

@@ -216,12 +216,11 @@ class Backend:
         return self.mT(X) if side == "right" else X
 
     def tril_matmul(self, A, B, upper_a=False):
-        """The lower triangle (with the diagonal) of ``A @ B`` for a square product; the rest is zero.
-
-        Enough for ``copyltu``/``hcopyltu``, which read only that triangle. ``upper_a`` says A is upper triangular.
-        The generic version forms the whole product; NumPy's skips the blocks that are zero or unneeded.
-        """
-        return self.tril(A @ B)
+        """The lower triangle (with the diagonal) of ``A @ B`` for a square product -- BLAS's gemmt contract: what lies
+        above the diagonal is unspecified (zero or the product's entries), because ``copyltu``/``hcopyltu`` never
+        read it. ``upper_a`` says A is upper triangular. The generic version forms the whole product; NumPy's skips
+        the blocks that are zero or unneeded."""
+        return A @ B
 
     def pivots(self, A, rows=False):
         """Column pivots of LAPACK geqp3 (``rows=True``: row pivots, i.e. geqp3 of ``A^H``), per matrix.

@@ -3,11 +3,16 @@
 SciPy ships a second OpenBLAS with its own thread pool: alternating SciPy's trsm with NumPy's matmuls made
 the matmuls after it 2x slower on a 2-core machine (both pools spin), and OpenBLAS trsm ran at ~30 GFLOP/s
 against ~100 for dgemm. So the triangular solves and the lower-triangle products of the QR backward run
-here as recursive 2x2 blockings whose flops are NumPy matmuls. SciPy is used for pivot selection only.
+here as recursive 2x2 blockings whose flops are NumPy matmuls. SciPy's LAPACK/BLAS serve pivot selection and
+*one small matrix* (at most 4096 entries: QR by geqrf + orgqr, solves by trsm): there numpy.linalg's Python
+wrappers cost more than the flops, and calls that small never wake a thread pool.
 """
 import numpy as np
+from scipy.linalg import blas, lapack
 
 from .base import Backend
+
+_SMALL = 4096   # entries: one matrix this small goes straight to LAPACK/BLAS (numpy.linalg's wrappers cost more)
 
 
 class NumPyBackend(Backend):
@@ -34,6 +39,10 @@ class NumPyBackend(Backend):
     def mT(self, a):
         return a.swapaxes(-1, -2)
 
+    def mH(self, a):
+        t = a.swapaxes(-1, -2)
+        return t.conj() if t.dtype.kind == "c" else t
+
     def conj(self, a):
         return a.conj() if a.dtype.kind == "c" else a
 
@@ -41,7 +50,7 @@ class NumPyBackend(Backend):
         return a.real if a.dtype.kind == "c" else a
 
     def diagonal(self, a):
-        return np.diagonal(a, axis1=-2, axis2=-1)
+        return a.diagonal(0, -2, -1)
 
     def tril(self, a, k=0):
         return np.where(_mask(a.shape[-2:], k, True), a, 0) if a.shape[-1] <= 2048 else np.tril(a, k)
@@ -50,7 +59,10 @@ class NumPyBackend(Backend):
         return np.where(_mask(a.shape[-2:], k, False), a, 0) if a.shape[-1] <= 2048 else np.triu(a, k)
 
     def add_diagonal(self, H, d):
-        np.einsum("...ii->...i", H)[...] += d
+        if H.ndim == 2 and H.flags.c_contiguous:
+            H.reshape(-1)[::H.shape[-1] + 1] += d       # a view of the diagonal, without einsum's parsing
+        else:
+            np.einsum("...ii->...i", H)[...] += d
         return H
 
     def diag_embed(self, d):
@@ -61,7 +73,7 @@ class NumPyBackend(Backend):
 
     def phase(self, d):
         if d.dtype.kind != "c":
-            return np.copysign(np.ones((), dtype=d.dtype), d)     # +-1 (a zero keeps any sign: it is singular)
+            return np.copysign(1.0, d)          # +-1 in d's dtype (a zero keeps any sign: it is singular)
         a = np.abs(d)
         a[a == 0] = 1
         D = d / a
@@ -69,7 +81,13 @@ class NumPyBackend(Backend):
         return D
 
     def qr(self, A):
+        if A.ndim == 2 and 0 < A.size <= _SMALL and A.dtype.char in "fdFD":
+            return _qr_small(A)
         return np.linalg.qr(A, mode="reduced")
+
+    def isfinite_all(self, *arrays):
+        """Entrywise, with no host copy to save (the generic sum-then-copy trick would need an overflow guard)."""
+        return all(_all(np.isfinite(a), None) for a in arrays)
 
     def solve_triangular(self, T, B, *, lower, side="left", adjoint=False, overwrite=False):
         """Triangular solve on NumPy's own BLAS (see :func:`_solve_right`); never scipy's.
@@ -78,6 +96,8 @@ class NumPyBackend(Backend):
         matmuls made the matmuls after it 2x slower here (both pools spin on 2 cores), and OpenBLAS trsm itself
         ran at ~30 GFLOP/s against ~100 for dgemm. A recursive blocked solve is matmul-rich and stays on one pool.
         """
+        if T.ndim == 2 and B.ndim == 2 and B.size <= _SMALL and T.dtype.char in "fdFD":
+            return _trsm_small(T, B, lower, side, adjoint)
         if adjoint:
             T, lower = np.conj(T.swapaxes(-1, -2)) if np.iscomplexobj(T) else T.swapaxes(-1, -2), not lower
         if side == "right":
@@ -88,9 +108,7 @@ class NumPyBackend(Backend):
     def tril_matmul(self, A, B, upper_a=False):
         n = A.shape[-2]
         if n <= _GEMMT_LEAF:
-            out = A @ B
-            np.copyto(out, 0, where=~_tri_mask(n, True))
-            return out
+            return A @ B                                  # small: the whole product (its upper part is never read)
         out = np.zeros(np.broadcast_shapes(A.shape[:-2], B.shape[:-2]) + (n, B.shape[-1]), dtype=np.result_type(A, B))
         _tril_matmul(out, A, B, upper_a)
         return out
@@ -100,13 +118,13 @@ _GEMMT_LEAF = 256
 
 
 def _tril_matmul(out, A, B, upper_a):
-    """``out <- tril(A B)`` by 2x2 blocks: ``[[tril(A1 B1), 0], [A2 B1, tril(A2 B2)]]`` -- half a matmul's flops
-    (gemmt); if A is upper triangular, ``A2 = [0 | A22]`` and zero blocks are skipped too (a sixth). Blocks of
-    at most 256 are plain matmuls (below that the saving is smaller than the bookkeeping, measured)."""
+    """The lower triangle of ``out`` <- that of ``A B``, by 2x2 blocks: ``[[A1 B1, 0], [A2 B1, A2 B2]]`` with the
+    diagonal blocks recursed -- half a matmul's flops (gemmt); if A is upper triangular, ``A2 = [0 | A22]`` and zero
+    blocks are skipped too (a sixth). Blocks of at most 256 are plain matmuls, whole (below that the saving is
+    smaller than the bookkeeping, measured); the upper-right blocks stay zero."""
     n = out.shape[-1]
     if n <= _GEMMT_LEAF:
         np.matmul(A, B, out=out)
-        np.copyto(out, 0, where=~_tri_mask(n, True))
         return
     h = n // 2
     if upper_a:
@@ -116,6 +134,41 @@ def _tril_matmul(out, A, B, upper_a):
         np.matmul(A[..., h:, :], B[..., :, :h], out=out[..., h:, :h])
         _tril_matmul(out[..., h:, h:], A[..., h:, :], B[..., :, h:], False)
     _tril_matmul(out[..., :h, :h], A[..., :h, :], B[..., :, :h], False)
+
+
+_all = np.logical_and.reduce
+_ROUTINES = {}
+
+
+def _routine(kind, names, dtype):
+    """SciPy's LAPACK/BLAS wrappers for ``dtype`` (``orgqr`` is ``ungqr`` for complex), looked up once."""
+    key = (names, dtype)
+    if key not in _ROUTINES:
+        _ROUTINES[key] = (lapack.get_lapack_funcs if kind == "lapack" else blas.get_blas_funcs)(
+            names, dtype=dtype)
+    return _ROUTINES[key]
+
+
+def _qr_small(A):
+    """Reduced QR of one small matrix: LAPACK geqrf + orgqr (ungqr) called directly -- numpy.linalg.qr's wrapper
+    costs more than the factorisation of an 8x4 (measured 16 vs 6 us). Small calls run on one thread, so SciPy's
+    OpenBLAS pool never wakes (see the module docstring)."""
+    geqrf, orgqr = _routine("lapack", ("geqrf", "orgqr"), A.dtype)
+    m, n = A.shape
+    k = min(m, n)
+    qr, tau, _, info = geqrf(A)
+    Q, _, info2 = orgqr(qr[:, :k], tau)
+    if info or info2:
+        raise np.linalg.LinAlgError(f"LAPACK geqrf/orgqr failed (info {info}, {info2})")
+    return Q, np.where(_mask((k, n), 0, False), qr[:k], 0)
+
+
+def _trsm_small(T, B, lower, side, adjoint):
+    """``op(T)^{-1} B`` or ``B op(T)^{-1}`` for one small system by BLAS trsm, called directly (one thread)."""
+    dtype = np.result_type(T, B)
+    (trsm,) = _routine("blas", ("trsm",), dtype)
+    return trsm(1.0, T.astype(dtype, copy=False), B.astype(dtype, copy=False), side=int(side == "right"),
+                lower=int(lower), trans_a=2 if adjoint else 0)
 
 
 _LEAF = 64

@@ -250,7 +250,7 @@ def _decompose(kind, A, mode, pivoting, fused, formula):
         outs = _partition_graph(kind, A, k, axis, kw)
     for t, name in zip(outs, spec["names"]):
         t.name = t.name or name
-    return _result(kind, pivoting)(*outs, *((perm,) if pivoting else ()))
+    return _RESULT[kind, pivoting](*outs, *((perm,) if pivoting else ()))
 
 
 def _partition_graph(kind, A, k, axis, kw):
@@ -277,9 +277,8 @@ def _complete_factors(b, A, kind):
     return tensor(b.mH(Rr)), tensor(b.mH(Qr))
 
 
-def _result(kind, pivoting):
-    return {("qr", False): QRResult, ("qr", True): QRPivotedResult,
-            ("lq", False): LQResult, ("lq", True): LQPivotedResult}[kind, pivoting]
+_RESULT = {("qr", False): QRResult, ("qr", True): QRPivotedResult,
+           ("lq", False): LQResult, ("lq", True): LQPivotedResult}
 
 
 def qr(A: Tensor, mode: str = "reduced", pivoting: bool = False, fused: bool = False,

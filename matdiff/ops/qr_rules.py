@@ -40,19 +40,23 @@ def _verdict(ctx, d, eps, mode):
     if d.size == 0:                          # a zero-size batch: nothing to check
         return
     shape, k = ctx.shape, d.shape[-1]
-    dmax, dmin = d.max(axis=-1), d.min(axis=-1)
-    if d.ndim == 1:                                              # one matrix: plain floats
-        worst, r = (), (float(dmin) / float(dmax) if dmax > 0 else 0.0)
+    if d.ndim == 1:                          # one matrix: plain floats (NumPy's reductions cost more for k numbers)
+        v = d.tolist()
+        worst, dmin, dmax = (), min(v), max(v)
+        r = dmin / dmax if dmax > 0 else 0.0
+        if sum(v) != sum(v):                 # a NaN, which min and max may step over
+            r = dmin = float("nan")
     else:
+        dmax, dmin = d.max(axis=-1), d.min(axis=-1)
         ratio = dmin / np.where(dmax > 0, dmax, 1.0) * (dmax > 0)      # 0 for an all-zero diagonal
         worst = np.unravel_index(np.argmin(ratio), ratio.shape)
-        r = float(ratio[worst])
+        r, dmin, dmax = float(ratio[worst]), float(dmin[worst]), float(dmax[worst])
     if not r == r or r <= 10 * max(k, *shape[-2:]) * eps:      # NaN, or numpy's matrix_rank tolerance x10
         where = f" (matrix {tuple(int(i) for i in worst)} of the batch)" if worst else ""
         raise RankDeficientError(
             f"{ctx.kind} {mode}: the triangular factor of the {'x'.join(map(str, shape[-2:]))} input{where} is "
-            f"singular to working precision: smallest |diagonal| = {float(dmin[worst]):.3g}, largest = "
-            f"{float(dmax[worst]):.3g}. The gradient of a rank-deficient decomposition is undefined." + ctx.hint)
+            f"singular to working precision: smallest |diagonal| = {dmin:.3g}, largest = "
+            f"{dmax:.3g}. The gradient of a rank-deficient decomposition is undefined." + ctx.hint)
     if r < eps ** 0.5:
         warn(f"{ctx.kind} {mode}: the triangular factor is ill-conditioned (estimated condition number {1 / r:.3g} "
              "from its diagonal); the derivatives are amplified accordingly", IllConditionedWarning)
