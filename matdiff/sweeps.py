@@ -2,9 +2,10 @@
 the jvp rules), and ``fit``, which brings an adjoint or a tangent back to its tensor's shape and dtype.
 
 ``backward_sweep`` walks the Wengert list (``tape.graph_nodes``) in reverse in a plain loop -- no recursion, so a
-chain of 10,000 nodes is fine --, asks each node's vjp for its inputs' adjoints (``_vjp``, which checks what the
-rule returned), sums them per tensor (``_Adjoints``: a tensor used twice receives the sum), and writes ``.grad``
-only when the whole sweep went through (``_commit``). Like the tape, this layer knows tensors only by duck type.
+chain of 10,000 nodes is fine --, asks each node's vjp for its inputs' adjoints and adds them into each tensor's
+running sum (``_pull``, which checks what the rule returned; a tensor used twice receives the sum), and writes
+``.grad`` only when the whole sweep went through (``_commit``). Like the tape, this layer knows tensors only by duck
+type; the running sums are keyed by the tensors themselves (identity hashing: Tensor defines no ``__eq__``).
 """
 from .errors import GraphError
 from .tape import _deferred_checks, graph_nodes
@@ -46,50 +47,27 @@ def backward_sweep(outputs, seeds, *, retain_graph=False, capture=None, set_grad
     rule raises (a rank-deficient QR, say), no ``.grad`` is written and no node is freed. ``context(node)``, if given,
     is the context the rules receive instead of ``node.ctx`` (create_graph=True hands them Tensors: graph.py).
     """
-    adj = _Adjoints(outputs, seeds)
+    adj = {}                                         # tensor -> its adjoint so far (the sum over its uses)
+    for o, seed in zip(outputs, seeds):
+        adj[o] = adj[o] + seed if o in adj else seed
     visited = []
     with _deferred_checks():                         # a GPU's checks reach the host once, here, before any write
         for node in reversed(graph_nodes(outputs)):
-            cots = adj.pop(node.outputs)             # None for an output nobody used
-            if cots is None:
-                continue                             # nothing flows through this node
-            grads = _vjp(node, cots, lead, context)  # one adjoint per input, checked
+            outs = node.outputs
+            cots = [adj.pop(outs[0], None)] if len(outs) == 1 else [adj.pop(o, None) for o in outs]
+            if cots[0] is None and all(c is None for c in cots):
+                continue                             # nothing flows through this node (None: an unused output)
+            grads = _pull(node, cots, adj, lead, context)    # its inputs' adjoints, checked and added into adj
             if trace is not None:
                 trace(node, cots, grads)
-            adj.add(node.inputs, grads, node.ctx.needs_grad)
             visited.append((node, cots))
     return _commit(visited, adj, capture, set_grads, retain_graph)
 
 
-class _Adjoints:
-    """The running sums: ``id(tensor) -> [tensor, adjoint]``; a tensor used twice receives the sum."""
-
-    def __init__(self, outputs, seeds):
-        self.sums = {}
-        self.add(outputs, seeds, None)
-
-    def add(self, tensors, grads, needs):
-        sums = self.sums
-        for k, (t, g) in enumerate(zip(tensors, grads)):
-            if g is None or (needs is not None and not needs[k]):
-                continue
-            entry = sums.get(id(t))
-            if entry is None:
-                sums[id(t)] = [t, g]
-            else:
-                entry[1] = entry[1] + g
-
-    def pop(self, outputs):
-        sums = self.sums
-        if len(outputs) == 1:
-            entry = sums.pop(id(outputs[0]), None)
-            return None if entry is None else [entry[1]]
-        cots = [sums.pop(id(o), (None, None))[1] for o in outputs]
-        return None if all(c is None for c in cots) else cots
-
-
-def _vjp(node, cots, lead, context):
-    """The node's vjp on its output adjoints (zeros for unused outputs unless the op takes None), checked."""
+def _pull(node, cots, adj, lead, context):
+    """Run the node's vjp on its output adjoints (zeros for unused outputs unless the op takes None), check what it
+    returned, add each input's adjoint into its running sum ``adj`` (a tensor used twice receives the sum), and
+    return the adjoints."""
     if node.freed:
         raise GraphError(
             f"backward reached node #{node.seq} ({node.op.name}) whose saved values were freed by an earlier "
@@ -101,19 +79,23 @@ def _vjp(node, cots, lead, context):
     grads = node.op.vjp(ctx, *cots)
     if type(grads) is not tuple:
         grads = tuple(grads) if isinstance(grads, list) else (grads,)
-    if len(grads) != len(node.inputs):
-        raise GraphError(f"op {node.op.name!r}: its vjp returned {len(grads)} adjoint(s) for {len(node.inputs)} "
+    inputs, needs = node.inputs, ctx.needs_grad
+    if len(grads) != len(inputs):
+        raise GraphError(f"op {node.op.name!r}: its vjp returned {len(grads)} adjoint(s) for {len(inputs)} "
                          "input(s); a vjp returns one adjoint per input, in order (None where none is needed)")
-    at, fixed = ctx.b.array_type, None
-    for k, (inp, g, need) in enumerate(zip(node.inputs, grads, ctx.needs_grad)):
-        if g is None or not need:
+    at = ctx.b.array_type
+    for k, g in enumerate(grads):
+        if g is None or not needs[k]:
             continue
-        d = inp.data
+        t = inputs[k]
+        d = t.data
         if type(g) is not at or g.shape != d.shape or (g.dtype is not d.dtype and g.dtype != d.dtype):
-            fixed = fixed or list(grads)
-            fixed[k] = fit(ctx.b, _conforming(node, ctx.b, "vjp", "adjoint", grads, g, d.shape, lead, reduce=True),
-                           d.shape, d.dtype, lead)
-    return grads if fixed is None else fixed
+            g = fit(ctx.b, _conforming(node, ctx.b, "vjp", "adjoint", grads, g, d.shape, lead, reduce=True),
+                    d.shape, d.dtype, lead)
+            grads = grads[:k] + (g,) + grads[k + 1:]
+        old = adj.get(t)
+        adj[t] = g if old is None else old + g
+    return grads
 
 
 def _zero_shape(cots, o, lead):
@@ -126,25 +108,24 @@ def _zero_shape(cots, o, lead):
 
 def _commit(visited, adj, capture, set_grads, retain_graph):
     """The sweep went through: write ``.grad`` (intermediates, then leaves), free the nodes, return the captured."""
-    want = {id(t) for t in capture} if capture is not None else ()
+    want = set(capture) if capture is not None else ()
     captured = {}
     for node, cots in visited:
         for o, c in zip(node.outputs, cots):
-            if id(o) in want:
-                captured[id(o)] = c
+            if want and o in want:
+                captured[o] = c
             if set_grads and o.requires_grad:
                 o.grad = c if c is not None else node.ctx.b.zeros(tuple(o.shape), o.dtype)
-    if not retain_graph:
-        for node, _ in visited:
-            node.free()
-    for key, (t, g) in adj.sums.items():             # what is left belongs to leaves
-        if key in want:
-            captured[key] = g
+        if not retain_graph:
+            node.ctx, node.freed = None, True        # node.free(), inline: this loop runs once per node
+    for t, g in adj.items():                         # what is left belongs to leaves
+        if want and t in want:
+            captured[t] = g
         if set_grads and t.requires_grad:
             t.grad = g if t.grad is None else t.grad + g
     if capture is None:
         return None
-    return [captured.get(id(t)) for t in capture]
+    return [captured.get(t) for t in capture]
 
 
 def _conforming(node, b, rule, what, returned, g, shape, lead, reduce):

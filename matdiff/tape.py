@@ -30,13 +30,10 @@ _local = _GradMode()
 
 
 class Context:
-    """What a node keeps for its rules: the backend ``b``, saved arrays, and whatever the forward stores."""
+    """What a node keeps for its rules: the backend ``b``, ``needs_grad`` (per input: does it want an adjoint?),
+    saved arrays, and whatever the forward stores. The call path (op.py) sets ``b`` and ``needs_grad``."""
 
     saved = ()
-
-    def __init__(self, b, needs_grad):
-        self.b = b
-        self.needs_grad = needs_grad   # per input: does it want an adjoint?
 
     def save(self, *arrays):
         self.saved = arrays
@@ -181,19 +178,17 @@ def grad_enabled():
 
 def graph_nodes(outputs):
     """All nodes that lead to ``outputs``, sorted in execution order (the Wengert list), found by a loop."""
-    seen, stack, nodes = set(), [t.node for t in outputs if t.node is not None], []
+    seen, stack = {}, [t.node for t in outputs if t.node is not None]      # seen: an ordered set (a dict)
     while stack:
         node = stack.pop()
         if node in seen:
             continue
-        seen.add(node)
-        nodes.append(node)
+        seen[node] = None
         for t in node.inputs:
             n = t.node
             if n is not None and n not in seen:
                 stack.append(n)
-    nodes.sort(key=_SEQ)
-    return nodes
+    return sorted(seen, key=_SEQ)
 
 
 _SEQ = attrgetter("seq")

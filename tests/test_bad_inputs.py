@@ -145,6 +145,8 @@ CATALOGUE = {
                                                   r"handles wide \(m < n\)", r"md\.qr\(A, fused=True\)"),
     "raw lq_deep node given a wide matrix": Bad(lambda: md.registry["lq_deep"](leaf((3, 5))), md.ShapeError,
                                                 r"handles deep \(m > n\)", r"md\.lq\(A, fused=True\)"),
+    "raw qr node given a vector": Bad(lambda: md.registry["qr"](leaf((3,))), md.ShapeError,
+                                      r"got shape \(3,\)", r"md\.qr\(A\)"),
     # -- data and dtypes
     "integer data asked to require grad": Bad(lambda: md.tensor(np.arange(6).reshape(2, 3), requires_grad=True),
                                               md.DTypeError, "int64 cannot require grad", "dtype=np.float64"),

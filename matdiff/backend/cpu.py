@@ -53,10 +53,10 @@ class NumPyBackend(Backend):
         return a.diagonal(0, -2, -1)
 
     def tril(self, a, k=0):
-        return np.where(_mask(a.shape[-2:], k, True), a, 0) if a.shape[-1] <= 2048 else np.tril(a, k)
+        return np.where(_mask(a.shape[-2:], k, True), a, _ZERO) if a.shape[-1] <= 2048 else np.tril(a, k)
 
     def triu(self, a, k=0):
-        return np.where(_mask(a.shape[-2:], k, False), a, 0) if a.shape[-1] <= 2048 else np.triu(a, k)
+        return np.where(_mask(a.shape[-2:], k, False), a, _ZERO) if a.shape[-1] <= 2048 else np.triu(a, k)
 
     def add_diagonal(self, H, d):
         if H.ndim == 2 and H.flags.c_contiguous:
@@ -87,7 +87,10 @@ class NumPyBackend(Backend):
 
     def isfinite_all(self, *arrays):
         """Entrywise, with no host copy to save (the generic sum-then-copy trick would need an overflow guard)."""
-        return all(_all(np.isfinite(a), None) for a in arrays)
+        for a in arrays:
+            if not _all(np.isfinite(a), None):
+                return False
+        return True
 
     def solve_triangular(self, T, B, *, lower, side="left", adjoint=False, overwrite=False):
         """Triangular solve on NumPy's own BLAS (see :func:`_solve_right`); never scipy's.
@@ -137,6 +140,7 @@ def _tril_matmul(out, A, B, upper_a):
 
 
 _all = np.logical_and.reduce
+_ZERO = np.zeros((), dtype=np.int8)     # np.where's "else" as an array: a Python 0 is converted on every call
 _ROUTINES = {}
 
 

@@ -124,21 +124,21 @@ def _divide(A, s):
     return _scale(A, s=1 / s)
 
 
-Tensor.__matmul__ = lambda A, B: _matmul(A, B)
-Tensor.__rmatmul__ = lambda A, B: _matmul(B, A)
-Tensor.__add__ = lambda A, B: _add(A, B)
-Tensor.__radd__ = lambda A, B: _add(B, A)
-Tensor.__sub__ = lambda A, B: _sub(A, B)
-Tensor.__rsub__ = lambda A, B: _sub(B, A)
+Tensor.__matmul__ = _matmul.apply        # each op's call path is a plain function: it binds as the method itself
+Tensor.__rmatmul__ = lambda A, B: _matmul.apply(B, A)
+Tensor.__add__ = _add.apply
+Tensor.__radd__ = lambda A, B: _add.apply(B, A)
+Tensor.__sub__ = _sub.apply
+Tensor.__rsub__ = lambda A, B: _sub.apply(B, A)
 Tensor.__mul__ = elementary.times
-Tensor.__rmul__ = lambda A, B: _scale(A, s=B) if isinstance(B, numbers.Number) else _mul(B, A)
+Tensor.__rmul__ = lambda A, B: _scale.apply(A, s=B) if isinstance(B, numbers.Number) else _mul.apply(B, A)
 Tensor.__truediv__ = _divide
-Tensor.__neg__ = lambda A: _neg(A)
-Tensor.__getitem__ = lambda A, key: _slice(A, key=key)
-Tensor.T = property(lambda A: _transpose(A), doc="Swap the last two axes (a transpose node).")
-Tensor.mH = property(lambda A: _adjoint(A), doc="Conjugate transpose of the last two axes (an adjoint node).")
-Tensor.real = property(lambda A: _real(A), doc="Real part (a real node).")
-Tensor.conj = lambda A: _conj(A)
-Tensor.sum = lambda A, axis=None: _sum(A, axis=axis)
+Tensor.__neg__ = _neg.apply
+Tensor.__getitem__ = lambda A, key: _slice.apply(A, key=key)
+Tensor.T = property(_transpose.apply, doc="Swap the last two axes (a transpose node).")
+Tensor.mH = property(_adjoint.apply, doc="Conjugate transpose of the last two axes (an adjoint node).")
+Tensor.real = property(_real.apply, doc="Real part (a real node).")
+Tensor.conj = _conj.apply
+Tensor.sum = lambda A, axis=None: _sum.apply(A, axis=axis)
 Tensor.__array_ufunc__ = array_ufunc
 Tensor.__array_function__ = array_function

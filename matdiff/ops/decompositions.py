@@ -44,10 +44,9 @@ FORMULAS = {
 # -- the nodes -------------------------------------------------------------------------------------
 def _node_shape(ctx, name, A, ok, public):
     """Refuse at the call a shape this raw node does not handle; set the context its rank check reports from."""
-    m, n = A.shape[-2:]
-    if A.ndim < 2 or not ok(m, n):
-        raise ShapeError(f"the raw {name!r} node handles {public[0]} matrices, got {m}x{n}; call {public[1]} -- it "
-                         "picks the node (or the partition graph) for every shape")
+    if A.ndim < 2 or not ok(*A.shape[-2:]):
+        raise ShapeError(f"the raw {name!r} node handles {public[0]} matrices, got shape {A.shape}; call {public[1]} "
+                         "-- it picks the node (or the partition graph) for every shape")
     ctx.kind, ctx.shape, ctx.hint = name[:2].upper(), tuple(A.shape), ""
 
 
