@@ -18,13 +18,13 @@ from .tensor import Tensor, tensor
 
 
 def _as_list(x):
-    return list(x) if isinstance(x, (list, tuple)) else [x]
+    return x if x.__class__ is list else list(x) if isinstance(x, (list, tuple)) else [x]
 
 
 def _seed_array(out, seed, lead=0, what="seed"):
     """Check a seed against its output (shape, dtype, device) and return it as an array of the output's backend."""
-    b = out.backend
-    if type(seed) is b.array_type and seed.shape == out.shape and seed.dtype == out.dtype:
+    b, data = out._b, out.data
+    if type(seed) is b.array_type and seed.shape == data.shape and seed.dtype == data.dtype:
         return seed                                   # the common case: an array that fits
     if isinstance(seed, Tensor):
         if seed.backend is not b:
@@ -51,7 +51,7 @@ def _seed_array(out, seed, lead=0, what="seed"):
 def _prepare(outputs, seeds, lead=0):
     outputs = _as_list(outputs)
     for o in outputs:
-        if not isinstance(o, Tensor):
+        if o.__class__ is not Tensor and not isinstance(o, Tensor):
             raise MatdiffError(f"backward needs Tensors as outputs, got {type(o).__name__}")
         if not o.requires_grad:
             raise GraphError("an output does not require grad: no input it depends on has requires_grad=True "
@@ -67,8 +67,8 @@ def _prepare(outputs, seeds, lead=0):
         seeds = _as_list(seeds)
         if len(seeds) != len(outputs):
             raise MatdiffError(f"{len(outputs)} outputs but {len(seeds)} seeds; give one seed per output")
-        seeds = [_seed_array(o, s, lead) for o, s in zip(outputs, seeds)]
-        if not outputs[0].backend.isfinite_all(*seeds):          # one host copy for all seeds
+        seeds = [_seed_array(o, seeds[k], lead) for k, o in enumerate(outputs)]
+        if not outputs[0]._b.isfinite_all(*seeds):               # one host copy for all seeds
             k = next(k for k, s in enumerate(seeds) if not outputs[k].backend.isfinite_all(s))
             raise NonFiniteError(f"seed {k} (for the output of shape {outputs[k].shape}) contains NaN or inf; "
                                  "every gradient would be NaN -- check how the seed was computed")

@@ -25,6 +25,7 @@ backend method / operator                  recorded as
 Constants (the masks E and P_L, zeros) stay arrays and enter ops as constants. Forward-only methods (``qr``,
 ``pivots``, ``phase``) and dtype queries are the array backend's.
 """
+from .backend.base import Backend
 from .errors import MatdiffError
 from .ops import elementary as _el
 from .ops import primitives as _pr
@@ -90,6 +91,9 @@ class GraphBackend:
 
     def tril_matmul(self, A, B, upper_a=False):
         return self.tril(A @ B) if _any_tensor(A, B) else self.arrays.tril_matmul(A, B, upper_a)
+
+    def hcopyltu(self, M):
+        return Backend.hcopyltu(self, M) if isinstance(M, Tensor) else self.arrays.hcopyltu(M)
 
     def diagonal(self, a):
         if not isinstance(a, Tensor):

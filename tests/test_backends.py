@@ -231,3 +231,17 @@ def test_tril_matmul_gives_the_lower_triangle_of_the_product(n, upper_a, dtype):
         got, want = b.tril_matmul(A, B, upper_a=upper_a), A @ B
         assert got.shape == (n, n) and np.isfinite(got).all()
         assert np.abs(np.tril(got - want)).max() < 1e-12 * n * np.abs(want).max()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "complex64", "complex128"])
+@pytest.mark.parametrize("shape", [(1, 1), (5, 5), (3, 4, 4)])
+def test_every_backends_hcopyltu_is_symh_of_E_times_M(dtype, shape):
+    M = rand(shape, dtype, seed=17)
+    k = shape[-1]
+    E = np.tril(np.ones((k, k)), -1) * 2 + np.eye(k)
+    want = (E * M + np.conj(np.swapaxes(E * M, -1, -2))) / 2           # the definition, Section 4.2
+    for b in (NP, Backend(np)):
+        W = M.copy()
+        W[..., np.triu_indices(k, 1)[0], np.triu_indices(k, 1)[1]] = np.inf    # never read
+        got = b.hcopyltu(W)
+        assert got.dtype == np.dtype(dtype) and np.array_equal(got, want), type(b)

@@ -215,6 +215,12 @@ class Backend:
         X = self.xp.linalg.solve(T, B)
         return self.mT(X) if side == "right" else X
 
+    def hcopyltu(self, M):
+        """``symh(E ∘ M)`` (Section 4.2, ``paper.hcopyltu``): M's strict lower triangle, its conjugate mirrored above,
+        the real part of M's diagonal on it. Reads nothing above M's diagonal."""
+        low = self.tril(M, -1)
+        return self.add_diagonal(low + self.mH(low), self.real(self.diagonal(M)))
+
     def tril_matmul(self, A, B, upper_a=False):
         """The lower triangle (with the diagonal) of ``A @ B`` for a square product -- BLAS's gemmt contract: what lies
         above the diagonal is unspecified (zero or the product's entries), because ``copyltu``/``hcopyltu`` never

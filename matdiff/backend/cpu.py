@@ -7,12 +7,17 @@ here as recursive 2x2 blockings whose flops are NumPy matmuls. SciPy's LAPACK/BL
 *one small matrix* (at most 4096 entries: QR by geqrf + orgqr, solves by trsm): there numpy.linalg's Python
 wrappers cost more than the flops, and calls that small never wake a thread pool.
 """
+import cmath
+
 import numpy as np
 from scipy.linalg import blas, lapack
 
 from .base import Backend
 
-_SMALL = 4096   # entries: one matrix this small goes straight to LAPACK/BLAS (numpy.linalg's wrappers cost more)
+_SMALL = 4096       # entries: one matrix this small goes straight to LAPACK (numpy.linalg's wrappers cost more)
+_SMALL_TRSM = 512   # ... and a right-hand side this small to SciPy's trsm: from 1024 entries on (64x16, 32x32) it
+#                     wakes SciPy's OpenBLAS pool, whose spinning threads made NumPy's next matmul 4.6x slower here;
+#                     geqrf + orgqr up to 4096 entries (64x64, 4096x1, complex too) left it asleep (measured)
 
 
 class NumPyBackend(Backend):
@@ -58,6 +63,14 @@ class NumPyBackend(Backend):
     def triu(self, a, k=0):
         return np.where(_mask(a.shape[-2:], k, False), a, _ZERO) if a.shape[-1] <= 2048 else np.triu(a, k)
 
+    def hcopyltu(self, M):
+        """One select: M on and below the diagonal, ``M^H`` above (nothing above M's diagonal is read, not even by
+        arithmetic: an inf there changes nothing). Complex: the diagonal's imaginary part is then dropped by
+        ``(H + H^H) / 2``, exact off the diagonal, where H is Hermitian already."""
+        k = M.shape[-1]
+        H = np.where(_mask((k, k), 0, True), M, self.mH(M))
+        return (H + self.mH(H)) / 2 if H.dtype.kind == "c" else H
+
     def add_diagonal(self, H, d):
         if H.ndim == 2 and H.flags.c_contiguous:
             H.reshape(-1)[::H.shape[-1] + 1] += d       # a view of the diagonal, without einsum's parsing
@@ -86,10 +99,14 @@ class NumPyBackend(Backend):
         return np.linalg.qr(A, mode="reduced")
 
     def isfinite_all(self, *arrays):
-        """Entrywise, with no host copy to save (the generic sum-then-copy trick would need an overflow guard)."""
+        """Small arrays: a finite sum of squares (one BLAS dot, which raises no floating-point warnings) proves every
+        entry finite -- twice as fast as ``isfinite(a).all()`` --, and only a non-finite one (a NaN, an inf, or entries
+        whose squares overflow) pays for the entrywise test. Large ones go entrywise at once: a long dot would wake
+        the BLAS thread pool, which the worker threads of gradcheck then fight."""
         for a in arrays:
-            if not _all(np.isfinite(a), None):
-                return False
+            if a.size > _SMALL or not cmath.isfinite(np.vdot(a, a)):
+                if not _all(np.isfinite(a), None):
+                    return False
         return True
 
     def solve_triangular(self, T, B, *, lower, side="left", adjoint=False, overwrite=False):
@@ -99,7 +116,7 @@ class NumPyBackend(Backend):
         matmuls made the matmuls after it 2x slower here (both pools spin on 2 cores), and OpenBLAS trsm itself
         ran at ~30 GFLOP/s against ~100 for dgemm. A recursive blocked solve is matmul-rich and stays on one pool.
         """
-        if T.ndim == 2 and B.ndim == 2 and B.size <= _SMALL and T.dtype.char in "fdFD":
+        if T.ndim == 2 and B.ndim == 2 and B.size <= _SMALL_TRSM and T.dtype.char in "fdFD":
             return _trsm_small(T, B, lower, side, adjoint)
         if adjoint:
             T, lower = np.conj(T.swapaxes(-1, -2)) if np.iscomplexobj(T) else T.swapaxes(-1, -2), not lower
@@ -164,12 +181,12 @@ def _qr_small(A):
     Q, _, info2 = orgqr(qr[:, :k], tau)
     if info or info2:
         raise np.linalg.LinAlgError(f"LAPACK geqrf/orgqr failed (info {info}, {info2})")
-    return Q, np.where(_mask((k, n), 0, False), qr[:k], 0)
+    return Q, np.where(_mask((k, n), 0, False), qr[:k], _ZERO)
 
 
 def _trsm_small(T, B, lower, side, adjoint):
     """``op(T)^{-1} B`` or ``B op(T)^{-1}`` for one small system by BLAS trsm, called directly (one thread)."""
-    dtype = np.result_type(T, B)
+    dtype = T.dtype if T.dtype is B.dtype else np.result_type(T, B)
     (trsm,) = _routine("blas", ("trsm",), dtype)
     return trsm(1.0, T.astype(dtype, copy=False), B.astype(dtype, copy=False), side=int(side == "right"),
                 lower=int(lower), trans_a=2 if adjoint else 0)

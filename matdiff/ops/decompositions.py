@@ -181,23 +181,23 @@ class lq_deep_node:
 
 # -- the public functions: nodes and graphs --------------------------------------------------------
 def _validate(A, name, mode, formula, pivoting, fused):
-    for flag, value in (("pivoting", pivoting), ("fused", fused)):
-        if not isinstance(value, bool):
-            raise MatdiffError(f"{name}: {flag} must be True or False, got {value!r}; pass {flag}=True or {flag}=False")
-    if not isinstance(A, Tensor):
-        A = tensor(A)
-    b = A.backend
-    if A.ndim < 2:
-        raise ShapeError(f"{name} needs a matrix (or a stack of them) with at least 2 axes, got shape {A.shape}; "
+    if pivoting.__class__ is not bool or fused.__class__ is not bool:
+        flag, value = ("pivoting", pivoting) if pivoting.__class__ is not bool else ("fused", fused)
+        raise MatdiffError(f"{name}: {flag} must be True or False, got {value!r}; pass {flag}=True or {flag}=False")
+    if A.__class__ is not Tensor:
+        A = A if isinstance(A, Tensor) else tensor(A)
+    b, shape = A._b, A.data.shape
+    if len(shape) < 2:
+        raise ShapeError(f"{name} needs a matrix (or a stack of them) with at least 2 axes, got shape {shape}; "
                          "make a vector a column with x[:, None] (or a row with x[None, :])")
-    if 0 in A.shape[-2:]:
-        raise ShapeError(f"{name} of an empty {A.shape[-2]}x{A.shape[-1]} matrix: matdiff requires m, n >= 1 "
+    if not shape[-2] or not shape[-1]:
+        raise ShapeError(f"{name} of an empty {shape[-2]}x{shape[-1]} matrix: matdiff requires m, n >= 1 "
                          "(an empty factorisation has nothing to differentiate); an empty batch (0, m, n) is fine")
-    if not b.is_float(A.dtype):
+    if not b.is_float(A.data.dtype):
         if A.requires_grad:
             raise DTypeError(f"{name} needs float32/64 or complex64/128 input, got {b.dtype_name(A.dtype)}")
         A = tensor(b.astype(A.data, b.xp.float64))
-    if mode not in ("reduced", "complete"):
+    if mode != "reduced" and mode != "complete":
         raise MatdiffError(f"{name}: unknown mode {mode!r}; use mode='reduced' (or 'complete')")
     if formula not in FORMULAS:
         raise MatdiffError(f"{name}: unknown formula {formula!r}; choose one of {', '.join(FORMULAS)}")
@@ -229,7 +229,7 @@ _KINDS = {"qr": dict(axis=-1, node=qr_node, fused=qr_wide_node, names=("Q", "R")
 def _decompose(kind, A, mode, pivoting, fused, formula):
     spec = _KINDS[kind]
     A = _validate(A, kind, mode, formula, pivoting, fused)
-    b, axis = A.backend, spec["axis"]
+    b, axis = A._b, spec["axis"]
     kw = {"formula": formula} if kind == "qr" else {}
     perm = None
     if pivoting:
@@ -237,18 +237,18 @@ def _decompose(kind, A, mode, pivoting, fused, formula):
         A = permute(A, perm=host, axis=axis)
         A.name = A.name or spec["permuted"]
         perm = b.from_host(host)                               # the caller's copy, on the tensor's device
-    m, n = A.shape[-2:]
+    m, n = A.data.shape[-2:]
     k, long = min(m, n), (n if axis == -1 else m)         # the partitioned axis is the long one when k < long
     if mode == "complete" and _complete(A, kind, (m > n) if kind == "qr" else (m < n)):
         outs = _complete_factors(b, A, kind)
     elif k == long:
-        outs = spec["node"](A, **kw)
+        outs = spec["node"].apply(A, **kw)
     elif fused:
-        outs = spec["fused"](A, **kw)
+        outs = spec["fused"].apply(A, **kw)
     else:
         outs = _partition_graph(kind, A, k, axis, kw)
-    for t, name in zip(outs, spec["names"]):
-        t.name = t.name or name
+    first, second = spec["names"]
+    outs[0].name, outs[1].name = outs[0].name or first, outs[1].name or second
     return _RESULT[kind, pivoting](*outs, *((perm,) if pivoting else ()))
 
 
