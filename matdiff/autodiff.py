@@ -50,29 +50,43 @@ def _seed_array(out, seed, lead=0, what="seed"):
 
 def _prepare(outputs, seeds, lead=0):
     outputs = _as_list(outputs)
-    for o in outputs:
-        if o.__class__ is not Tensor and not isinstance(o, Tensor):
-            raise MatdiffError(f"backward needs Tensors as outputs, got {type(o).__name__}")
-        if not o.requires_grad:
-            raise GraphError("an output does not require grad: no input it depends on has requires_grad=True "
-                             "(or it was computed under md.no_grad())")
     if seeds is None:
-        for o in outputs:
-            if int(np.prod(o.shape)) != 1 or o.backend.is_complex(o.dtype):
-                raise GraphError(f"backward() without seeds needs a real scalar output, got shape {o.shape} dtype "
-                                 f"{o.backend.dtype_name(o.dtype)}; reduce it to a real scalar loss (md.sum, .real) "
-                                 "or pass seeds: md.backward([Y], [Ybar])")
-        seeds = [o.backend.astype(o.backend.from_host(np.ones(o.shape)), o.dtype) for o in outputs]
-    else:
-        seeds = _as_list(seeds)
-        if len(seeds) != len(outputs):
-            raise MatdiffError(f"{len(outputs)} outputs but {len(seeds)} seeds; give one seed per output")
-        seeds = [_seed_array(o, seeds[k], lead) for k, o in enumerate(outputs)]
-        if not outputs[0]._b.isfinite_all(*seeds):               # one host copy for all seeds
-            k = next(k for k, s in enumerate(seeds) if not outputs[k].backend.isfinite_all(s))
-            raise NonFiniteError(f"seed {k} (for the output of shape {outputs[k].shape}) contains NaN or inf; "
-                                 "every gradient would be NaN -- check how the seed was computed")
-    return outputs, seeds
+        return outputs, _unit_seeds(outputs)
+    seeds = _as_list(seeds)
+    if len(seeds) != len(outputs):
+        raise MatdiffError(f"{len(outputs)} outputs but {len(seeds)} seeds; give one seed per output")
+    fitted = []
+    for o, s in zip(outputs, seeds):
+        _check_output(o)
+        d = o.data
+        if s.__class__ is d.__class__ and s.shape == d.shape and s.dtype == d.dtype:
+            fitted.append(s)                          # the common case: an array that fits
+        else:
+            fitted.append(_seed_array(o, s, lead))
+    if not outputs[0]._b.isfinite_all(*fitted):       # one host copy for all seeds
+        k = next(k for k, s in enumerate(fitted) if not outputs[k].backend.isfinite_all(s))
+        raise NonFiniteError(f"seed {k} (for the output of shape {outputs[k].shape}) contains NaN or inf; "
+                             "every gradient would be NaN -- check how the seed was computed")
+    return outputs, fitted
+
+
+def _check_output(o):
+    if o.__class__ is not Tensor and not isinstance(o, Tensor):
+        raise MatdiffError(f"backward needs Tensors as outputs, got {type(o).__name__}")
+    if not o.requires_grad:
+        raise GraphError("an output does not require grad: no input it depends on has requires_grad=True "
+                         "(or it was computed under md.no_grad())")
+
+
+def _unit_seeds(outputs):
+    """backward() without seeds: each output must be a real scalar, seeded with 1."""
+    for o in outputs:
+        _check_output(o)
+        if int(np.prod(o.shape)) != 1 or o.backend.is_complex(o.dtype):
+            raise GraphError(f"backward() without seeds needs a real scalar output, got shape {o.shape} dtype "
+                             f"{o.backend.dtype_name(o.dtype)}; reduce it to a real scalar loss (md.sum, .real) "
+                             "or pass seeds: md.backward([Y], [Ybar])")
+    return [o.backend.astype(o.backend.from_host(np.ones(o.shape)), o.dtype) for o in outputs]
 
 
 def backward(outputs: Tensor | Sequence[Tensor], seeds: Any = None, *, retain_graph: bool | None = None,
@@ -86,7 +100,7 @@ def backward(outputs: Tensor | Sequence[Tensor], seeds: Any = None, *, retain_gr
     ``trace=True`` prints each node as the sweep visits it -- numbered from #1 in execution order, its rule in
     the graph's names and its equation, the adjoints coming in and going out (values for small matrices).
     """
-    given = _as_list(seeds) if seeds is not None else None
+    given = _as_list(seeds) if create_graph and seeds is not None else None
     outputs, seeds = _prepare(outputs, seeds)
     trace = _Trace(outputs) if trace else None
     if create_graph:

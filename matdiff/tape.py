@@ -45,7 +45,10 @@ class Node:
     __slots__ = ("op", "inputs", "outputs", "ctx", "params", "seq", "freed", "origin")
 
     def __init__(self, op, inputs, outputs, ctx, params):
-        self.op, self.inputs, self.outputs, self.ctx = op, inputs, outputs, ctx
+        self.op = op
+        self.inputs = inputs
+        self.outputs = outputs
+        self.ctx = ctx
         self.params = params              # the call's keyword arguments (axis=, perm=...): to re-run the node alone
         self.seq = next(_seq)
         self.freed = False

@@ -21,7 +21,11 @@ class Tensor:
     __slots__ = ("data", "grad", "requires_grad", "name", "node", "_b", "__weakref__")
 
     def __init__(self, data, b, requires_grad=False, name=None, node=None):
-        self.data, self._b, self.requires_grad, self.name, self.node = data, b, requires_grad, name, node
+        self.data = data
+        self._b = b
+        self.requires_grad = requires_grad
+        self.name = name
+        self.node = node
         self.grad = None
 
     # -- metadata ----------------------------------------------------------------------------

@@ -249,7 +249,7 @@ def _decompose(kind, A, mode, pivoting, fused, formula):
         outs = _partition_graph(kind, A, k, axis, kw)
     first, second = spec["names"]
     outs[0].name, outs[1].name = outs[0].name or first, outs[1].name or second
-    return _RESULT[kind, pivoting](*outs, *((perm,) if pivoting else ()))
+    return tuple.__new__(_RESULT[kind, pivoting], (*outs, perm) if pivoting else outs)     # a named tuple, built in C
 
 
 def _partition_graph(kind, A, k, axis, kw):
