@@ -59,11 +59,13 @@ def _call_path(op):
                                   f"({x._b.name}); move them to one device with .to('cpu') or .to('gpu')")
         ctx = Context()
         ctx.b = b
-        if len(inputs) == 1:                          # unary ops: no lists
+        if len(inputs) == 1:                          # unary ops: no lists, and no ** call without keywords
             x = inputs[0]
-            ctx.needs_grad = (x.requires_grad,)
-            record = x.requires_grad and not _local.off
-            out = op.forward(ctx, x.data, **params)
+            if x.requires_grad:
+                ctx.needs_grad, record = (True,), not _local.off
+            else:
+                ctx.needs_grad, record = (False,), False
+            out = op.forward(ctx, x.data, **params) if params else op.forward(ctx, x.data)
         elif b is None:                               # no input at all: a clear error
             return _constants_as_tensors(op, inputs)
         else:

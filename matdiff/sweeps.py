@@ -68,33 +68,34 @@ def _pull(node, cots, adj, lead, context):
     """Run the node's vjp on its output adjoints (zeros for unused outputs unless the op takes None), check what it
     returned, add each input's adjoint into its running sum ``adj`` (a tensor used twice receives the sum), and
     return the adjoints."""
-    if node.freed:
+    ctx = node.ctx
+    if ctx is None:                                  # node.free() dropped it
         raise GraphError(
             f"backward reached node #{node.seq} ({node.op.name}) whose saved values were freed by an earlier "
             "backward; pass retain_graph=True to the first backward() to differentiate the same graph twice")
-    ctx = node.ctx if context is None else context(node)
-    if len(cots) > 1 and not node.op.takes_none:
+    if context is not None:
+        ctx = context(node)
+    op, inputs = node.op, node.inputs
+    if len(cots) > 1 and not op.takes_none:
         cots = [c if c is not None else ctx.b.zeros(_zero_shape(cots, o, lead), o.dtype)
                 for c, o in zip(cots, node.outputs)]
-    grads = node.op.vjp(ctx, *cots)
-    if type(grads) is not tuple:
+    grads = op.vjp(ctx, cots[0]) if len(cots) == 1 else op.vjp(ctx, *cots)
+    if grads.__class__ is not tuple:
         grads = tuple(grads) if isinstance(grads, list) else (grads,)
-    inputs, needs = node.inputs, ctx.needs_grad
     if len(grads) != len(inputs):
-        raise GraphError(f"op {node.op.name!r}: its vjp returned {len(grads)} adjoint(s) for {len(inputs)} "
+        raise GraphError(f"op {op.name!r}: its vjp returned {len(grads)} adjoint(s) for {len(inputs)} "
                          "input(s); a vjp returns one adjoint per input, in order (None where none is needed)")
-    at = ctx.b.array_type
-    for k, g in enumerate(grads):
-        if g is None or not needs[k]:
-            continue
-        t = inputs[k]
-        d = t.data
-        if type(g) is not at or g.shape != d.shape or (g.dtype is not d.dtype and g.dtype != d.dtype):
-            g = fit(ctx.b, _conforming(node, ctx.b, "vjp", "adjoint", grads, g, d.shape, lead, reduce=True),
-                    d.shape, d.dtype, lead)
-            grads = grads[:k] + (g,) + grads[k + 1:]
-        old = adj.get(t)
-        adj[t] = g if old is None else old + g
+    k, needs, at = 0, ctx.needs_grad, ctx.b.array_type
+    for t, g in zip(inputs, grads):
+        if g is not None and needs[k]:
+            d = t.data
+            if g.__class__ is not at or g.shape != d.shape or (g.dtype is not d.dtype and g.dtype != d.dtype):
+                g = fit(ctx.b, _conforming(node, ctx.b, "vjp", "adjoint", grads, g, d.shape, lead, reduce=True),
+                        d.shape, d.dtype, lead)
+                grads = grads[:k] + (g,) + grads[k + 1:]
+            old = adj.get(t)
+            adj[t] = g if old is None else old + g
+        k += 1
     return grads
 
 
