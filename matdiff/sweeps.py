@@ -85,9 +85,11 @@ def _pull(node, cots, adj, lead, context):
     if len(grads) != len(inputs):
         raise GraphError(f"op {op.name!r}: its vjp returned {len(grads)} adjoint(s) for {len(inputs)} "
                          "input(s); a vjp returns one adjoint per input, in order (None where none is needed)")
-    k, needs, at = 0, ctx.needs_grad, ctx.b.array_type
-    for t, g in zip(inputs, grads):
+    needs, at = ctx.needs_grad, ctx.b.array_type
+    for k in range(len(inputs)):                    # (an index: no zip object per node for the GC to count)
+        g = grads[k]
         if g is not None and needs[k]:
+            t = inputs[k]
             d = t.data
             if g.__class__ is not at or g.shape != d.shape or (g.dtype is not d.dtype and g.dtype != d.dtype):
                 g = fit(ctx.b, _conforming(node, ctx.b, "vjp", "adjoint", grads, g, d.shape, lead, reduce=True),
@@ -95,7 +97,6 @@ def _pull(node, cots, adj, lead, context):
                 grads = grads[:k] + (g,) + grads[k + 1:]
             old = adj.get(t)
             adj[t] = g if old is None else old + g
-        k += 1
     return grads
 
 
@@ -112,7 +113,9 @@ def _commit(visited, adj, capture, set_grads, retain_graph):
     want = set(capture) if capture is not None else ()
     captured = {}
     for node, cots in visited:
-        for o, c in zip(node.outputs, cots):
+        outs = node.outputs
+        for k in range(len(outs)):
+            o, c = outs[k], cots[k]
             if want and o in want:
                 captured[o] = c
             if set_grads and o.requires_grad:
