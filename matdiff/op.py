@@ -1,9 +1,10 @@
 """``Op``: a node type (forward, vjp, jvp), and what calling one does -- the single path from a user's call to the
 tape.
 
-``A @ B`` is ``matmul(A, B)``: ``Tensor.__matmul__`` (bound by the ops layer) calls the ``Op``, whose ``__call__``
+``A @ B`` is ``matmul.apply(A, B)``: ``Tensor.__matmul__`` *is* the op's ``apply`` (bound by the ops layer), which
 checks the devices, runs ``forward`` on the arrays, wraps the outputs as Tensors and, when an input requires grad
-and grad mode is on, records one :class:`~matdiff.tape.Node`. Nothing is looked up by name on the way.
+and grad mode is on, records one :class:`~matdiff.tape.Node`. ``op(...)`` (``md.registry["qr"](X)``) is the same
+path plus ``name=``. Nothing is looked up by name on the way.
 """
 import numbers
 
