@@ -259,3 +259,25 @@ def test_to_always_returns_a_leaf():
     C = B.to("cpu")
     assert C.is_leaf and C.requires_grad and C is not B
     np.testing.assert_array_equal(C.data, B.data)
+
+
+def test_tensor_operators_are_the_ops_call_paths():
+    """One frame from an operator to the tape: Tensor's dunders are the ops' ``apply`` functions themselves."""
+    for dunder, op in [("__neg__", "neg"), ("__matmul__", "matmul"), ("__add__", "add"), ("__sub__", "sub"),
+                       ("conj", "conj")]:
+        assert getattr(md.Tensor, dunder) is md.registry[op].apply
+    A = md.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    for Y in (-A, md.registry["neg"](A), md.registry["neg"].apply(A)):
+        assert Y.node.op is md.registry["neg"] and np.array_equal(Y.data, -A.data)
+    assert md.registry["neg"](A, name="N").name == "N"
+
+
+def test_backward_leaves_the_callers_lists_alone_and_sums_by_identity():
+    a = np.ones((2, 2))
+    A, B = md.tensor(a, requires_grad=True), md.tensor(a.copy(), requires_grad=True)   # equal data, two tensors
+    Y = A @ B + A
+    outs, seeds = [Y], [np.ones((2, 2))]
+    md.backward(outs, seeds)
+    assert outs == [Y] and len(seeds) == 1 and seeds[0].shape == (2, 2)
+    np.testing.assert_array_equal(A.grad, np.ones((2, 2)) @ B.data.T + 1)
+    np.testing.assert_array_equal(B.grad, A.data.T @ np.ones((2, 2)))
