@@ -35,3 +35,18 @@ def test_the_peer_workers_run_their_extras():
         out = json.loads(r.stdout.strip().splitlines()[-1])
         assert out["tiny_qr_engine"] > 0 and out["gradcheck_qr64x32_float64_ok"]
         assert out["hvp_qr_float64_6x3"]["hvp"] > 0
+
+
+def test_the_instruction_counter_runs():
+    """benchmarks/instructions.py (callgrind): a deterministic engine figure; needs valgrind, which CI lacks."""
+    import shutil
+
+    import pytest
+    if shutil.which("valgrind") is None:
+        pytest.skip("valgrind is not installed (apt-get install valgrind)")
+    script = str(ROOT / "benchmarks" / "instructions.py")
+    r = subprocess.run([sys.executable, script, "--only", "qr8x4", "--calls", "3"], capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    count = float(r.stdout.split("8x4 QR fwd+bwd: ")[1].split(" instructions")[0].replace(",", ""))
+    assert 50_000 < count < 5_000_000, r.stdout                 # an 8x4 fwd+bwd is hundreds of thousands
