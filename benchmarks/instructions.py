@@ -28,33 +28,14 @@ ROOT = Path(__file__).resolve().parent.parent
 def _driver(tree, workload, n, no_gc):
     """The measured process: warm up, then run ``workload`` n times."""
     sys.path.insert(0, tree)
+    sys.path.insert(1, str(Path(__file__).resolve().parent))
     import gc
 
-    import numpy as np
+    from worker import engine_workloads  # the very workloads run.py times
 
     import matdiff as md
 
-    rng = np.random.default_rng(0)
-    a, gq, gr = rng.standard_normal((8, 4)), rng.standard_normal((8, 4)), rng.standard_normal((4, 4))
-    one = np.ones((1, 1))
-
-    def qr8x4():
-        A = md.tensor(a, requires_grad=True)
-        Q, R = md.qr(A)
-        md.backward([Q, R], [gq, gr])
-
-    def chain():
-        X = md.tensor(one, requires_grad=True)
-        Y = X
-        for _ in range(200):
-            Y = -Y
-        md.backward([Y], [one])
-
-    def raw():
-        y = one
-        for _ in range(400):
-            y = -y
-
+    qr8x4, chain, raw = engine_workloads(md)
     f = {"qr8x4": qr8x4, "chain": chain, "raw": raw}[workload]
     for _ in range(20):
         f()

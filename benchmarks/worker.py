@@ -80,6 +80,33 @@ def run_matdiff(cfg):
     return out
 
 
+def engine_workloads(md):
+    """The engine's own cost, as ``run.py`` (times) and ``instructions.py`` (callgrind) measure it: an 8x4 QR
+    forward + backward through the tape; a chain of 200 negations of a 1x1 matrix, forward + backward; and NumPy's
+    own 400 negations, which the per-node figure subtracts."""
+    a, gq, gr = data((8, 4), "float64", 0), data((8, 4), "float64", 1), data((4, 4), "float64", 2)
+    one = np.ones((1, 1))
+
+    def engine():
+        A = md.tensor(a, requires_grad=True)
+        Q, R = md.qr(A)
+        md.backward([Q, R], [gq, gr])
+
+    def chain():
+        X = md.tensor(one, requires_grad=True)
+        Y = X
+        for _ in range(200):
+            Y = -Y
+        md.backward([Y], [one])
+
+    def raw():
+        y = one
+        for _ in range(400):
+            y = -y
+
+    return engine, chain, raw
+
+
 def _tiny(md, b, sync, reps):
     """8x4 QR forward + backward through the tape, on the backend's device."""
     a, gq, gr = (b.from_host(data(s, "float64", i)) for i, s in enumerate([(8, 4), (8, 4), (4, 4)]))
@@ -102,11 +129,7 @@ def _matdiff_extras(cfg, md, b, _gauge, qr_backward):
     res["dgemm_gflops"] = 2 * n ** 3 / t / 1e9
     # tape overhead on a tiny QR: engine vs the bare rule (no Tensors, no tape)
     a, gq, gr = data((8, 4), "float64", 0), data((8, 4), "float64", 1), data((4, 4), "float64", 2)
-
-    def engine():
-        A = md.tensor(a, requires_grad=True)
-        Q, R = md.qr(A)
-        md.backward([Q, R], [gq, gr])
+    engine, chain, raw = engine_workloads(md)
 
     def bare():
         Q, R = _gauge(b, *b.qr(a))
@@ -114,23 +137,6 @@ def _matdiff_extras(cfg, md, b, _gauge, qr_backward):
 
     res["tiny_qr_engine"] = median_time(engine, max(reps, 200), warmup=20)[0]
     res["tiny_qr_bare"] = median_time(bare, max(reps, 200), warmup=20)[0]
-    # per-node overhead: a chain of 200 negations of a 1x1 matrix, forward + backward, minus NumPy's own work
-    one = np.ones((1, 1))
-
-    def chain():
-        X = md.tensor(one, requires_grad=True)
-        Y = X
-        for _ in range(200):
-            Y = -Y
-        md.backward([Y], [one])
-
-    def raw():
-        y = one
-        for _ in range(200):
-            y = -y
-        for _ in range(200):
-            y = -y
-
     res["node_overhead"] = (median_time(chain, max(reps, 30))[0] - median_time(raw, max(reps, 30))[0]) / 200
     # full-Jacobian gradcheck of QR 64x32
     gc_shape = tuple(cfg.get("gc_shape", (64, 32)))
