@@ -18,7 +18,7 @@ from .tensor import Tensor, tensor
 
 
 def _as_list(x):
-    return x if x.__class__ is list else list(x) if isinstance(x, (list, tuple)) else [x]
+    return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
 def _seed_array(out, seed, lead=0, what="seed"):
@@ -58,11 +58,7 @@ def _prepare(outputs, seeds, lead=0):
     fitted = []
     for o, s in zip(outputs, seeds):
         _check_output(o)
-        d = o.data
-        if s.__class__ is d.__class__ and s.shape == d.shape and s.dtype == d.dtype:
-            fitted.append(s)                          # the common case: an array that fits
-        else:
-            fitted.append(_seed_array(o, s, lead))
+        fitted.append(_seed_array(o, s, lead))
     if not outputs[0]._b.isfinite_all(*fitted):       # one host copy for all seeds
         k = next(k for k, s in enumerate(fitted) if not outputs[k].backend.isfinite_all(s))
         raise NonFiniteError(f"seed {k} (for the output of shape {outputs[k].shape}) contains NaN or inf; "
@@ -71,7 +67,7 @@ def _prepare(outputs, seeds, lead=0):
 
 
 def _check_output(o):
-    if o.__class__ is not Tensor and not isinstance(o, Tensor):
+    if not isinstance(o, Tensor):
         raise MatdiffError(f"backward needs Tensors as outputs, got {type(o).__name__}")
     if not o.requires_grad:
         raise GraphError("an output does not require grad: no input it depends on has requires_grad=True "

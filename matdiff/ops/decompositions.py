@@ -181,11 +181,11 @@ class lq_deep_node:
 
 # -- the public functions: nodes and graphs --------------------------------------------------------
 def _validate(A, name, mode, formula, pivoting, fused):
-    if pivoting.__class__ is not bool or fused.__class__ is not bool:
-        flag, value = ("pivoting", pivoting) if pivoting.__class__ is not bool else ("fused", fused)
-        raise MatdiffError(f"{name}: {flag} must be True or False, got {value!r}; pass {flag}=True or {flag}=False")
-    if A.__class__ is not Tensor:
-        A = A if isinstance(A, Tensor) else tensor(A)
+    for flag, value in (("pivoting", pivoting), ("fused", fused)):
+        if not isinstance(value, bool):
+            raise MatdiffError(f"{name}: {flag} must be True or False, got {value!r}; pass {flag}=True or {flag}=False")
+    if not isinstance(A, Tensor):
+        A = tensor(A)
     b, shape = A._b, A.data.shape
     if len(shape) < 2:
         raise ShapeError(f"{name} needs a matrix (or a stack of them) with at least 2 axes, got shape {shape}; "
@@ -247,9 +247,9 @@ def _decompose(kind, A, mode, pivoting, fused, formula):
         outs = spec["fused"].apply(A, **kw)
     else:
         outs = _partition_graph(kind, A, k, axis, kw)
-    first, second = spec["names"]
-    outs[0].name, outs[1].name = outs[0].name or first, outs[1].name or second
-    return tuple.__new__(_RESULT[kind, pivoting], (*outs, perm) if pivoting else outs)     # a named tuple, built in C
+    for t, name in zip(outs, spec["names"]):
+        t.name = t.name or name
+    return _RESULT[kind, pivoting](*outs, *((perm,) if pivoting else ()))
 
 
 def _partition_graph(kind, A, k, axis, kw):
