@@ -47,20 +47,20 @@ def backward_sweep(outputs, seeds, *, retain_graph=False, capture=None, set_grad
     rule raises (a rank-deficient QR, say), no ``.grad`` is written and no node is freed. ``context(node)``, if given,
     is the context the rules receive instead of ``node.ctx`` (create_graph=True hands them Tensors: graph.py).
     """
-    adj = {}                                         # tensor -> its adjoint so far (the sum over its uses)
-    for o, seed in zip(outputs, seeds):
+    adj = {}                                         # tensor -> its adjoint: the sum over its uses, complete once
+    for o, seed in zip(outputs, seeds):              # the sweep has passed the node that made it
         adj[o] = adj[o] + seed if o in adj else seed
     visited = []
     with _deferred_checks():                         # a GPU's checks reach the host once, here, before any write
         for node in reversed(graph_nodes(outputs)):
             outs = node.outputs
-            cots = [adj.pop(outs[0], None)] if len(outs) == 1 else [adj.pop(o, None) for o in outs]
+            cots = (adj.get(outs[0]),) if len(outs) == 1 else tuple([adj.get(o) for o in outs])
             if cots[0] is None and all(c is None for c in cots):
                 continue                             # nothing flows through this node (None: an unused output)
             grads = _pull(node, cots, adj, lead, context)    # its inputs' adjoints, checked and added into adj
             if trace is not None:
                 trace(node, cots, grads)
-            visited.append((node, cots))
+            visited.append(node)
     return _commit(visited, adj, capture, set_grads, retain_graph)
 
 
@@ -79,7 +79,7 @@ def _pull(node, cots, adj, lead, context):
     if len(cots) > 1 and not op.takes_none:
         cots = [c if c is not None else ctx.b.zeros(_zero_shape(cots, o, lead), o.dtype)
                 for c, o in zip(cots, node.outputs)]
-    grads = op.vjp(ctx, cots[0]) if len(cots) == 1 else op.vjp(ctx, *cots)
+    grads = op.vjp(ctx, *cots)
     if grads.__class__ is not tuple:
         grads = tuple(grads) if isinstance(grads, list) else (grads,)
     if len(grads) != len(inputs):
@@ -109,24 +109,22 @@ def _zero_shape(cots, o, lead):
 
 
 def _commit(visited, adj, capture, set_grads, retain_graph):
-    """The sweep went through: write ``.grad`` (intermediates, then leaves), free the nodes, return the captured."""
+    """The sweep went through: write ``.grad`` (an intermediate's is its adjoint, a leaf's accumulates; an output
+    nobody used gets zeros), free the visited nodes, return the captured adjoints."""
     want = set(capture) if capture is not None else ()
     captured = {}
-    for node, cots in visited:
-        outs = node.outputs
-        for k in range(len(outs)):
-            o, c = outs[k], cots[k]
-            if want and o in want:
-                captured[o] = c
-            if set_grads and o.requires_grad:
-                o.grad = c if c is not None else node.ctx.b.zeros(tuple(o.shape), o.dtype)
-        if not retain_graph:
-            node.ctx, node.freed = None, True        # node.free(), inline: this loop runs once per node
-    for t, g in adj.items():                         # what is left belongs to leaves
+    for t, g in adj.items():
         if want and t in want:
             captured[t] = g
         if set_grads and t.requires_grad:
-            t.grad = g if t.grad is None else t.grad + g
+            t.grad = g if t.node is not None or t.grad is None else t.grad + g
+    for node in visited:
+        if set_grads and len(node.outputs) > 1:
+            for o in node.outputs:
+                if o.requires_grad and o not in adj:
+                    o.grad = node.ctx.b.zeros(tuple(o.shape), o.dtype)
+        if not retain_graph:
+            node.ctx = None                          # node.free(), inline: this loop runs once per node
     if capture is None:
         return None
     return [captured.get(t) for t in capture]

@@ -42,7 +42,7 @@ class Context:
 class Node:
     """One op application on the tape."""
 
-    __slots__ = ("op", "inputs", "outputs", "ctx", "params", "seq", "freed", "origin")
+    __slots__ = ("op", "inputs", "outputs", "ctx", "params", "seq", "origin")
 
     def __init__(self, op, inputs, outputs, ctx, params):
         self.op = op
@@ -51,16 +51,16 @@ class Node:
         self.ctx = ctx
         self.params = params              # the call's keyword arguments (axis=, perm=...): to re-run the node alone
         self.seq = next(_seq)
-        self.freed = False
         self.origin = None                # "backward" for a node recorded by a create_graph sweep
         if _TAPES:
             for tape in _TAPES:
                 tape.nodes.append(self)
 
+    freed = property(lambda self: self.ctx is None, doc="Were the saved values dropped (by a backward)?")
+
     def free(self):
-        """Drop the saved values (what backward needed); the node stays in the graph, marked freed."""
+        """Drop the saved values (what backward needed); the node stays in the graph, ``freed``."""
         self.ctx = None
-        self.freed = True
 
     def __repr__(self):
         ins = ", ".join(_label(t) for t in self.inputs)

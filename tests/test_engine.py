@@ -93,6 +93,30 @@ def test_intermediates_hold_their_adjoint_for_learners():
     np.testing.assert_array_equal(R.grad, seedR)
 
 
+def test_commit_intermediates_overwrite_leaves_accumulate_unused_outputs_get_zeros():
+    """What backward writes: an intermediate's .grad is this sweep's total adjoint (overwritten by the next sweep),
+    a leaf's accumulates, an output nobody used of a node the sweep went through gets zeros, and the outputs of a
+    node nothing flowed through keep None."""
+    A = leaf((4, 6))
+    X, Y, Z = md.split(A, [1, 3], axis=-1)
+    B = Y * 2.0
+    C = B + B                                         # B used twice: its adjoint is the sum
+    D = Z * 3.0                                       # nothing flows through this node
+    seed = rand((4, 2), seed=7)
+    C.backward(seed, retain_graph=True)
+    np.testing.assert_array_equal(B.grad, 2 * seed)
+    np.testing.assert_array_equal(Y.grad, 4 * seed)
+    np.testing.assert_array_equal(X.grad, np.zeros((4, 1)))
+    np.testing.assert_array_equal(Z.grad, np.zeros((4, 3)))
+    assert D.grad is None and D.node.ctx is not None
+    C.backward(seed)
+    np.testing.assert_array_equal(B.grad, 2 * seed)   # intermediates: the last sweep's adjoint
+    expected = np.zeros((4, 6))
+    expected[:, 1:3] = 2 * 4 * seed                   # leaves: the sum over both sweeps
+    np.testing.assert_array_equal(A.grad, expected)
+    assert C.node.freed and B.node.freed and not D.node.freed
+
+
 def test_grad_returns_gradients_without_touching_dot_grad():
     A = leaf((3, 3))
     B = A @ A
