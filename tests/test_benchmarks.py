@@ -50,3 +50,18 @@ def test_the_instruction_counter_runs():
     assert r.returncode == 0, r.stderr[-2000:]
     count = float(r.stdout.split("8x4 QR fwd+bwd: ")[1].split(" instructions")[0].replace(",", ""))
     assert 50_000 < count < 5_000_000, r.stdout                 # an 8x4 fwd+bwd is hundreds of thousands
+
+
+def test_merge_takes_the_least_for_quiet_machine_figures_and_the_median_elsewhere():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import run
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    rounds = [{"node_overhead": 3e-6, "node_overhead_median": 5e-6, "tiny_qr_engine": 70e-6, "ok": True},
+              {"node_overhead": 2e-6, "node_overhead_median": 4e-6, "tiny_qr_engine": 90e-6, "ok": True},
+              {"node_overhead": 6e-6, "node_overhead_median": 9e-6, "tiny_qr_engine": 50e-6, "ok": False}]
+    got = run.merge(rounds)
+    assert got["node_overhead"] == 2e-6                 # the quiet machine: the least round
+    assert got["node_overhead_median"] == 5e-6          # the typical round: the median
+    assert got["tiny_qr_engine"] == 70e-6 and got["ok"] is False
