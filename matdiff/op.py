@@ -49,27 +49,20 @@ def _call_path(op):
     a small node's cost.
     """
     def apply(*inputs, **params):
-        b = None
-        for x in inputs:                              # the common case: Tensors of one backend
-            if x.__class__ is not Tensor:
-                return apply(*_constants_as_tensors(op, inputs), **params)
-            if b is None:
-                b = x._b
-            elif x._b is not b:
-                raise DeviceError(f"{op.name} mixes a tensor on {b.device} ({b.name}) with one on {x.device} "
-                                  f"({x._b.name}); move them to one device with .to('cpu') or .to('gpu')")
         ctx = Context()
-        ctx.b = b
-        if len(inputs) == 1:                          # unary ops: no lists, and no ** call without keywords
+        if len(inputs) == 1 and inputs[0].__class__ is Tensor:  # unary ops: no loop, no lists, no ** call
             x = inputs[0]
+            ctx.b = b = x._b
             if x.requires_grad:
-                ctx.needs_grad, record = (True,), not _local.off
+                ctx.needs_grad, record = _NEEDED, not _local.off
             else:
-                ctx.needs_grad, record = (False,), False
+                ctx.needs_grad, record = _NOT_NEEDED, False
             out = op.forward(ctx, x.data, **params) if params else op.forward(ctx, x.data)
-        elif b is None:                               # no input at all: a clear error
-            return _constants_as_tensors(op, inputs)
         else:
+            b = _one_backend(op, inputs)
+            if b is None:                             # arrays or scalars among the inputs: constants
+                return apply(*_constants_as_tensors(op, inputs), **params)
+            ctx.b = b
             ctx.needs_grad = tuple([x.requires_grad for x in inputs])
             record = True in ctx.needs_grad and not _local.off
             arrays = [x.data for x in inputs]
@@ -83,6 +76,24 @@ def _call_path(op):
             return out
         return _outputs(op, b, inputs, out, ctx, params, record)
     return apply
+
+
+_NEEDED, _NOT_NEEDED = (True,), (False,)          # a unary node's needs_grad, shared
+
+
+def _one_backend(op, inputs):
+    """The backend of ``inputs`` if all are Tensors of one backend; None if some are not Tensors (or there are
+    none); a DeviceError if they live on different devices."""
+    b = None
+    for x in inputs:
+        if x.__class__ is not Tensor:
+            return None
+        if b is None:
+            b = x._b
+        elif x._b is not b:
+            raise DeviceError(f"{op.name} mixes a tensor on {b.device} ({b.name}) with one on {x.device} "
+                              f"({x._b.name}); move them to one device with .to('cpu') or .to('gpu')")
+    return b
 
 
 def _outputs(op, b, inputs, out, ctx, params, record):

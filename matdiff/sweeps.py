@@ -79,7 +79,7 @@ def _pull(node, cots, adj, lead, context):
     if len(cots) > 1 and not op.takes_none:
         cots = [c if c is not None else ctx.b.zeros(_zero_shape(cots, o, lead), o.dtype)
                 for c, o in zip(cots, node.outputs)]
-    grads = op.vjp(ctx, *cots)
+    grads = op.vjp(ctx, cots[0]) if len(cots) == 1 else op.vjp(ctx, *cots)    # (a plain call: no C frame)
     if grads.__class__ is not tuple:
         grads = tuple(grads) if isinstance(grads, list) else (grads,)
     if len(grads) != len(inputs):
