@@ -76,6 +76,33 @@ def test_no_grad_records_nothing():
     assert B.node is None and not B.requires_grad
 
 
+def test_grad_mode_is_per_thread_and_nests():
+    """no_grad in one thread leaves another recording (gradcheck evaluates in threads), as torch.no_grad does;
+    enable_grad inside no_grad records again, and leaving each block restores the mode around it."""
+    import threading
+
+    from matdiff.tape import grad_enabled
+    A = leaf((2, 2))
+    inside, other = threading.Event(), {}
+
+    def record_elsewhere():
+        inside.wait()
+        other["B"] = A @ A
+        other["enabled"] = grad_enabled()
+
+    t = threading.Thread(target=record_elsewhere)
+    t.start()
+    with md.no_grad():
+        inside.set()
+        t.join()
+        assert not grad_enabled() and (A @ A).node is None
+        with md.enable_grad():
+            assert grad_enabled() and (A @ A).node is not None
+        assert not grad_enabled()
+    assert grad_enabled()
+    assert other["enabled"] and other["B"].node is not None and other["B"].requires_grad
+
+
 def test_tape_lists_nodes_in_execution_order():
     A = leaf((3, 5), name="A")
     with md.Tape() as tape:
