@@ -82,11 +82,11 @@ _NEEDED, _NOT_NEEDED = (True,), (False,)          # a unary node's needs_grad, s
 
 
 def _one_backend(op, inputs):
-    """The backend of ``inputs`` if all are Tensors of one backend; None if some are not Tensors (or there are
-    none); a DeviceError if they live on different devices."""
+    """The backend of ``inputs`` if all are Tensors (subclasses too) of one backend; None if some are not Tensors
+    (or there are none); a DeviceError if they live on different devices."""
     b = None
     for x in inputs:
-        if x.__class__ is not Tensor:
+        if not isinstance(x, Tensor):
             return None
         if b is None:
             b = x._b

@@ -323,6 +323,21 @@ def test_tensor_operators_are_the_ops_call_paths():
     assert md.registry["neg"](A, name="N").name == "N"
 
 
+def test_a_tensor_subclass_goes_through_every_call_path():
+    """A user's Tensor subclass (a Parameter, say) is a Tensor to the ops, unary and binary (it used to recurse
+    forever: the fast path tests the exact class, so the general path must accept subclasses)."""
+    class Parameter(md.Tensor):
+        __slots__ = ()
+
+    a = np.arange(1.0, 7.0).reshape(3, 2)
+    f = lambda X: md.sum((-X) * X + X @ md.qr(X).R)  # noqa: E731 - unary, binary and a decomposition
+    P, A = Parameter(a, md.backend.get("numpy"), True), md.tensor(a, requires_grad=True)
+    f(P).backward()
+    f(A).backward()
+    assert P.grad is not None
+    np.testing.assert_allclose(P.grad, A.grad, rtol=1e-13)
+
+
 def test_backward_leaves_the_callers_lists_alone_and_sums_by_identity():
     a = np.ones((2, 2))
     A, B = md.tensor(a, requires_grad=True), md.tensor(a.copy(), requires_grad=True)   # equal data, two tensors
