@@ -181,16 +181,8 @@ def _qr_small(A):
     Q, _, info2 = orgqr(qr[:, :k], tau)
     if info or info2:
         raise np.linalg.LinAlgError(f"LAPACK geqrf/orgqr failed (info {info}, {info2})")
-    return Q, qr[:k] * _upper_ones(k, n, qr.real.dtype)     # R: LAPACK's (finite) output, its Householder part zeroed
-
-
-def _upper_ones(k, n, dtype):
-    """The k x n upper triangle of ones in ``dtype`` (a same-shape product costs a third of np.where), cached."""
-    key = ((k, n), dtype)
-    m = _MASKS.get(key)
-    if m is None:
-        m = _MASKS[key] = _mask((k, n), 0, False).astype(dtype)
-    return m
+    # R: LAPACK's (finite) output times the upper triangle of ones (a product costs a third of np.where)
+    return Q, qr[:k] * _mask((k, n), 0, False, qr.real.dtype)
 
 
 def _trsm_small(T, B, lower, side, adjoint):
@@ -207,14 +199,14 @@ _LEAF = 64
 _MASKS = {}
 
 
-def _mask(shape, k, lower):
-    """Cached boolean triangle of an m x n matrix: ``tril(ones, k)`` or ``triu(ones, k)`` (np.tril rebuilds its
-    mask on every call, which costs more than the arithmetic for small matrices)."""
-    key = (tuple(shape), k, lower)
+def _mask(shape, k, lower, dtype=bool):
+    """Cached triangle of an m x n matrix: ``tril(ones, k)`` or ``triu(ones, k)``, boolean or of ones in ``dtype``
+    (np.tril rebuilds its mask on every call, which costs more than the arithmetic for small matrices)."""
+    key = (tuple(shape), k, lower, dtype)
     m = _MASKS.get(key)
     if m is None:
         m = np.tri(*shape, k=k if lower else k - 1, dtype=bool)
-        m = _MASKS[key] = m if lower else ~m
+        m = _MASKS[key] = (m if lower else ~m).astype(dtype, copy=False)
     return m
 
 
