@@ -28,6 +28,8 @@ The table's columns:
                       passes when |analytic - numeric| <= 1e-5 + 1e-4 |numeric| (step 1e-6)
   jvp = vjp rel err   the same relative error between the two sides of the trace identity on 3 random
                       directions; passes below 1e-9 (agreement to rounding: no finite differences)
+With --fast, 'gradcheck' compares 3 random projections per case, <v, J u> from central differences with
+<J^H v, u> from one backward, instead of every entry of the Jacobian J (quicker, less complete).
 A failing case prints its full report, with the node to blame."""
 
 
@@ -89,13 +91,14 @@ def _copy(dest):
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m matdiff", description=_ABOUT,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True, metavar="{check,tutorials,registry}")
+    sub = p.add_subparsers(dest="cmd", metavar="{check,tutorials,registry}")
     c = sub.add_parser("check", help="gradcheck every registered node (the main job)", description=_CHECK,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("--device", default="cpu", choices=["cpu", "gpu"],
                    help="run the checks on NumPy (cpu, default) or on CuPy with a CUDA device (gpu)")
     c.add_argument("--fast", action="store_true",
-                   help="compare 3 random projections per case instead of the full Jacobian (quicker, less complete)")
+                   help="compare 3 random projections <v, J u> with <J^H v, u> per case instead of the full "
+                        "Jacobian J (quicker, less complete)")
     t = sub.add_parser("tutorials", help="list, run or copy the numbered tutorials",
                        description="The numbered tutorials: scripts with notebook cells, each asserting what it shows.")
     tsub = t.add_subparsers(dest="action", metavar="{list,run,copy}")
@@ -108,6 +111,9 @@ def main(argv=None):
     sub.add_parser("registry", help="list the registered nodes and their equations",
                    description="Every registered node with the equation it implements.")
     args = p.parse_args(argv)
+    if args.cmd is None:                       # `python -m matdiff` alone: say what there is, not a usage error
+        p.print_help()
+        return 0
     if args.cmd == "tutorials":
         if args.action == "run":
             return _run(args.number, args.step)

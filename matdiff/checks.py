@@ -97,44 +97,69 @@ def decomposition_cases():
                 yield _node(kind, shape, vname), f"{kind} {sname} {vname}", shape, f
 
 
+HEADER = ("rel err = max |difference| / max |value| (matdiff.report): 'gradcheck' compares every derivative\n"
+          "with central differences (ok: |analytic - numeric| <= 1e-5 + 1e-4 |numeric|); 'jvp = vjp' is the\n"
+          "trace identity of Eq 2 between forward and reverse mode on 3 random directions (ok: agreement to 1e-9).\n")
+HEADER_FAST = ("--fast: 'gradcheck' does not form the Jacobian J. For 3 random directions per case, u (inputs)\n"
+               "and v (outputs), it compares <v, J u> (central differences of the forward along u) with <J^H v, u>\n"
+               "(one backward seeded with v); ok: |difference| <= 1e-5 + 1e-4 |<v, J u>|, and rel err = max\n"
+               "|difference| / max |value| over the 3. Each projection weighs every entry of J at random instead of\n"
+               "comparing each: run without --fast for every derivative. 'jvp = vjp' is the trace identity of Eq 2\n"
+               "between forward and reverse mode on 3 random directions (ok: agreement to 1e-9).\n")
+NO_CASE = "(no check case registered)"
+
+
+def cases(backend="numpy"):
+    """(node, case label, input shapes, function) for every op's cases on ``backend`` and the decomposition sweep."""
+    rows = []
+    for op in md.registry:
+        for label, shapes, f, *only in CASES.get(op, []):
+            if not only or backend in only[0]:
+                rows.append((op, label, shapes, f))
+    return rows + [(node, label, [shape], f) for node, label, shape, f in decomposition_cases()]
+
+
+def _row(widths, node, label, dtype, grad, adj, ok):
+    """One line of the table; ``widths`` (node, case) fit the longest names so the columns never shift."""
+    wn, wc = widths
+    return f"{node:<{wn}} {label:<{wc}} {dtype:<11} {grad:>10}  {adj:>9}  {ok}"
+
+
 def run(device="cpu", dtypes=(np.float64, np.complex128), fast=False, out=print):
-    """Gradcheck every registered op's cases and the decomposition sweep; print a table; return the failures."""
+    """Gradcheck every registered op's cases and the decomposition sweep; print a table; return the failures.
+
+    ``fast=True`` compares 3 random projections per case (``gradcheck(fast=True)``) instead of the full Jacobian,
+    and the header says so."""
     rng = np.random.default_rng(0)
 
     def make(shape, dtype):
         a = rng.standard_normal(shape) + (1j * rng.standard_normal(shape) if np.dtype(dtype).kind == "c" else 0)
         return md.tensor(a.astype(dtype), requires_grad=True, device=device)
 
-    backend = "cupy" if device == "gpu" else "numpy"
-    rows = []
-    for op in md.registry:
-        for label, shapes, f, *only in CASES.get(op, []):
-            if not only or backend in only[0]:
-                rows.append((op, label, shapes, f))
+    rows = cases("cupy" if device == "gpu" else "numpy")
     missing = [op for op in md.registry if op not in CASES]
-    rows += [(node, label, [shape], f) for node, label, shape, f in decomposition_cases()]
+    widths = (max(len(x) for x in ["node"] + [r[0] for r in rows] + missing),
+              max(len(x) for x in ["case"] + [r[1] for r in rows] + ([NO_CASE] if missing else [])))
     failures, t0 = [], time.perf_counter()
-    out("rel err = max |difference| / max |value| (matdiff.report): 'gradcheck' compares every derivative\n"
-        "with central differences (ok: |analytic - numeric| <= 1e-5 + 1e-4 |numeric|); 'jvp = vjp' is the\n"
-        "trace identity of Eq 2 between forward and reverse mode on 3 random directions (ok: agreement to 1e-9).\n")
-    out(f"{'node':<10} {'case':<26} {'dtype':<11} {'gradcheck':>10}  {'jvp = vjp':>9}  ok")
-    out(f"{'':<10} {'':<26} {'':<11} {'rel err':>10}  {'rel err':>9}")
+    out(HEADER_FAST if fast else HEADER)
+    out(_row(widths, "node", "case", "dtype", "gradcheck", "jvp = vjp", "ok"))
+    out(_row(widths, "", "", "", "rel err", "rel err", "").rstrip())
     for node, label, shapes, f in rows:
         for dtype in dtypes:
             xs = [make(s, dtype) for s in shapes]
             rep = md.gradcheck(f, xs, fast=fast)
             adj = md.check_adjoint(f, xs)
             ok = rep.ok and adj.ok
-            out(f"{node:<10} {label:<26} {np.dtype(dtype).name:<11} {rep.max_rel_err:>10.2e}  {adj.max_rel_err:>9.1e}  "
-                f"{'ok' if ok else 'FAIL'}")
+            out(_row(widths, node, label, np.dtype(dtype).name, f"{rep.max_rel_err:.2e}", f"{adj.max_rel_err:.1e}",
+                     "ok" if ok else "FAIL"))
             if not ok:
                 failures.append((node, label, np.dtype(dtype).name, rep if not rep.ok else adj))
     for op in missing:
-        out(f"{op:<10} {'(no check case registered)':<26} {'-':<11} {'-':>10}  {'-':>9}  FAIL")
+        out(_row(widths, op, NO_CASE, "-", "-", "-", "FAIL"))
         failures.append((op, "no case", "-", None))
     n = len(rows) * len(dtypes) + len(missing)      # an op without a case counts as one failed check
-    out(f"\n{n - len(failures)}/{n} checks passed on {device} in {time.perf_counter() - t0:.1f} s"
-        + ("" if not failures else f"; {len(failures)} FAILED"))
+    out(f"\n{n - len(failures)}/{n} checks passed on {device}{' (--fast)' if fast else ''} in "
+        f"{time.perf_counter() - t0:.1f} s" + ("" if not failures else f"; {len(failures)} FAILED"))
     for node, label, dt, rep in failures:
         if rep is not None:
             out(f"\n--- {node} / {label} / {dt}\n{rep}")

@@ -1,4 +1,4 @@
-"""Tutorials, drawing, the step-by-step trace and the command line."""
+"""Tutorials, drawing, the step-by-step trace and the code's shape (the command line: test_cli.py)."""
 import os
 import subprocess
 import sys
@@ -60,44 +60,6 @@ def test_backward_trace_prints_each_node_with_its_adjoints(capsys):
     assert out.index("sum") < out.index("mul") < out.index("qr")       # reverse execution order
     assert "── node #1 qr: A = Q R" in out and "── node #3 sum" in out            # numbered from #1 in this graph
     assert "Eq 3" in out and "R\u0304: shape (2, 2)" in out and "A\u0304 (this node's part): shape (3, 2)" in out
-
-
-def test_cli_check_passes_and_lists_every_node():
-    r = subprocess.run([sys.executable, "-m", "matdiff", "check"], capture_output=True, text=True, timeout=300,
-                       cwd=ROOT)
-    assert r.returncode == 0, r.stdout[-3000:]
-    for op in md.registry:
-        assert f"\n{op} " in r.stdout, op
-    assert "checks passed" in r.stdout and "FAIL" not in r.stdout
-
-
-def test_cli_check_exits_nonzero_on_a_failure(monkeypatch):
-    from matdiff import checks
-
-    @md.register("bad_check_op", ref="deliberately wrong vjp")
-    class bad:
-        def forward(ctx, A):
-            return A * 2
-
-        def vjp(ctx, Cbar):
-            return (Cbar,)
-
-        def jvp(ctx, dA):
-            return dA * 2
-
-    monkeypatch.setitem(checks.CASES, "bad_check_op", [("2d", [(2, 2)], lambda A: md.registry["bad_check_op"](A))])
-    try:
-        lines = []
-        failures = checks.run(out=lines.append)
-        assert [f[0] for f in failures] == ["bad_check_op", "bad_check_op"]
-        assert any("FAIL" in ln for ln in lines)
-    finally:
-        md.unregister("bad_check_op")
-
-
-def test_cli_tutorials_lists_them():
-    r = subprocess.run([sys.executable, "-m", "matdiff", "tutorials"], capture_output=True, text=True, cwd=ROOT)
-    assert r.returncode == 0 and r.stdout.count("\n") >= 9 and "03 · Wide QR" in r.stdout and "Figure 2" in r.stdout
 
 
 def test_tensor_to_same_device_and_numpy_roundtrip():
