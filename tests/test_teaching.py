@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import venv
 from pathlib import Path
 
@@ -187,8 +188,14 @@ def test_an_installed_wheel_has_its_tutorials(tmp_path):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     wheel = next(dist.glob("matdiff-*.whl"))
     env_dir = tmp_path / "venv"
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    venv.EnvBuilder(with_pip=False).create(env_dir)
     py = env_dir / "bin" / "python"
+    # numpy and scipy from this environment (a plain path entry: its .pth files, the checkout's editable matdiff
+    # among them, are not read), not from the base Python, which in a fresh venv need not have them
+    inner = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                           capture_output=True, text=True).stdout.strip()
+    outer = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
+    Path(inner, "outer-site.pth").write_text("".join(d + "\n" for d in sorted(outer)))
     r = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "--quiet",
                         str(wheel)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
