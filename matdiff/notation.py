@@ -127,7 +127,7 @@ class Names:
         def show(t):
             return f"{self.names[id(t)]} {'×'.join(map(str, t.shape)) or 'scalar'}"
         ins, outs = ", ".join(map(show, node.inputs)), ", ".join(map(show, node.outputs))
-        where = short_ref(node.op.ref)
+        where = cite(node)
         return f"#{number} {node.op.name}({ins}) -> {outs}   {self.rule(node)}" + (f"   [{where}]" if where else "")
 
 
@@ -144,3 +144,15 @@ def short_ref(ref):
         return m[-1]
     head = ref.split(":")[0].strip()
     return head if re.match(r"(Eq|Prop|Lemma|Figure|Section)\b", head) else ""
+
+
+def cite(node):
+    """Where this node's rule comes from (``short_ref`` of its op's reference), or "" when it names no source.
+
+    The paper's Figure 2 partitions *columns* (wide QR: ``A = [X|Y]``, ``R = [U|V]``); a split or concat along
+    rows (deep LQ: ``A = [X; Y]``, ``L = [U; V]``) is Proposition 3's partition, so such a node cites ``Prop 3``."""
+    where = short_ref(node.op.ref)
+    tpl = getattr(node.op, "equation", None)
+    if where == "Figure 2" and tpl and re.search(r"\[[^\]|]*;", _template(tpl, node.params)):
+        return "Prop 3"
+    return where

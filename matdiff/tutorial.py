@@ -1,24 +1,37 @@
 """Helpers for the numbered tutorials: classroom pauses, showing matrices, checking equalities *visibly*.
 
-Run a tutorial with ``--step`` to pause after each step (Enter goes on); by default (and in a notebook) it runs
-straight through. Figures go to ``$MATDIFF_FIGURES`` or ``figures/`` in the current folder.
+Run a tutorial with ``--step`` to pause after each step (Enter goes on; answers may come from a pipe, and at the
+end of input it runs on); by default (and in a notebook) it runs straight through. Figures go to
+``$MATDIFF_FIGURES`` or ``figures/`` in the current folder. In Jupyter, :func:`display` shows drawings inline.
 """
 import os
+import re
 import shutil
 import sys
+from itertools import zip_longest
 from pathlib import Path
 
 import numpy as np
 
 _STEPPING = "--step" in sys.argv
-_count = [0]
+_state = {"shown": False, "stepping": _STEPPING}
+PROMPT = "   … press Enter for the next step "
+FULL_ROWS, FULL_COLS, CORNER = 6, 8, 4      # show a matrix whole up to 6 x 8, else its shape, norm and a corner
 
 
-def step(title):
-    """Start a step: print its title; under ``--step`` first wait for Enter (the previous step is on screen)."""
-    if _STEPPING and _count[0] and sys.stdin.isatty():
-        input("   … press Enter for the next step ")
-    _count[0] += 1
+def step(title, skip=None):
+    """Start a step: print its title; under ``--step`` first wait for Enter (the previous step is on screen).
+
+    ``skip="no GPU"`` prints the title as skipped and waits for nothing (a step with nothing to show)."""
+    if _state["stepping"] and _state["shown"] and not skip:
+        try:
+            input(PROMPT)
+        except EOFError:                            # no more answers (stdin closed): run straight on
+            _state["stepping"] = False
+    if skip:
+        title = f"{title} (skipped: {skip})"
+    else:
+        _state["shown"] = True
     print(f"\n=== {title} " + "=" * max(3, 70 - len(title)))
 
 
@@ -33,29 +46,95 @@ def _host(a):
     return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
+def _text(a, precision):
+    return np.array2string(a, precision=precision, suppress_small=True, max_line_width=100).splitlines()
+
+
+def _body(a, precision=4):
+    """The lines that show ``a``: all of it when small (up to 6 x 8), else shape, norm and a top-left corner."""
+    rows, cols = {0: (1, 1), 1: (1, a.size)}.get(a.ndim, a.shape[-2:])
+    if a.ndim <= 2 and rows <= FULL_ROWS and cols <= FULL_COLS:
+        return _text(a, precision)
+    corner = a[:CORNER] if a.ndim == 1 else a[(0,) * (a.ndim - 2)][:CORNER, :CORNER]
+    what = f"first {corner.shape[0]}" if a.ndim == 1 else f"top-left {'×'.join(map(str, corner.shape))}"
+    shape = "×".join(map(str, a.shape))
+    return [f"{shape}, norm {np.linalg.norm(a.ravel()):.6g}, {what}:"] + _text(corner, precision)
+
+
 def show(name, a, precision=4):
-    """Print a matrix with its name: the values when small, else its shape and norm."""
-    a = _host(a)
-    if a.size > 36:
-        print(f"{name}: shape {a.shape}, norm {np.linalg.norm(a.ravel()):.6g}")
+    """Print a matrix with its name: a scalar on one line, a small matrix whole, a large one by shape, norm and
+    its top-left corner (so no step scrolls off a terminal)."""
+    body = _body(_host(a), precision)
+    if len(body) == 1:
+        print(f"{name} = {body[0]}")
+    else:
+        print(f"{name} =\n" + "\n".join("    " + ln for ln in body))
+
+
+def _term(label):
+    """A label that is a sum or difference gets parentheses, so ``‖E − (2 P_L + I)‖`` reads as the zero it is."""
+    if re.search(r"\s[-+−]\s", label) and not (label.startswith("(") and label.endswith(")")):
+        return f"({label})"
+    return label
+
+
+def _beside(what, labels, a, b):
+    """Both sides next to each other (one line per row), or one above the other when too wide for a terminal."""
+    left, right = _body(a), _body(b)
+    titles = (f"{what}  [{labels[0]}]", f"[{labels[1]}]")
+    width = max(len(titles[0]) - 4, *map(len, left)) + 3
+    if 4 + width + max(len(titles[1]), *map(len, right)) > 100:
+        show(titles[0], a)
+        show(f"{what}  {titles[1]}", b)
         return
-    body = np.array2string(a, precision=precision, suppress_small=True, max_line_width=100)
-    print(f"{name} =\n" + "\n".join("    " + ln for ln in body.splitlines()))
+    if len(left) == len(right) == 1 and len(titles[0]) + len(titles[1]) + len(left[0]) + len(right[0]) < 100:
+        print(f"{titles[0]} {left[0]}   {titles[1]} {right[0]}")
+        return
+    print(titles[0].ljust(width + 4) + titles[1])
+    print("    " + "\n    ".join(f"{ln.ljust(width)}{rn}" for ln, rn in zip_longest(left, right, fillvalue="")))
 
 
-def same(what, left, right, labels=("engine", "by hand"), rtol=1e-10):
-    """Show both sides of an equality and the norm of their difference; assert it is within ``rtol`` of their size
-    (at least 1: a side that should be zero is compared absolutely).
+def same(what, left, right, labels=("engine", "by hand"), rtol=1e-10, against=None, values=True):
+    """Show both sides of an equality (side by side) and the norm of their difference; assert it is within
+    ``rtol`` of their size (at least 1).
 
-    This is how every tutorial states a claim: the two numbers, then the verdict."""
+    This is how every tutorial states a claim: the two values, then the verdict ``‖a − b‖ = 3e-16 (relative
+    1e-16)``. When one side is zero a relative figure means nothing: pass ``against=("‖Q^T dQ‖", QtdQ)``, the
+    scale the difference is small against (the claim is then ``‖a − b‖ ≤ rtol · ‖that‖``). ``values=False``
+    prints the verdict alone (for values already on screen)."""
     a, b = _host(left), _host(right)
-    show(f"{what}  [{labels[0]}]", a)
-    show(f"{what}  [{labels[1]}]", b)
+    if values:
+        _beside(what, labels, a, b)
     diff = float(np.linalg.norm(np.ravel(a - b)))
-    size = max(float(np.linalg.norm(np.ravel(a))), float(np.linalg.norm(np.ravel(b))), 1e-300)
-    relative = f"   (relative {diff / size:.1e})" if size > 1e-300 else ""
-    print(f"    ‖{labels[0]} − {labels[1]}‖ = {diff:.2e}{relative}")
-    assert diff <= rtol * max(size, 1.0), f"{what}: {labels[0]} and {labels[1]} differ by {diff:.3g}"
+    na, nb = float(np.linalg.norm(np.ravel(a))), float(np.linalg.norm(np.ravel(b)))
+    if against is not None:
+        scale = float(np.linalg.norm(np.ravel(_host(against[1]))))
+        note, bound = f"   (relative {diff / scale:.1e} to {against[0]} = {scale:.3g})" if scale else "", scale
+    else:
+        bound = max(na, nb, 1.0)
+        note = f"   (relative {diff / max(na, nb):.1e})" if min(na, nb) > 0 else "   (one side is 0: absolute)"
+    head = "    " if values else f"{what}: "
+    print(f"{head}‖{_term(labels[0])} − {_term(labels[1])}‖ = {diff:.2e}{note}")
+    assert diff <= rtol * bound, f"{what}: {labels[0]} and {labels[1]} differ by {diff:.3g}"
+
+
+def _in_notebook():
+    """True inside a Jupyter kernel (IPython's kernel shell has a ``kernel``), False in a terminal."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return getattr(shell, "kernel", None) is not None
+
+
+def display(obj, terminal="drew {files}"):
+    """Show what ``md.draw`` returned: in Jupyter inline (a drawing as SVG, the stepper page as HTML, through
+    their ``_repr_svg_`` / ``_repr_html_``); in a terminal print ``terminal`` with ``{files}`` (all files written)
+    or ``{file}`` (the last one) filled in -- where to open it."""
+    files = list(getattr(obj, "files", []))
+    if _in_notebook():
+        from IPython.display import display as show_inline
+        show_inline(obj)
+    else:
+        print(terminal.format(files=", ".join(map(str, files)), file=files[-1] if files else "?"))
 
 
 def can_draw():

@@ -14,9 +14,9 @@ from matdiff.tutorial import same, step
 
 rng = np.random.default_rng(0)
 step("1. Build a small graph by hand: C = A B, D = C^T, L = sum(D ∘ W)")
-A = md.tensor(rng.standard_normal((3, 2)), requires_grad=True, name="A")
-B = md.tensor(rng.standard_normal((2, 4)), requires_grad=True, name="B")
-W = rng.standard_normal((4, 3))                  # a fixed weight: L = <W, D> (Frobenius inner product)
+A = md.tensor(rng.standard_normal((4, 2)), requires_grad=True, name="A")
+B = md.tensor(rng.standard_normal((2, 5)), requires_grad=True, name="B")
+W = md.tensor(rng.standard_normal((5, 4)), name="W")   # a fixed weight (no grad): L = <W, D> (Frobenius product)
 with md.Tape() as tape:
     C = md.matmul(A, B, name="C")                # name= names a node's result at the call
     D = md.transpose(C, name="D")
@@ -26,11 +26,12 @@ print(tape)
 
 # %%
 step("2. Backward, one node at a time (trace=True prints each adjoint)")
+# The trace prints a matrix of more than 16 entries by its shape and norm (C and D here); step 3 shows values.
 L.backward(trace=True)
 
 # %%
 step("3. The same adjoints by hand")
-Dbar = W                                         # dL/dD for L = sum(D ∘ W)
+Dbar = W.data                                      # dL/dD for L = sum(D ∘ W)
 Cbar = Dbar.T                                    # transpose node: Cbar = Dbar^T
 Abar, Bbar = Cbar @ B.data.T, A.data.T @ Cbar    # matmul node: Abar = Cbar B^T, Bbar = A^T Cbar
 same("Abar", A.grad, Abar)
@@ -39,7 +40,7 @@ same("Bbar", B.grad, Bbar)
 # %%
 step("4. The trace identity (Eq 2) on a random direction")
 # For C = f(A, B): Tr(Cbar^T dC) = Tr(Abar^T dA) + Tr(Bbar^T dB). dC comes from forward mode (the jvp rules).
-dA, dB = rng.standard_normal((3, 2)), rng.standard_normal((2, 4))
+dA, dB = rng.standard_normal((4, 2)), rng.standard_normal((2, 5))
 Cval, dC = md.jvp(lambda A, B: A @ B, [A, B], [dA, dB])
 same("dC = dA B + A dB", dC, dA @ B.data + A.data @ dB, labels=("jvp", "by hand"))
 lhs = np.trace(Cbar.T @ dC)

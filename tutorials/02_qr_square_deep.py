@@ -12,7 +12,7 @@ import numpy as np
 
 import matdiff as md
 from matdiff import paper
-from matdiff.tutorial import can_draw, figures_dir, same, show, step
+from matdiff.tutorial import can_draw, display, figures_dir, same, show, step
 
 rng = np.random.default_rng(1)
 step("1. One QR node (Figure 1)")
@@ -24,8 +24,7 @@ show("R (upper triangular, real non-negative diagonal)", R)
 same("Q R", Q.data @ R.data, A.data, labels=("Q R", "A"))
 same("Q^T Q", Q.data.T @ Q.data, np.eye(3), labels=("Q^T Q", "I"))
 if can_draw():
-    drawing = md.draw([Q, R], figures_dir() / "figure1_qr_deep.png", title="Figure 1: A -> QR (deep), Eq 3")
-    print("drew", ", ".join(map(str, drawing.files)))
+    display(md.draw([Q, R], figures_dir() / "figure1_qr_deep.png", title="Figure 1: A -> QR (deep), Eq 3"))
 
 # %%
 step("2. Backward with given upstream adjoints Qbar, Rbar -- and the loss they stand for")
@@ -37,7 +36,7 @@ seeded = A.grad.copy()
 A.grad = None
 L = md.sum(Q * Qbar) + md.sum(R * Rbar)           # the same loss, written out
 L.backward()
-same("Abar", seeded, A.grad, labels=("seeds Qbar, Rbar", "L = <Qbar,Q> + <Rbar,R>"))
+same("Abar", seeded, A.grad, labels=("seeds Qbar, Rbar", "L.backward()"))
 
 # %%
 step("3. Eq 3 by hand with the paper's helpers")
@@ -59,12 +58,14 @@ dQ_hand = (dA - Qd @ dR_hand) @ np.linalg.inv(Rd)                  # dQ = (dA - 
 same("dR", dR, dR_hand, labels=("jvp", "Lemma 1"))
 same("dQ", dQ, dQ_hand, labels=("jvp", "Lemma 1"))
 QtdQ = Qd.T @ dQ
-same("Q^T dQ + (Q^T dQ)^T", QtdQ + QtdQ.T, np.zeros((3, 3)), labels=("jvp", "0: Q^T dQ is skew"), rtol=1e-12)
+# Q^T dQ is skew: Q^T dQ + (Q^T dQ)^T is zero -- to rounding, against the size of Q^T dQ itself
+same("Q^T dQ + (Q^T dQ)^T", QtdQ + QtdQ.T, np.zeros((3, 3)), labels=("jvp", "0"), against=("‖Q^T dQ‖", QtdQ),
+     rtol=1e-12)
 h = 1e-6
 with md.no_grad():
     (Qp, Rp), (Qm, Rm) = md.qr(A.data + h * dA), md.qr(A.data - h * dA)
-same("dQ", dQ, (Qp.data - Qm.data) / (2 * h), labels=("jvp", "central difference"), rtol=1e-7)
-same("dR", dR, (Rp.data - Rm.data) / (2 * h), labels=("jvp", "central difference"), rtol=1e-7)
+same("dQ", dQ, (Qp.data - Qm.data) / (2 * h), labels=("jvp", "central difference"), rtol=1e-7, values=False)
+same("dR", dR, (Rp.data - Rm.data) / (2 * h), labels=("jvp", "central difference"), rtol=1e-7, values=False)
 
 # %%
 step("5. Trace identity (Eq 2) between the jvp and the vjp, then gradcheck")
@@ -83,4 +84,4 @@ if can_draw():
     Q2, R2 = md.qr(A2)
     page = md.draw([Q2, R2], figures_dir() / "02_qr_deep_steps.html", steps=True, seeds=[Qbar, Rbar],
                    title="Deep QR (Figure 1): backward step by step")
-    print("open", page.files[0], "in a browser: Next/Previous or the arrow keys step through the sweep")
+    display(page, "open {file} in a browser: Next/Previous or the arrow keys step through the sweep")

@@ -14,7 +14,7 @@ import numpy as np
 
 import matdiff as md
 from matdiff import paper
-from matdiff.tutorial import can_draw, figures_dir, same, step
+from matdiff.tutorial import can_draw, display, figures_dir, same, step
 
 rng = np.random.default_rng(2)
 m, n = 3, 5
@@ -34,16 +34,16 @@ with md.Tape() as tape:
 print(tape)
 same("Q R", Q.data @ R.data, a, labels=("Q R", "A"))
 if can_draw():
-    drawing = md.draw([Q, R], figures_dir() / "figure2_qr_wide.png",
-                      title="Figure 2: wide QR = split -> qr -> adjoint -> matmul -> concat")
-    print("drew the graph built above:", ", ".join(map(str, drawing.files)))
+    display(md.draw([Q, R], figures_dir() / "figure2_qr_wide.png",
+                    title="Figure 2: wide QR = split -> qr -> adjoint -> matmul -> concat"),
+            "drew the graph built above: {files}")
 
 # %%
 step("2. Backward: Q's adjoint is the sum of what its two consumers send")
 md.backward([Q, R], [Qbar, Rbar])
 Vbar = Rbar[:, m:]
 Qbar_prime = Qbar + Y.data @ Vbar.T               # Eq 9's Qbar'
-same("Qbar'", Q.grad, Qbar_prime, labels=("Q.grad, accumulated by the engine", "Qbar + Y Vbar^T"))
+same("Qbar'", Q.grad, Qbar_prime, labels=("Q.grad", "Qbar + Y Vbar^T"))  # what the engine summed
 
 # %%
 step("3. Eq 9-10 by hand")
@@ -100,4 +100,4 @@ if can_draw():
     Q3, R3 = md.qr(A3)
     page = md.draw([Q3, R3], figures_dir() / "03_qr_wide_steps.html", steps=True, seeds=[Qbar, Rbar],
                    title="Wide QR (Figure 2): backward step by step")
-    print("open", page.files[0], "in a browser; the frame after 'adjoint' shows Qbar' = Qbar + Y Vbar^T")
+    display(page, "open {file} in a browser; the frame after 'adjoint' shows Qbar' = Qbar + Y Vbar^T")

@@ -13,7 +13,7 @@ import numpy as np
 
 import matdiff as md
 from matdiff import paper
-from matdiff.tutorial import can_draw, figures_dir, same, show, step
+from matdiff.tutorial import can_draw, display, figures_dir, same, show, step
 
 rng = np.random.default_rng(4)
 step("1. Wide LQ: one node, Eq 17 by hand")
@@ -49,7 +49,7 @@ step("3. Proposition 3 by hand")
 Ud, Qd, Yd = U.data, Qx.data, Y.data
 Ubar, Vbar = Lbar2[:3], Lbar2[3:]
 Qbar_prime = Qbar2 + Vbar.T @ Yd
-same("Qbar'", Qx.grad, Qbar_prime, labels=("Q.grad, accumulated by the engine", "Qbar + Vbar^T Y"))
+same("Qbar'", Qx.grad, Qbar_prime, labels=("Q.grad", "Qbar + Vbar^T Y"))  # what the engine summed
 M = Ud.T @ Ubar - Qbar_prime @ Qd.T
 Xbar = np.linalg.solve(Ud.T, Qbar_prime + paper.copyltu(M) @ Qd)
 Ybar = Vbar @ Qd
@@ -83,4 +83,4 @@ if can_draw():
     L3, Q3 = md.lq(B3)
     page = md.draw([L3, Q3], figures_dir() / "04_lq_deep_steps.html", steps=True, seeds=[Lbar2, Qbar2],
                    title="Deep LQ (Proposition 3): backward step by step")
-    print("open", page.files[0], "in a browser")
+    display(page, "open {file} in a browser: Next/Previous or the arrow keys step through the sweep")

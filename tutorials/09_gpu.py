@@ -3,7 +3,7 @@
 #
 # Rules call only the backend interface, so the QR graph of tutorial 03 runs unchanged on CuPy arrays.
 # Pivot selection is the one step that goes to the host (geqp3), once, explicitly. Without a GPU every step
-# says so and does nothing.
+# says it is skipped (and ``--step`` does not wait on it).
 
 # %%
 import numpy as np
@@ -12,6 +12,7 @@ import matdiff as md
 from matdiff.tutorial import same, step
 
 GPU = md.backend.gpu_available()
+SKIP = None if GPU else "no GPU"
 if not GPU:
     print("No GPU here: CuPy with a CUDA device is needed -- pip install 'matdiff[gpu-cuda12]' (or gpu-cuda13; "
           "nvidia-smi shows the CUDA version). The steps below are skipped.")
@@ -19,7 +20,7 @@ rng = np.random.default_rng(9)
 a = rng.standard_normal((3, 6)) + 1j * rng.standard_normal((3, 6))
 
 # %%
-step("1. Wide complex QR on the GPU: the Figure 2 graph on CuPy arrays")
+step("1. Wide complex QR on the GPU: the Figure 2 graph on CuPy arrays", skip=SKIP)
 if GPU:
     A = md.tensor(a, requires_grad=True, device="gpu", name="A")
     with md.Tape() as tape:
@@ -28,7 +29,7 @@ if GPU:
     print(Q)
 
 # %%
-step("2. Backward on the GPU, compared with the CPU")
+step("2. Backward on the GPU, compared with the CPU", skip=SKIP)
 if GPU:
     md.sum(md.real(R * R.conj())).backward()
     Ac = md.tensor(a, requires_grad=True)
@@ -37,7 +38,7 @@ if GPU:
     same("A.grad", A.grad.get(), Ac.grad, labels=("GPU", "CPU"), rtol=1e-10)
 
 # %%
-step("3. gradcheck on the GPU (pivoted too)")
+step("3. gradcheck on the GPU (pivoted too)", skip=SKIP)
 if GPU:
     for piv in (False, True):
         report = md.gradcheck(lambda A: tuple(md.qr(A, pivoting=piv)[:2]), [A])

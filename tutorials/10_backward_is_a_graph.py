@@ -10,7 +10,7 @@
 import numpy as np
 
 import matdiff as md
-from matdiff.tutorial import can_draw, figures_dir, same, show, step
+from matdiff.tutorial import can_draw, display, figures_dir, same, show, step
 
 rng = np.random.default_rng(10)
 m, n = 3, 5
@@ -54,9 +54,8 @@ same("H V", HV, (gradient(a + h * V) - gradient(a - h * V)) / (2 * h),
 # %%
 step("3. The recorded backward, drawn: Eq 9-10 as nodes")
 if can_draw():
-    drawing = md.draw(g, figures_dir() / "10_backward_graph.png", backward=False,
-                      title="The gradient of wide QR as a graph: forward (yellow), recorded backward (violet)")
-    print("drew", ", ".join(map(str, drawing.files)))
+    display(md.draw(g, figures_dir() / "10_backward_graph.png", backward=False,
+                    title="The gradient of wide QR as a graph: forward (yellow), recorded backward (violet)"))
 
 # %%
 step("4. Newton's method on a small nonlinear least-squares problem through QR")
