@@ -4,7 +4,8 @@
 forward), ``_analytic`` the engine's by rows (all unit seeds of a chunk in one batched backward); each batched path
 is first checked against one unbatched evaluation, and falls back to loops for functions that do not broadcast.
 Chunks run in a few threads: NumPy and LAPACK release the GIL. ``_Compare`` streams the analytic rows against the
-stored numeric Jacobian and keeps only the figures and the worst entries.
+stored numeric Jacobian and keeps only the figures and the entries that use the largest fraction of their
+tolerance (``|analytic - numeric| / (atol + rtol |numeric|)``, :func:`matdiff.report.tol_used`).
 """
 import os
 import threading
@@ -14,7 +15,7 @@ import numpy as np
 
 from .autodiff import grad_batched
 from .errors import MatdiffError
-from .report import float_outputs
+from .report import float_outputs, tol_used
 from .tape import no_grad
 from .tensor import tensor
 
@@ -180,7 +181,9 @@ def _out_layouts(outs, nbd, lins):
 
 
 class _Compare:
-    """Streams blocks of (analytic, numeric) Jacobian entries; keeps the figures and the worst entries."""
+    """Streams blocks of (analytic, numeric) Jacobian entries; keeps the figures and the ``keep`` entries of largest
+    ratio ``|analytic - numeric| / (atol + rtol |numeric|)`` in ``cands``, sorted by it (then by the difference),
+    largest first: ``(ratio, target, matrix, row, column, analytic, numeric, |difference|, tolerance)``."""
 
     def __init__(self, atol, rtol, keep):
         self.atol, self.rtol, self.keep = atol, rtol, keep
@@ -194,9 +197,9 @@ class _Compare:
         an = np.abs(Jn)
         mag = max(float(an.max(initial=0)), float(Ja.max(initial=0)), -float(Ja.min(initial=0)))
         an *= self.rtol
-        an += self.atol
-        viol = np.subtract(d, an, out=an)                                # |diff| - (atol + rtol |numeric|)
-        rows = viol.reshape(-1, viol.shape[-1])
+        an += self.atol                                                  # tolerance: atol + rtol |numeric|
+        ratio = tol_used(d, an)                                          # the fraction of it used
+        rows = ratio.reshape(-1, ratio.shape[-1])
         k = min(self.keep, rows.shape[0])
         best = rows.max(axis=1)                  # the worst entries lie in the k rows of largest maximum
         top = np.argpartition(best, best.size - k)[best.size - k:]
@@ -204,12 +207,12 @@ class _Compare:
         k = min(self.keep, sub.size)
         found = []
         for flat in np.argpartition(sub.reshape(-1), sub.size - k)[sub.size - k:]:
-            bi, r = divmod(int(top[flat // sub.shape[1]]), viol.shape[1])
+            bi, r = divmod(int(top[flat // sub.shape[1]]), ratio.shape[1])
             c = int(flat % sub.shape[1])
-            found.append((float(viol[bi, r, c]), target, bi, r0 + r, c, float(Ja[bi, r, c]), float(Jn[bi, r, c]),
-                          float(d[bi, r, c])))
+            found.append((float(ratio[bi, r, c]), target, bi, r0 + r, c, float(Ja[bi, r, c]), float(Jn[bi, r, c]),
+                          float(d[bi, r, c]), float(an[bi, r, c])))
         with self.lock:
             self.n += d.size
             self.max_abs = max(self.max_abs, float(d.max(initial=0)))
             self.max_mag = max(self.max_mag, mag)
-            self.cands = sorted(self.cands + found, key=lambda x: -x[0])[:self.keep]
+            self.cands = sorted(self.cands + found, key=lambda x: (-x[0], -x[7]))[:self.keep]

@@ -8,10 +8,14 @@ numeric Jacobian entries in ``gradcheck``; ``<J^H v, u>`` and ``<v, J u>`` in ``
     max_abs_err = max_i |a_i - b_i|
     max_rel_err = max_i |a_i - b_i|  /  max_i max(|a_i|, |b_i|)      (0 when every number is 0)
 
-the max-norm of the difference over the max-norm of the values. It is a size, not the verdict: an entry
-passes when ``|a_i - b_i| <= atol + rtol |b_i|`` (gradcheck) or ``|a_i - b_i| <= rtol max(|a_i|, |b_i|)``
-(check_adjoint), and ``violation = |a_i - b_i| - tolerance_i`` ranks the entries: ``worst`` is the entry with
-the largest violation, rows are sorted by it, and the header quotes that entry.
+the max-norm of the difference over the max-norm of the values. It is a size, not the verdict.
+
+**The verdict and the ranking: the fraction of its tolerance each entry uses.** Entry ``i`` has the tolerance
+``tol_i = atol + rtol |b_i|`` (gradcheck, b the numeric side) or ``rtol max(|a_i|, |b_i|)`` (check_adjoint) and uses
+``ratio_i = |a_i - b_i| / tol_i`` of it (:func:`tol_used`); it passes when ``ratio_i <= 1``. ``worst`` is the entry of
+largest ratio -- on a passing check the one nearest its tolerance, on a failing one the one furthest past it --
+rows are sorted by ratio, largest first, and the summary quotes that entry. (A ratio, not the difference
+``|a_i - b_i| - tol_i``: that would rank exact zeros, whose tolerance is smallest, above every real error.)
 """
 import numbers
 
@@ -30,11 +34,15 @@ class Report:
 
     Fields: ``kind`` ("gradcheck", "gradcheck(fast)", "gradcheck(batched)", "gradgradcheck", "check_adjoint"); ``ok``;
     ``max_abs_err`` and ``max_rel_err`` (defined in this module's docstring, the same for every check);
-    ``n_compared`` (numbers compared); ``tol`` (the tolerances, as text); ``worst`` (a dict: the entry with the
-    largest violation -- its labels, both values, ``abs_err``, ``violation`` and, for batched checks, ``batch``,
-    the index of the worst matrix); ``rows`` (the worst entries, worst first) with ``header``, printable as
-    ``table``; ``blame`` (the :class:`NodeCheck` of each recorded node that fails its own check, in tape order;
-    empty when the check passed) and ``node_checks`` (every node re-checked); ``summary``, one line.
+    ``n_compared`` (numbers compared); ``tol`` (the tolerances, as text); ``worst`` (a dict: the entry that uses
+    the largest fraction of its tolerance, ``ratio = |difference| / tolerance`` with tolerance ``atol + rtol |numeric|``
+    (``rtol max(|a|, |b|)`` for check_adjoint) -- on a passing check the entry nearest its tolerance, on a failing
+    one the entry furthest past it; its label ``where``, both values, ``abs_err``, ``tolerance``, ``ratio`` and, for
+    batched checks, ``batch``, the index of its matrix); ``rows`` (the ``max_rows`` entries of largest ratio, sorted
+    by ratio, largest first -- ``rows[0]`` is ``worst``, its "tol used" column the ratio in %) with ``header``,
+    printable as ``table``; ``blame`` (the :class:`NodeCheck` of each recorded node that fails its own check, in
+    tape order; empty when the check passed) and ``node_checks`` (every node re-checked); ``summary``, one line:
+    the verdict and the worst entry's figures (where, |difference|, the fraction of its tolerance, that tolerance).
     """
 
     def __init__(self, kind, ok, max_abs_err, max_rel_err, worst, rows, header, n_compared, tol):
@@ -50,13 +58,16 @@ class Report:
 
     @property
     def summary(self):
-        """One line: verdict, how much was compared, the worst entry and the relative error."""
+        """One line: the verdict, how much was compared, and the figures of the worst entry (``worst``)."""
         unit = "random directions" if "fast" in self.kind or self.kind == "check_adjoint" else "derivatives"
-        w = self.worst or {}
-        where = f" at {w['where']}" if "where" in w else ""
+        head = f"{self.kind} {'OK' if self.ok else 'FAILED'}: {self.n_compared} {unit}"
+        w = self.worst
+        if not w:
+            return f"{head}, nothing to compare ({self.tol})"
         batch = f" (matrix [{', '.join(map(str, w['batch']))}] of the batch)" if w.get("batch") is not None else ""
-        return (f"{self.kind} {'OK' if self.ok else 'FAILED'}: {self.n_compared} {unit}, worst |difference| "
-                f"{w.get('abs_err', 0.0):.2e}{where}{batch}; rel err {self.max_rel_err:.2e} ({self.tol})")
+        return (f"{head}; {'nearest to' if self.ok else 'furthest past'} its tolerance: {w['where']}{batch}, "
+                f"|difference| {w['abs_err']:.2e} uses {percent(w['ratio'])} of its tolerance {w['tolerance']:.2e} "
+                f"({self.tol})")
 
     def __str__(self):
         lines = [self.summary]
@@ -82,7 +93,8 @@ class NodeCheck:
     """One recorded node re-checked on its own: its vjp against central differences of its forward at the
     recorded inputs, and its jvp against its vjp (trace identity). ``ok``; ``number`` (#1 is the tape's first
     node); ``op``; ``ref`` (the equation it implements); ``inputs`` ("3x3 float64" ...); ``vjp`` and ``jvp``
-    (their Reports, or None if not run); ``error`` (why the node could not be checked, or None)."""
+    (their Reports, or None if not run; ``vjp.worst`` is the node's entry furthest past its tolerance, ranked as in
+    :class:`Report`); ``error`` (why the node could not be checked, or None)."""
 
     def __init__(self, number, op, ref, inputs, vjp=None, jvp=None, error=None, order=1):
         self.number, self.op, self.ref, self.inputs = number, op, ref, inputs
@@ -95,13 +107,13 @@ class NodeCheck:
             return f"{where} could not be re-checked: {self.error}"
         if self.vjp is not None and not self.vjp.ok:
             w = self.vjp.worst or {}
+            worst = (f"worst {w.get('where', '?')}, analytic {w.get('analytic', float('nan')):.6g} vs numeric "
+                     f"{w.get('numeric', float('nan')):.6g} ({percent(w.get('ratio', float('inf')))} of its tolerance)")
             if self.order == 2:
                 return (f"the vjp of {where}, differentiated again, disagrees with finite differences of the vjp: "
-                        f"worst {w.get('where', '?')}, analytic {w.get('analytic', float('nan')):.6g} vs numeric "
-                        f"{w.get('numeric', float('nan')):.6g} -- its rule is right to first order only (does it use "
-                        "values where it should use its saved inputs?)")
-            return (f"the vjp of {where} disagrees with finite differences: worst {w.get('where', '?')}, analytic "
-                    f"{w.get('analytic', float('nan')):.6g} vs numeric {w.get('numeric', float('nan')):.6g}")
+                        f"{worst} -- its rule is right to first order only (does it use values where it should use "
+                        "its saved inputs?)")
+            return f"the vjp of {where} disagrees with finite differences: {worst}"
         return f"the jvp of {where} disagrees with its vjp (trace identity, rel err {self.jvp.max_rel_err:.2e})"
 
     def __repr__(self):
@@ -109,6 +121,26 @@ class NodeCheck:
 
 
 # -- what every checker shares --------------------------------------------------------------------------------
+def tol_used(err, tol):
+    """The fraction of its tolerance an entry uses, ``err / tol`` (numbers or arrays; passes when ``<= 1``): 0 where
+    both are 0, inf where only the tolerance is 0 or the difference is NaN -- so those rank first, and fail."""
+    err, tol = np.asarray(err, dtype=float), np.asarray(tol, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = err / tol
+    bad = np.isnan(r)
+    if bad.any():
+        r = np.where(bad, np.where(err == 0, 0.0, np.inf), r)
+    return float(r) if r.ndim == 0 else r
+
+
+def percent(ratio):
+    """A ratio as a readable percentage: ``'8.8e-04%'``, ``'0.5%'``, ``'37%'``, ``'1,200%'``, ``'inf%'``."""
+    pct = 100 * ratio
+    if pct >= 10 or pct == 0 or not np.isfinite(pct):
+        return f"{pct:,.0f}%"
+    return f"{pct:.2g}%" if pct >= 0.1 else f"{pct:.1e}%"
+
+
 def rel_err(max_abs, max_mag):
     """The one relative error (module docstring): max |difference| over the max magnitude; 0 for all-zero."""
     return max_abs / max_mag if max_mag > 0 else (0.0 if max_abs == 0 else float("inf"))

@@ -11,7 +11,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .autodiff import grad, jvp
-from .report import Report, check_args, finish, float_outputs, is_single, random_like, rel_err, setup
+from .report import Report, check_args, finish, float_outputs, is_single, percent, random_like, rel_err, setup, tol_used
 from .tape import Tape
 from .tensor import tensor
 
@@ -23,7 +23,8 @@ def check_adjoint(f: Callable[..., Any], inputs: Any, *, n_checks: int = 3, rtol
     ``u`` are random tangents of the differentiated inputs (those with ``requires_grad``, else every float input;
     integer inputs are held constant), ``v`` random cotangents of the float outputs, ``n_checks`` pairs drawn
     from ``seed``. A pair passes when ``|jvp side - vjp side| <= rtol max(|jvp side|, |vjp side|)``; ``rtol``
-    defaults to 1e-9 (double) and 1e-4 (single). No finite differences, so the agreement is to rounding.
+    defaults to 1e-9 (double) and 1e-4 (single). No finite differences, so the agreement is to rounding. The rows
+    and ``worst`` are ranked by the fraction of that tolerance each pair uses, largest first.
     Returns a :class:`~matdiff.report.Report` (``max_rel_err`` as defined there); on failure, with
     ``blame=True``, every recorded node is re-checked alone and ``report.blame`` names the failing ones.
     """
@@ -35,15 +36,18 @@ def check_adjoint(f: Callable[..., Any], inputs: Any, *, n_checks: int = 3, rtol
     for c in range(n_checks):
         U = [random_like(rng, t, t.backend) if i in diff else None for i, t in enumerate(ts)]
         lhs, rhs = _one_pair(f, ts, diff, U, rng)
-        err = abs(lhs - rhs)
-        found.append((err - rtol * max(abs(lhs), abs(rhs)), c, lhs, rhs, err))
+        err, tol = abs(lhs - rhs), rtol * max(abs(lhs), abs(rhs))
+        found.append((tol_used(err, tol), c, lhs, rhs, err, tol))
         max_abs, mag = max(max_abs, err), max(mag, abs(lhs), abs(rhs))
-    found.sort(key=lambda x: -x[0])
-    rows = [[f"#{c}", f"{a:.12g}", f"{b_:.12g}", f"{e:.2e}", "ok" if v <= 0 else "FAIL"] for v, c, a, b_, e in found]
-    v, c, a, b_, e = found[0]
-    rep = Report("check_adjoint", v <= 0, max_abs, rel_err(max_abs, mag),
-                 dict(check=c, where=f"direction #{c}", jvp_side=a, vjp_side=b_, abs_err=e, violation=v, batch=None),
-                 rows, ["check", "<v, J u> (jvp)", "<J^H v, u> (vjp)", "abs err", ""], n_checks, f"rtol={rtol:g}")
+    found.sort(key=lambda x: (-x[0], -x[4]))                     # largest fraction of the tolerance first
+    rows = [[f"#{c}", f"{a:.12g}", f"{b_:.12g}", f"{e:.2e}", f"{tol:.2e}", percent(q), "ok" if q <= 1 else "FAIL"]
+            for q, c, a, b_, e, tol in found]
+    q, c, a, b_, e, tol = found[0]
+    rep = Report("check_adjoint", q <= 1, max_abs, rel_err(max_abs, mag),
+                 dict(check=c, where=f"direction #{c}", jvp_side=a, vjp_side=b_, abs_err=e, tolerance=tol, ratio=q,
+                      batch=None),
+                 rows, ["check", "<v, J u> (jvp)", "<J^H v, u> (vjp)", "abs err", "tolerance", "tol used", ""],
+                 n_checks, f"rtol={rtol:g}")
     if blame and not rep.ok:
         from .blame import blame_nodes  # blame runs check_adjoint per node: imported here to break the cycle
         with Tape() as tape:                 # one more run of f, recorded, to re-check its nodes one by one

@@ -7,6 +7,7 @@ import pytest
 
 import matdiff as md
 import matdiff.jacobians as fd
+from matdiff.report import percent
 from matdiff.testing import leaf
 
 
@@ -70,18 +71,136 @@ def test_check_adjoint_fails_on_a_wrong_jvp_and_blames_it(wrong_op):
     assert "the jvp of `square_wrong`" in str(rep) and "`matmul`" in str(rep)
 
 
-def test_the_worst_entry_is_the_largest_violation(graded_op):
+def _used(row):
+    """The "tol used" column of a report row, as a ratio."""
+    return float(row[-2].rstrip("%").replace(",", "")) / 100
+
+
+def test_the_worst_entry_uses_the_largest_fraction_of_its_tolerance(graded_op):
     A = leaf((3, 4), name="A")
     rep = md.gradcheck(graded_op, [A])
     assert not rep.ok
-    # the analytic entry (k, k) is 1.01 W_k, the numeric W_k: the largest error is at the last entry, W = 12
+    # the analytic entry (k, k) is 1.01 W_k, the numeric W_k: 0.01 W / (1e-5 + 1e-4 W) is largest at W = 12
     assert rep.worst["input"] == "A[2, 3]" and rep.worst["output"] == "out0[2, 3]"
     assert rep.worst["abs_err"] == pytest.approx(0.12, rel=1e-6)
     assert rep.worst["abs_err"] == pytest.approx(rep.max_abs_err)
-    viol = [float(r[5]) for r in rep.rows]
-    assert viol == sorted(viol, reverse=True) and len(rep.rows) == 12
+    assert rep.worst["ratio"] == pytest.approx(0.12 / (1e-5 + 1e-4 * 12), rel=1e-6)
+    used = [_used(r) for r in rep.rows]
+    assert used == sorted(used, reverse=True) and len(rep.rows) == 12
     assert "A[2, 3]" in rep.summary and "1.20e-01" in rep.summary       # the header quotes the worst row
     assert rep.rows[0][0] == "A[2, 3]"
+
+
+@pytest.fixture
+def offset_op():
+    """``make(W, D)`` registers ``C = A ∘ W`` whose vjp uses ``W + D``: the analytic derivative of entry k is off by
+    exactly ``D_k``, the numeric one is ``W_k``, and every off-diagonal derivative is exactly 0 on both sides."""
+    names = []
+
+    def make(W, D):
+        name = f"offset_wrong_{len(names)}"
+
+        @md.register(name, ref="C = A ∘ W, vjp uses W + D")
+        class offset_wrong:
+            def forward(ctx, A):
+                ctx.W, ctx.WD = (ctx.b.astype(ctx.b.from_host(np.asarray(x, float)), A.dtype) for x in (W, W + D))
+                return A * ctx.W                  # W broadcasts over gradcheck's leading axis of perturbations
+
+            def vjp(ctx, Cbar):
+                return (Cbar * ctx.WD,)
+
+            def jvp(ctx, dA):
+                return dA * ctx.W
+        names.append(name)
+        return offset_wrong
+    yield make
+    for name in names:
+        md.unregister(name)
+
+
+def _ranked_by_ratio(rep):
+    used = [_used(r) for r in rep.rows]
+    assert used == sorted(used, reverse=True)
+    assert rep.worst["ratio"] == pytest.approx(rep.worst["abs_err"] / rep.worst["tolerance"])
+    assert rep.worst["ratio"] == pytest.approx(used[0], rel=0.06, abs=1e-12)    # rows[0] is worst (2 digits shown)
+
+
+def _summary_quotes_the_worst(rep):
+    w = rep.worst
+    for figure in (w["where"], f"{w['abs_err']:.2e}", f"{w['tolerance']:.2e}", percent(w["ratio"])):
+        assert figure in rep.summary, figure
+    assert ("nearest to its tolerance" if rep.ok else "furthest past its tolerance") in rep.summary
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_a_passing_check_ranks_the_largest_errors_not_the_exact_zeros(offset_op, batched):
+    shape = (5, 2, 3) if batched else (3, 4)
+    W = np.arange(1.0, 1.0 + np.prod(shape)).reshape(shape)
+    rep = md.gradcheck(offset_op(W, 1e-7 * W**2), [leaf(shape, name="A")], batched=batched)
+    # every derivative off the diagonal is exactly 0 (the smallest tolerance, atol): ranked by violation
+    # |a - n| - (atol + rtol |n|) those came first; by the fraction of the tolerance, the diagonal comes first
+    assert rep.ok and rep.worst["abs_err"] > 0 and rep.worst["numeric"] != 0
+    assert all(float(r[3]) != 0 and float(r[4]) > 0 for r in rep.rows)            # numeric and |difference|
+    # entry k: 1e-7 W_k^2 / (1e-5 + 1e-4 W_k) grows with W_k, so the last entry is nearest its tolerance
+    last = "A[4, 1, 2]" if batched else "A[2, 3]"
+    assert rep.worst["input"] == last and rep.rows[0][0] == last
+    assert rep.worst["ratio"] == pytest.approx(1e-7 * W.max()**2 / (1e-5 + 1e-4 * W.max()), rel=1e-3)
+    assert rep.worst["batch"] == ((4,) if batched else None)
+    _ranked_by_ratio(rep)
+    _summary_quotes_the_worst(rep)
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_a_failing_check_names_the_entry_furthest_past_its_tolerance(offset_op, batched):
+    W, D = np.ones((3, 2, 3)), np.zeros((3, 2, 3))
+    W[0, 0, 0], D[0, 0, 0] = 1000.0, 0.2    # tolerance 0.10001: twice past it, violation 0.1
+    W[2, 1, 1], D[2, 1, 1] = 1e-3, 1e-3     # tolerance 1.01e-5: 99 times past it, violation 1e-3
+    big, small = 0.2 - (1e-5 + 1e-4 * 1000), 1e-3 - (1e-5 + 1e-4 * 1e-3)
+    assert big > small                       # ranked by violation, the large entry would be the worst
+    if not batched:
+        W, D = W.reshape(6, 3), D.reshape(6, 3)
+    rep = md.gradcheck(offset_op(W, D), [leaf(W.shape, name="A")], batched=batched, blame=False)
+    assert not rep.ok
+    assert rep.worst["input"] == ("A[2, 1, 1]" if batched else "A[5, 1]")
+    assert rep.worst["ratio"] == pytest.approx(1e-3 / (1e-5 + 1e-7), rel=1e-4)
+    assert [r[-1] for r in rep.rows[:2]] == ["FAIL", "FAIL"] and rep.rows[2][-1] == "ok"
+    assert rep.rows[1][0] == ("A[0, 0, 0]" if batched else "A[0, 0]")
+    assert rep.worst["batch"] == ((2,) if batched else None)
+    _ranked_by_ratio(rep)
+    _summary_quotes_the_worst(rep)
+    if batched:
+        assert "matrix [2] of the batch" in rep.summary
+
+
+def test_fast_mode_ranks_directions_by_the_fraction_of_tolerance(offset_op):
+    W = np.array([[10.0, 0.1, 1.0], [3.0, 0.01, 5.0]])
+    f = offset_op(W, np.full_like(W, 1e-3))              # <J^H v, u> off by 1e-3 sum(v u)
+    rep = md.gradcheck(f, [leaf((2, 3))], fast=True, n_checks=6, seed=0, blame=False)
+    assert not rep.ok and rep.kind == "gradcheck(fast)"
+    pairs = {r[0]: (float(r[1]), float(r[2])) for r in rep.rows}
+    tol = {c: 1e-5 + 1e-4 * abs(n) for c, (a, n) in pairs.items()}
+    ratio = {c: abs(a - n) / tol[c] for c, (a, n) in pairs.items()}
+    violation = {c: abs(a - n) - tol[c] for c, (a, n) in pairs.items()}
+    assert max(ratio, key=ratio.get) != max(violation, key=violation.get)     # the two rankings disagree here
+    assert [r[0] for r in rep.rows] == sorted(ratio, key=ratio.get, reverse=True)
+    assert rep.worst["where"] == f"direction {rep.rows[0][0]}"
+    assert rep.worst["ratio"] == pytest.approx(max(ratio.values()), rel=1e-4)
+    _ranked_by_ratio(rep)
+    _summary_quotes_the_worst(rep)
+
+
+def test_check_adjoint_and_gradgradcheck_rank_by_the_fraction_of_tolerance():
+    rep = md.check_adjoint(lambda A: tuple(md.qr(A)), [leaf((5, 3))], n_checks=6)
+    assert rep.ok and rep.worst["where"] == f"direction {rep.rows[0][0]}"
+    for r in rep.rows:           # the tolerance of a pair is rtol max(|jvp side|, |vjp side|)
+        assert float(r[4]) == pytest.approx(1e-9 * max(abs(float(r[1])), abs(float(r[2]))), rel=1e-2)
+    _ranked_by_ratio(rep)
+    _summary_quotes_the_worst(rep)
+    # the second derivatives of A ∘ A ∘ A are 0 off the diagonal: the rows are the diagonal's rounding errors
+    rep = md.gradgradcheck(lambda A: A * A * A, [leaf((3, 3))])
+    assert rep.ok and rep.worst["abs_err"] > 0 and rep.worst["numeric"] != 0 and float(rep.rows[0][3]) != 0
+    _ranked_by_ratio(rep)
+    _summary_quotes_the_worst(rep)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.complex128])
@@ -98,6 +217,9 @@ def test_blame_names_the_wrong_node_inside_a_wide_qr_graph(graded_op, dtype):
     assert {"matmul", "split", "qr", "adjoint", "concat"} <= cleared
     text = str(rep)
     assert "the vjp of `graded_wrong` (node #1" in text and "disagrees with finite differences" in text
+    w = culprit.vjp.worst              # the node's own entry furthest past its tolerance, quoted with its fraction
+    assert w["ratio"] > 1 and w["ratio"] == pytest.approx(max(_used(r) for r in culprit.vjp.rows), rel=0.06)
+    assert f"{w['where']}, analytic" in text and f"({percent(w['ratio'])} of its tolerance)" in text
     assert "`qr`" in text and "pass their own checks" in text
 
 
@@ -143,7 +265,7 @@ def test_relative_error_has_one_definition():
     A = leaf((4, 3))
     for rep in (md.gradcheck(lambda A: A * 3.0, [A]), md.gradcheck(lambda A: A * 3.0, [A], fast=True),
                 md.check_adjoint(lambda A: A * 3.0, [A])):
-        assert rep.max_rel_err <= 1e-8 and "rel err" in rep.summary
+        assert rep.max_rel_err <= 1e-8 and f"max rel err {rep.max_rel_err:.3g}" in str(rep)
     rep = md.check_adjoint(lambda A: A * 3.0, [A])
     mag = max(max(abs(float(r[1])), abs(float(r[2]))) for r in rep.rows)
     assert rep.max_rel_err == pytest.approx(rep.max_abs_err / mag)
