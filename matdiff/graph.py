@@ -22,10 +22,16 @@ backend method / operator                  recorded as
 ``solve_triangular`` (left/right, ^H)      solve_triangular with transpose/adjoint around it
 =========================================  ===============================================================
 
-Constants (the masks E and P_L, zeros) stay arrays and enter ops as constants. Forward-only methods (``qr``,
-``pivots``, ``phase``) and dtype queries are the array backend's.
+Constants (the masks E and P_L, zeros) stay arrays and enter ops as constants. The contract
+(:mod:`matdiff.backend.contract`) says which primitive is which: the ``differentiable`` ones are methods of
+:class:`GraphBackend` below (given only arrays, they hand them to the array backend); the ``query`` ones (dtype
+questions, constants) are the array backend's own bound methods, listed in ``_DELEGATED``; a ``forward`` one (``qr``,
+``pivots``, ``phase``, host checks) runs on constant arrays and refuses a Tensor with a MatdiffError naming it.
+There is no catch-all: a name outside the contract is an AttributeError.
 """
+from .backend import contract as _contract
 from .backend.base import Backend
+from .backend.contract import Contract
 from .errors import MatdiffError
 from .ops import elementary as _el
 from .ops import primitives as _pr
@@ -35,22 +41,50 @@ from .sweeps import backward_sweep
 from .tape import Tape
 from .tensor import Tensor
 
+# the contract's queries and attributes that GraphBackend takes from the array backend as they are
+_DELEGATED = ("is_complex", "is_float", "real_dtype", "complex_dtype", "result_type", "eps", "dtype_name",
+              "asarray", "zeros", "ones", "eye", "from_host")
+_ATTRIBUTES = ("name", "device", "promotes", "defers_checks", "float32", "float64", "complex64", "complex128")
+
 
 def _any_tensor(*xs):
     return any(isinstance(x, Tensor) for x in xs)
 
 
-class GraphBackend:
-    """The backend interface on Tensors, for rules run under ``create_graph=True``."""
+class NotRecordableError(MatdiffError, TypeError):
+    """A forward-only contract primitive met a Tensor under ``create_graph=True``."""
+
+
+def _forward_only(name):
+    """GraphBackend's version of forward-only primitive ``name``: the array backend's on constants, an error on a
+    Tensor (its derivative would be silently lost)."""
+    def method(self, *args, **kwargs):
+        if _any_tensor(*args, *kwargs.values()):
+            raise NotRecordableError(
+                f"`{name}` cannot be recorded under create_graph=True: it is a forward-only primitive of the backend "
+                f"contract ({_contract.meaning(name)}), so the second derivative through it would be lost. Apply it "
+                "in the forward and keep the result (ctx.save or a ctx attribute), use b.values(x) for a check that "
+                "only reads numbers, or write the rule with the differentiable primitives: "
+                f"{', '.join(_contract.of_kind(_contract.DIFFERENTIABLE))}")
+        return getattr(self.arrays, name)(*args, **kwargs)
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"Forward-only: ``{name}`` of constant arrays; a Tensor is refused (NotRecordableError)."
+    return method
+
+
+class GraphBackend(Contract):
+    """The backend contract on Tensors, for rules run under ``create_graph=True``."""
 
     array_type = Tensor
 
     def __init__(self, arrays):
         self.arrays = arrays                  # the array backend underneath (NumPy, CuPy, array_api_strict)
-        self.name, self.device, self.xp, self.promotes = arrays.name, arrays.device, arrays.xp, arrays.promotes
+        for name in _ATTRIBUTES + _DELEGATED:  # explicit delegation of the listed queries (bound methods: no cost)
+            setattr(self, name, getattr(arrays, name))
 
-    def __getattr__(self, name):              # dtype queries, zeros/eye (constants), qr/pivots (forward only)
-        return getattr(self.arrays, name)
+    def __getattr__(self, name):              # only reached for a name that is not in the contract
+        raise AttributeError(f"{name!r} is not a primitive of the backend contract (matdiff/backend/contract.py), so "
+                             "a rule cannot use it on any backend; use the listed primitives")
 
     def own(self, x):
         """A Tensor as is; an array of the backend as a constant Tensor; anything else None."""
@@ -58,6 +92,10 @@ class GraphBackend:
             return x
         a = self.arrays.own(x)
         return None if a is None else Tensor(a, self.arrays)
+
+    def values(self, x):
+        """A Tensor's numbers (``.data``, a constant: what is computed from them is not recorded)."""
+        return x.data if isinstance(x, Tensor) else x
 
     # -- structure ------------------------------------------------------------------------------------
     def mT(self, a):
@@ -79,8 +117,20 @@ class GraphBackend:
     def imag(self, a):
         return _el.real(a * -1j) if isinstance(a, Tensor) else self.arrays.imag(a)
 
+    def where(self, cond, x, y):
+        """``x ∘ m + y ∘ (1 - m)`` with the constant mask ``m = cond`` (the branch not taken must be finite)."""
+        if isinstance(cond, Tensor):
+            raise NotRecordableError("`where` cannot be recorded under create_graph=True with a Tensor as its "
+                                     "condition: a comparison has no derivative. Compute the condition from "
+                                     "b.values(...) (a constant array)")
+        if not _any_tensor(x, y):
+            return self.arrays.where(cond, x, y)
+        t = x if isinstance(x, Tensor) else y
+        m = self.arrays.astype(cond, self.real_dtype(t.dtype))
+        return x * m + y * (1 - m)
+
     def _mask(self, a, k, lower):
-        ones = self.arrays.xp.ones(tuple(a.shape[-2:]), dtype=self.real_dtype(a.dtype))
+        ones = self.arrays.ones(tuple(a.shape[-2:]), self.real_dtype(a.dtype))
         return self.arrays.tril(ones, k) if lower else self.arrays.triu(ones, k)
 
     def tril(self, a, k=0):
@@ -156,6 +206,11 @@ class GraphBackend:
             return _solve.solve_triangular_node(opT, B, lower=low)
         # B op(T)^{-1} = (op(T)^{-T} B^T)^T, and op(T)^T is triangular the other way
         return self.mT(_solve.solve_triangular_node(self.mT(opT), self.mT(B), lower=not low))
+
+
+for _name in ("qr", "qr_complete", "pivots", "phase", "abs", "amin", "any", "argsort",
+              "to_host", "total", "host_values", "isfinite_all", "vdot_real"):
+    setattr(GraphBackend, _name, _forward_only(_name))
 
 
 class GraphContext:

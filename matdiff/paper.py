@@ -12,8 +12,13 @@
 Each accepts an array (NumPy, CuPy, array_api_strict) or a Tensor (its ``.data`` is used) and
 returns an array of the same backend. The rules pass their backend ``b``; under ``create_graph=True`` that is a
 GraphBackend and the helpers record their arithmetic as nodes.
+
+``copyltu`` and ``hcopyltu`` here are the definitions, written as the paper writes them, for reading and for the
+tests; the rules call the backend's ``b.hcopyltu`` (a contract primitive: one select on NumPy), which
+``tests/backend/test_contract.py`` checks against these on every backend.
 """
 from .backend import backend_of, get
+from .tensor import Tensor
 
 
 def _arr(A, b):
@@ -21,7 +26,7 @@ def _arr(A, b):
     is -- so a rule running under create_graph=True (a GraphBackend) records these helpers as nodes too."""
     if b is not None:
         return A, b
-    A = A.data if hasattr(A, "node") else A
+    A = A.data if isinstance(A, Tensor) else A
     return A, backend_of(A)
 
 
@@ -40,31 +45,29 @@ def symh(A, b=None):
 def E(k, b=None, dtype=None):
     """The mask ``E`` (k x k): ``e_ij = 0`` for ``i < j``, ``1`` for ``i = j``, ``2`` for ``i > j`` (Section 2.3)."""
     b = b or get("numpy")
-    dtype = dtype or b.xp.float64
-    ones = b.xp.ones((k, k), dtype=dtype)
-    return b.tril(ones, -1) * 2 + b.eye(k, dtype)
+    dtype = dtype or b.float64
+    return b.tril(b.ones((k, k), dtype), -1) * 2 + b.eye(k, dtype)
 
 
 def P_L(k, b=None, dtype=None):
     """``P_L = (i > j)``: ones strictly below the diagonal, so that ``E = 2 P_L + I`` (Eq 8)."""
     b = b or get("numpy")
-    dtype = dtype or b.xp.float64
-    return b.tril(b.xp.ones((k, k), dtype=dtype), -1)
+    dtype = dtype or b.float64
+    return b.tril(b.ones((k, k), dtype), -1)
 
 
 def copyltu(M, b=None):
     """``copyltu(M) = sym(E ∘ M)``: the lower triangle of real ``M`` copied to the upper (Section 2.3).
 
-    Computed without forming E: strict lower part, its transpose, and the diagonal of ``M``.
-    """
+    E is zero above the diagonal, so ``E ∘ M = E ∘ tril(M)``: taking the triangle first means nothing above M's
+    diagonal is read (an inf there would otherwise give ``0 · inf = NaN``)."""
     M, b = _arr(M, b)
-    low = b.tril(M, -1)
-    return b.add_diagonal(low + b.mT(low), b.diagonal(M))
+    return sym(b.tril(M) * E(M.shape[-1], b, b.real_dtype(M.dtype)), b)
 
 
 def hcopyltu(M, b=None):
     """``hcopyltu(M) = symh(E ∘ M)``: conjugate the lower triangle of ``M`` into the upper one and keep the real
     part of the diagonal (Section 4.2). Equals ``copyltu`` for real ``M``."""
     M, b = _arr(M, b)
-    return b.hcopyltu(M)          # the backend's: below, the generic formula; NumPy's is one select
+    return symh(b.tril(M) * E(M.shape[-1], b, b.real_dtype(M.dtype)), b)      # E ∘ M = E ∘ tril(M)
 

@@ -1,14 +1,17 @@
-"""The backend interface: a small set of array operations over an array-API namespace ``xp``.
+"""Every primitive of the contract (:mod:`matdiff.backend.contract`) over an array-API namespace ``xp``.
 
-Rules call only these methods (and the arrays' own ``+ - * @``), so one rule serves every backend.
-Subclasses add the linear algebra of their library (QR, triangular solves) and faster paths.
+Rules call only the contract's primitives (and the arrays' own ``+ - * @``), so one rule serves every backend.
+Subclasses add the linear algebra of their library (QR, triangular solves) and faster paths. ``xp`` is for this
+package's own code: it is not part of the contract.
 """
 import math
 
 import numpy as np
 
+from .contract import Contract
 
-class Backend:
+
+class Backend(Contract):
     """Common implementation over an array-API namespace ``xp``; subclasses add the linear algebra."""
 
     name = "abstract"
@@ -18,6 +21,9 @@ class Backend:
 
     def __init__(self, xp):
         self.xp = xp
+        self.arrays = self                  # the contract's "array backend underneath" (the Tensor backend's differs)
+        self.float32, self.float64 = xp.float32, xp.float64                       # the contract's dtype constants
+        self.complex64, self.complex128 = xp.complex64, xp.complex128
         self._concat = getattr(xp, "concat", None) or xp.concatenate
         self._kinds = {}
 
@@ -28,8 +34,8 @@ class Backend:
     def zeros(self, shape, dtype):
         return self.xp.zeros(shape, dtype=dtype)
 
-    def zeros_like(self, a):
-        return self.xp.zeros(a.shape, dtype=a.dtype)
+    def ones(self, shape, dtype):
+        return self.xp.ones(shape, dtype=dtype)
 
     def eye(self, n, dtype):
         return self.xp.eye(n, dtype=dtype)
@@ -45,6 +51,9 @@ class Backend:
     def own(self, x):
         """``x`` if it is an array of this backend, else None (callers turn None into a clear error)."""
         return x if type(x) is self.array_type else None
+
+    def values(self, x):
+        return x
 
     def astype(self, a, dtype):
         if a.dtype == dtype:
@@ -100,6 +109,12 @@ class Backend:
 
     def abs(self, a):
         return self.xp.abs(a)
+
+    def amin(self, a):
+        return self.xp.min(a)
+
+    def any(self, a):
+        return self.xp.any(a)
 
     def where(self, cond, a, b):
         return self.xp.where(cond, a, b)
@@ -195,6 +210,10 @@ class Backend:
     def qr(self, A):
         """Reduced QR of a stack of matrices: ``Q`` (..., m, k), ``R`` (..., k, n), ``k = min(m, n)``."""
         return self.xp.linalg.qr(A, mode="reduced")
+
+    def qr_complete(self, A):
+        """Complete QR: ``Q`` (..., m, m), ``R`` (..., m, n)."""
+        return self.xp.linalg.qr(A, mode="complete")
 
     def solve_triangular(self, T, B, *, lower, side="left", adjoint=False, overwrite=False):
         """``op(T)^{-1} B`` (side="left") or ``B op(T)^{-1}`` (side="right"), ``op(T) = T^H`` if adjoint.

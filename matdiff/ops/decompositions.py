@@ -196,7 +196,7 @@ def _validate(A, name, mode, formula, pivoting, fused):
     if not b.is_float(A.data.dtype):
         if A.requires_grad:
             raise DTypeError(f"{name} needs float32/64 or complex64/128 input, got {b.dtype_name(A.dtype)}")
-        A = tensor(b.astype(A.data, b.xp.float64))
+        A = tensor(b.astype(A.data, b.float64))
     if mode != "reduced" and mode != "complete":
         raise MatdiffError(f"{name}: unknown mode {mode!r}; use mode='reduced' (or 'complete')")
     if formula not in FORMULAS:
@@ -271,8 +271,8 @@ def _partition_graph(kind, A, k, axis, kw):
 def _complete_factors(b, A, kind):
     """mode='complete' where it differs from reduced (deep QR, wide LQ): no grad, LAPACK's complete QR, gauged."""
     if kind == "qr":
-        return tuple(tensor(x) for x in _gauge(b, *b.xp.linalg.qr(A.data, mode="complete")))
-    Qr, Rr = _gauge(b, *b.xp.linalg.qr(b.mH(A.data), mode="complete"))
+        return tuple(tensor(x) for x in _gauge(b, *b.qr_complete(A.data)))
+    Qr, Rr = _gauge(b, *b.qr_complete(b.mH(A.data)))
     return tensor(b.mH(Rr)), tensor(b.mH(Qr))
 
 

@@ -16,8 +16,7 @@ def _gauge(b, Q, R):
     D = b.phase(b.diagonal(R))
     extra = Q.shape[-1] - D.shape[-1]          # mode="complete": columns beyond k keep their phase
     if extra:
-        D = b.concat([D, b.astype(b.xp.ones(D.shape[:-1] + (extra,), dtype=b.real_dtype(D.dtype)), D.dtype)],
-                     axis=-1)
+        D = b.concat([D, b.ones(D.shape[:-1] + (extra,), D.dtype)], axis=-1)
     return Q * D[..., None, :], R * b.conj(D)[..., :, None]
 
 
@@ -28,8 +27,7 @@ def _check_rank(ctx, T, mode="backward"):
     ``ctx.hint`` (what to do, e.g. ``pivoting=True`` for the partition block of a wide QR) -- set by the node's
     forward and refined by the graph that uses it. ``mode`` names the sweep ("backward" or "forward mode").
     """
-    b = getattr(ctx.b, "arrays", ctx.b)      # under create_graph=True the values of the Tensor
-    T = T.data if hasattr(T, "node") else T
+    b, T = ctx.b.arrays, ctx.b.values(T)     # numbers only: the check is never differentiated (create_graph too)
     eps, d = b.eps(T.dtype), b.diagonal(T)
     # k numbers per matrix: on a GPU (defers_checks) |d| reaches the host with every other check of the sweep, in one
     # copy of real numbers at its end; on the CPU _verdict takes |d| itself (Python's abs on k numbers is cheaper)
@@ -86,7 +84,7 @@ def qr_backward(b, Q, R, Qbar, Rbar, formula="eq3"):
         # M = R Rbar^H - Qbar^H Q; hcopyltu reads only its lower triangle, so only that is formed
         M = _lower_M(b, None if Rbar is None else b.tril_matmul(R, b.mH(Rbar), upper_a=True),
                      None if Qbar is None else b.tril_matmul(b.mH(Qbar), Q))
-        X = Q @ paper.hcopyltu(M, b)
+        X = Q @ b.hcopyltu(M)
         if Qbar is not None:
             X += Qbar                                                # Qbar + Q hcopyltu(M)
         return b.solve_triangular(R, X, lower=False, side="right", adjoint=True, overwrite=True)   # ... R^{-H}
@@ -122,7 +120,7 @@ def lq_backward(b, L, Q, Lbar, Qbar):
     ``Lbar`` or ``Qbar`` may be None (that output was not used): its terms cost nothing."""
     M = _lower_M(b, None if Lbar is None else b.tril_matmul(b.mH(L), Lbar, upper_a=True),   # only the lower
                  None if Qbar is None else b.tril_matmul(Qbar, b.mH(Q)))                     # triangle is read
-    X = paper.hcopyltu(M, b) @ Q
+    X = b.hcopyltu(M) @ Q
     if Qbar is not None:
         X += Qbar
     return b.solve_triangular(L, X, lower=True, side="left", adjoint=True, overwrite=True)

@@ -25,7 +25,7 @@ class solve_triangular_node:
                              f"{B.shape}. Make a vector a column: b[:, None]")
         # both checks in one device-to-host copy: the total of T and B, and T's smallest |diagonal|
         if T.size and B.size:
-            total, smallest = b.host_values(b.total(T) + b.total(B), b.xp.min(b.abs(b.diagonal(T))))
+            total, smallest = b.host_values(b.total(T) + b.total(B), b.amin(b.abs(b.diagonal(T))))
             if not math.isfinite(total) and not b.isfinite_all(T, B):
                 raise NonFiniteError("solve_triangular: T or B contains NaN or inf; the solution (and its gradient) "
                                      "would be NaN -- clean the data first")
