@@ -66,8 +66,7 @@ class Report:
             return f"{head}, nothing to compare ({self.tol})"
         batch = f" (matrix [{', '.join(map(str, w['batch']))}] of the batch)" if w.get("batch") is not None else ""
         return (f"{head}; {'nearest to' if self.ok else 'furthest past'} its tolerance: {w['where']}{batch}, "
-                f"|difference| {w['abs_err']:.2e} uses {percent(w['ratio'])} of its tolerance {w['tolerance']:.2e} "
-                f"({self.tol})")
+                f"|difference| {w['abs_err']:.2e} {_share(w['ratio'], w['tolerance'])} ({self.tol})")
 
     def __str__(self):
         lines = [self.summary]
@@ -139,6 +138,13 @@ def percent(ratio):
     if pct >= 10 or pct == 0 or not np.isfinite(pct):
         return f"{pct:,.0f}%"
     return f"{pct:.2g}%" if pct >= 0.1 else f"{pct:.1e}%"
+
+
+def _share(ratio, tol):
+    """How much of its tolerance the summary's entry uses, in words."""
+    if np.isfinite(ratio):
+        return f"uses {percent(ratio)} of its tolerance {tol:.2e}"
+    return "against a tolerance of 0" if tol == 0 else f"(not a number) against its tolerance {tol:.2e}"
 
 
 def rel_err(max_abs, max_mag):

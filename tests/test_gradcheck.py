@@ -331,6 +331,13 @@ def test_explicit_tolerances_can_make_the_check_fail():
     assert not md.gradcheck(lambda A: A @ A @ A, [A], eps=1e-1, atol=0, rtol=1e-8).ok   # O(eps^2) truncation
 
 
+def test_a_zero_tolerance_fails_every_difference_and_says_so():
+    rep = md.gradcheck(lambda A: A @ A @ A, [leaf((3, 3))], atol=0, rtol=0, blame=False)
+    assert not rep.ok and rep.worst["ratio"] == np.inf and rep.worst["tolerance"] == 0 and rep.worst["abs_err"] > 0
+    assert "against a tolerance of 0" in rep.summary and "FAIL" in rep.table
+    assert all(_used(r) == np.inf or float(r[4]) == 0 for r in rep.rows)     # exact agreement passes: 0 / 0 is 0
+
+
 def test_check_adjoint_accepts_integer_inputs_like_gradcheck():
     A = leaf((3, 3))
     k = md.tensor(np.arange(9).reshape(3, 3))
