@@ -104,3 +104,8 @@ def test_the_link_checker_finds_a_missing_file_and_a_missing_heading(tmp_path):
     page.write_text("# A heading\nsee [this](missing.md), [that](page.md#nowhere), [ok](page.md#a-heading), "
                     "[web](https://example.org/x)\n```\n[in code](ignored.md)\n```\n")
     assert broken_links(page) == ["missing.md", "page.md#nowhere (no heading #nowhere)"]
+
+
+def test_the_tutorials_table_lists_every_tutorial():
+    rows = re.findall(r"^\| (\d\d) \|", README.read_text(encoding="utf-8"), flags=re.M)
+    assert rows == sorted(p.name[:2] for p in (ROOT / "tutorials").glob("[0-9][0-9]_*.py")), rows
