@@ -26,6 +26,15 @@ class DeviceError(MatdiffError):
     """Tensors of different devices/backends mixed in one op, or a device that is not available."""
 
 
+class ConversionError(MatdiffError, TypeError):
+    """A Tensor used as a Python value matdiff cannot give it: ``bool(T)``, ``T < 1``, ``T == 1``, ``float(T)`` of
+    several entries. Ask for the values explicitly: ``T.item()`` (one element) or ``T.numpy()``."""
+
+
+class DivisionByZeroError(MatdiffError, ZeroDivisionError):
+    """``A / B`` (``md.divide``) where ``B`` has an entry that is exactly zero (the result would be inf or NaN)."""
+
+
 class GraphError(MatdiffError, RuntimeError):
     """Misuse of the tape: backward over a freed graph, backward on a non-scalar without seeds."""
 

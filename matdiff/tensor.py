@@ -7,16 +7,23 @@ same meaning (``np.matmul``, ``np.add``, ``np.sum``, ``np.linalg.qr``...) or rai
 """
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
 
 from . import backend as _backend
-from .errors import DTypeError, MatdiffError, ShapeError
+from .errors import ConversionError, DTypeError, MatdiffError, ShapeError
 
 
 class Tensor:
-    """A node value on the tape. Build one with :func:`matdiff.tensor`."""
+    """A node value on the tape. Build one with :func:`matdiff.tensor`.
+
+    ``grad``: None until a backward reaches the tensor, then an array of its backend, shape and dtype (a Tensor
+    after ``create_graph=True``). A leaf's ``grad`` *accumulates* over backward calls, as in PyTorch (two
+    ``loss.backward()`` give twice the gradient); reset it with ``T.grad = None`` before the next one. An
+    intermediate that requires grad holds the adjoint of the latest backward only.
+    """
 
     __slots__ = ("data", "grad", "requires_grad", "name", "node", "_b", "__weakref__")
 
@@ -58,10 +65,66 @@ class Tensor:
         return self._b.to_host(self.data)
 
     def item(self) -> float | complex:
+        """The one entry of a one-element tensor as a Python number (``loss.item()``); copies from a GPU."""
         if int(np.prod(self.shape)) != 1:
-            raise MatdiffError(f"item() needs a tensor with one element, this one has shape {self.shape}; reduce it "
-                               "first (md.sum(T)) or index one entry (T[0, 0])")
+            raise MatdiffError(_one_element("item()", self))
         return self.numpy().reshape(()).item()
+
+    def _number(self, what):
+        if int(np.prod(self.shape)) != 1:
+            raise ConversionError(_one_element(what, self))
+        return self.numpy().reshape(()).item()
+
+    # -- Python numbers: float(T), complex(T), int(T) are T.item(); truth values and orderings refuse ------------
+    def __float__(self):
+        """``float(loss)``: ``loss.item()`` as a float; a complex entry must have a zero imaginary part."""
+        v = self._number("float()")
+        if isinstance(v, complex):
+            if v.imag != 0:
+                raise DTypeError(f"float() of a complex tensor whose entry {v} has a nonzero imaginary part would drop "
+                                 "it; take the part you mean first (md.real(T), or complex(T) / T.item())")
+            v = v.real
+        return float(v)
+
+    def __complex__(self):
+        """``complex(T)``: ``T.item()`` as a complex number."""
+        return complex(self._number("complex()"))
+
+    def __int__(self):
+        """``int(T)``: the one entry truncated towards zero, as ``int(T.item())`` (a complex one needs imag 0)."""
+        v = self._number("int()")
+        return v if isinstance(v, int) else int(self.__float__())
+
+    def __bool__(self):
+        raise ConversionError(_truth("bool(T) / `if T:`", self))
+
+    def __lt__(self, other):
+        raise ConversionError(_truth("T < x", self))
+
+    def __le__(self, other):
+        raise ConversionError(_truth("T <= x", self))
+
+    def __gt__(self, other):
+        raise ConversionError(_truth("T > x", self))
+
+    def __ge__(self, other):
+        raise ConversionError(_truth("T >= x", self))
+
+    def __eq__(self, other):
+        """``T == U`` for two Tensors is identity (``T is U``): the engine keys dicts and sets by tensor, as Python
+        objects; ``T == 1`` or ``T == array`` refuses (it is not elementwise here) -- compare ``T.item()`` or
+        ``T.numpy()``. Anything else (``T == None``) is not equal."""
+        if isinstance(other, Tensor):
+            return self is other
+        if isinstance(other, numbers.Number) or hasattr(other, "__array_namespace__") or hasattr(other, "shape"):
+            raise ConversionError(_truth("T == x", self))
+        return NotImplemented
+
+    def __ne__(self, other):
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    __hash__ = object.__hash__     # by identity, as the engine's dicts of adjoints and tangents need
 
     def named(self, name: str) -> Tensor:
         """Give this tensor a name (for printed tapes and drawings) and return it: ``V = (Q.mH @ Y).named("V")``."""
@@ -91,6 +154,9 @@ class Tensor:
         backward pass as nodes, so ``.grad`` holds Tensors that can be differentiated again. ``trace=True`` prints
         each node as the sweep visits it: its op, the equation, the adjoints coming in and going out (values for
         small matrices, shape and norm for large ones) -- backward, watched step by step.
+
+        ``.grad`` of a leaf accumulates: each backward *adds* to it (as PyTorch), so a training loop resets it first,
+        ``A.grad = None``; an intermediate's ``.grad`` is replaced by the latest backward.
         """
         from .autodiff import backward  # the sweeps sit above the tensor layer
         backward([self], None if seed is None else [seed], retain_graph=retain_graph, create_graph=create_graph,
@@ -126,6 +192,18 @@ class Tensor:
                            "T @ T (matrix) -- so each factor is a node of the graph")
 
     __rpow__ = __pow__
+
+def _one_element(what, T):
+    return (f"{what} needs a tensor with one element, this one has shape {T.shape}; reduce it first (md.sum(T)) or "
+            "index one entry (T[0, 0]); T.numpy() gives all the values")
+
+
+def _truth(what, T):
+    """Why ``what`` (a truth value or an ordering of a Tensor) refuses, and what to write instead."""
+    return (f"{what}: a Tensor (shape {T.shape}) has no truth value or order in matdiff -- comparisons are not nodes "
+            "and have no gradient. Compare its values: T.item() for one element (float(T) < 1, `if loss.item() < "
+            "tol:`), T.numpy() for an array (np.all(T.numpy() > 0))")
+
 
 def tensor(data: Any, requires_grad: bool = False, *, name: str | None = None, device: str | None = None,
            dtype: Any = None) -> Tensor:
