@@ -1,0 +1,137 @@
+"""What an exercise is: its cases, probes, expected outputs and hints -- and the generic grading loop.
+
+:class:`Exercise` is graded by :meth:`Exercise.grade`; :class:`VjpExercise` is the common kind (a forward on NumPy
+arrays, cotangents, the learner's vjp), whose true answer comes from central differences of that forward.
+Subclasses set the class attributes and, where the generic ones do not fit, ``args``/``expected``/``diagnose``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _linalg as la
+from .grader import TOL, Check, Grade, LearnerProblem, as_outputs, call
+
+REGISTRY = {}
+
+
+def exercise(cls):
+    """Class decorator: register one instance under ``cls.name`` (the order of definition is the course order)."""
+    REGISTRY[cls.name] = cls()
+    return cls
+
+
+@dataclass
+class Case:
+    """One input of the grading: ``label`` ("complex deep 5x3"), ``tags`` ({"complex", "deep", "single"}), data."""
+    label: str
+    tags: frozenset
+    data: dict = field(default_factory=dict)
+
+
+def make_cases(specs, seed):
+    """Cases from ``(shape, complex)`` specs, each seeded with ``seed + index`` (deterministic)."""
+    cases = []
+    for i, (shape, cplx) in enumerate(specs):
+        m, n = shape[-2:]
+        kind = "square" if m == n else "deep" if m > n else "wide"
+        batch = "batch" if len(shape) > 2 else "single"
+        label = f"{'complex' if cplx else 'real'} {kind} {'batch ' * (batch == 'batch')}{'x'.join(map(str, shape))}"
+        cases.append(Case(label, frozenset({"complex" if cplx else "real", kind, batch}),
+                          {"rng": np.random.default_rng(seed + i), "shape": shape, "cplx": cplx}))
+    return cases
+
+
+class Exercise:
+    """Base class. Attributes: ``name``, ``title``, ``equation`` (where in the paper), ``func`` (the learner's
+    function name), ``signature``, ``outputs`` (names of what it returns), ``notation``, ``hints`` (part ->
+    (level 1, 2, 3); level 2 may use ``{where}``), ``solution`` (source of the body), ``template`` (the given code)."""
+    name = title = equation = func = signature = notation = solution = template = ""
+    outputs = ()
+    probes = ("all",)
+    hints = {}
+    seed = 0
+
+    def cases(self):
+        if "_cases" not in self.__dict__:
+            self._cases = [self.prepare(c) for c in make_cases(self.specs, self.seed)]
+        return self._cases
+
+    def prepare(self, case):
+        return case
+
+    def grade(self, fn, solution=False):
+        """Run ``fn`` on every case and probe; return the :class:`Grade`."""
+        checks, failing = [], []
+        for case in self.cases():
+            for probe in self.probes:
+                true, ref = self.expected(case, probe)
+                try:
+                    out = as_outputs(call(fn, self.args(case, probe), self.func), self.outputs, true, self.func)
+                except LearnerProblem as p:
+                    return self._problem(p, case, probe, checks, solution)
+                errs = [la.relerr(o, t) for o, t in zip(out, true)]
+                bad = tuple(nm for nm, e in zip(self.outputs, errs) if e > TOL)
+                checks.append(Check(case.label, probe, not bad, max(errs),
+                                    max(la.relerr(o, r) for o, r in zip(out, ref)), bad))
+                if bad:
+                    failing.append((case, probe, out, true))
+        return self._verdict(checks, failing, fn, solution)
+
+    def _verdict(self, checks, failing, fn, solution):
+        g = Grade(self.name, not failing, checks, solution=self.solution if solution else None)
+        g.notes = self.notes(fn)
+        if failing:
+            results = {(c.case, c.probe): c for c in checks}
+            case, probe, out, true = failing[0]
+            g.part = self.diagnose(results, failing)
+            g.where = self.structure(case, probe, out, true) or ""
+            g.hints = tuple(h.format(where=g.where or "see the heat map") for h in self.hints[g.part])
+            i = next(i for i, nm in enumerate(self.outputs) if nm in next(c for c in checks if not c.ok).bad)
+            g.maps = (f"{self.outputs[i]}, {case.label}, {probe}", np.abs(out[i] - true[i]), np.abs(true[i]))
+        return g
+
+    def _problem(self, p, case, probe, checks, solution):
+        where = "" if p.kind == "todo" else f"\n  (on the {case.label} case, probe {probe!r})"
+        if "batch" in case.tags and checks and all(c.ok for c in checks):
+            where += "\n  The single matrices passed: on a stack (..., m, n) use mH / np.swapaxes(X, -1, -2), not .T"
+        g = Grade(self.name, False, checks, part="call", problem=p.args[0] + where,
+                  solution=self.solution if solution else None)
+        g.hints = (p.args[0],) if p.kind == "todo" else (p.args[0] + where, self.signature_help(), self.signature_help())
+        return g
+
+    def signature_help(self):
+        return f"The signature is `{self.signature}` on NumPy arrays. {self.notation}"
+
+    def notes(self, fn):
+        return []
+
+    def structure(self, case, probe, out, true):
+        return ""
+
+    def diagnose(self, results, failing):
+        return first_part(failing, self.hints)
+
+
+def first_part(failing, hints):
+    """The fallback diagnosis: the tag of the first failing case that has a hint (complex, deep, batch, ...)."""
+    for tag in ("complex", "deep", "wide", "batch"):
+        if tag in failing[0][0].tags and tag in hints:
+            return tag
+    return "rule"
+
+
+def solo(results, case, probes):
+    """Which of ``probes`` fail on ``case`` (each probe keeps one cotangent and zeroes the others)."""
+    return [p for p in probes if (case.label, p) in results and not results[case.label, p].ok]
+
+
+def tags_fail(results, failing, cases):
+    """The set of tags whose every case passes (so the error needs one of the *other* tags)."""
+    passed = {}
+    for c in cases:
+        ok = all(results[c.label, p].ok for p in ({k[1] for k in results if k[0] == c.label}))
+        for t in c.tags:
+            passed[t] = passed.get(t, True) and ok
+    return {t for t, ok in passed.items() if ok}

@@ -1,0 +1,48 @@
+"""``str(Grade)``: the short report -- verdict, one line per case (probes ✓/✗ with the errors against the true
+derivative and the reference), the trace identity, where the error lives, the heat map and hint 1.
+"""
+
+
+def _case_lines(checks):
+    by_case = {}
+    for c in checks:
+        by_case.setdefault(c.case, []).append(c)
+    lines = []
+    for case, cs in by_case.items():
+        marks = "  ".join(f"{'✓' if c.ok else '✗'} {c.probe}" for c in cs)
+        worst = max(cs, key=lambda c: c.err_true)
+        lines.append(f"  {case:<24} {marks:<44} err {worst.err_true:8.1e} true, {worst.err_ref:8.1e} reference")
+    return lines
+
+
+def render(g, level=1):
+    """The report for Grade ``g``, showing hints up to ``level`` (and the solution if the Grade carries it)."""
+    from . import REGISTRY
+    ex = REGISTRY[g.exercise]
+    n_ok = sum(c.ok for c in g.checks)
+    head = f"matdiff exercise {ex.name!r}: {ex.title} -- {ex.equation}"
+    if g.problem:
+        verdict = ("· not implemented yet" if "not implemented yet" in g.problem
+                   else "✗ could not grade your function")
+        lines = [head, verdict, "  " + g.problem.replace("\n", "\n  ")]
+        if g.checks:
+            lines += [f"  ({n_ok} checks passed before that)"]
+        if g.problem and "not implemented yet" not in g.problem:
+            lines += ["hint: " + ex.signature_help()]
+    elif g.ok:
+        lines = [head, f"✓ all {len(g.checks)} checks pass: your {', '.join(ex.outputs)} matches central differences "
+                       "of the forward (the true derivative) and matdiff's reference rule"]
+        lines += _case_lines(g.checks) + g.notes
+    else:
+        lines = [head, f"✗ {len(g.checks) - n_ok} of {len(g.checks)} checks fail"]
+        lines += _case_lines(g.checks) + g.notes
+        if g.where:
+            lines.append("where: " + g.where)
+        if g.maps:
+            lines.append(g.heatmap())
+        lines += [f"hint {i}: {g.hint(i)}" for i in range(1, level + 1)]
+        if level < 3:
+            lines.append(f"  (more: grade.hint({level + 1}) or --hint {level + 1})")
+    if g.solution:
+        lines += ["solution:", g.solution.rstrip()]
+    return "\n".join(lines)
