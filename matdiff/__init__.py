@@ -12,7 +12,9 @@ from . import backend, paper  # noqa: F401
 from .autodiff import backward, grad, jvp
 from .draw import draw
 from .errors import (
+                     ConversionError,
                      DeviceError,
+                     DivisionByZeroError,
                      DTypeError,
                      GradcheckError,
                      GraphError,
@@ -29,6 +31,7 @@ from .ops import (
                      adjoint,
                      concat,
                      conj,
+                     divide,
                      lq,
                      matmul,
                      mul,
@@ -36,6 +39,7 @@ from .ops import (
                      permute,
                      qr,
                      real,
+                     reshape,
                      scale,
                      solve_triangular,
                      split,
@@ -55,9 +59,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "tensor", "Tensor", "Tape", "no_grad", "backward", "grad", "jvp", "register", "registry", "unregister",
-    "matmul", "add", "sub", "mul", "neg", "scale", "sum", "transpose", "adjoint", "conj", "real", "split", "concat",
+    "matmul", "add", "sub", "mul", "divide", "neg", "scale", "reshape", "sum", "transpose", "adjoint", "conj", "real",
+    "split", "concat",
     "permute", "solve_triangular", "qr", "lq", "QRResult", "QRPivotedResult", "LQResult", "LQPivotedResult", "FORMULAS",
     "gradcheck", "gradgradcheck", "check_adjoint", "enable_grad", "Report", "NodeCheck", "draw", "paper", "backend",
     "MatdiffError", "ShapeError", "DTypeError", "DeviceError", "GraphError", "RankDeficientError", "NonFiniteError",
-    "GradcheckError", "IllConditionedWarning", "PrecisionWarning",
+    "GradcheckError", "ConversionError", "DivisionByZeroError", "IllConditionedWarning", "PrecisionWarning",
 ]

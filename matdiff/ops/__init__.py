@@ -8,10 +8,11 @@ default to axis 0 and ``torch.permute`` permutes *axes*, while the paper's parti
 """
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any, Sequence
 
-from ..errors import MatdiffError
+from ..errors import MatdiffError, ShapeError
 from ..op import _named as _name_outputs
 from ..tensor import Tensor
 from . import decompositions, elementary, primitives, solve, structural
@@ -20,6 +21,7 @@ from .interop import array_function, array_ufunc
 
 _matmul, _add, _sub, _mul, _neg, _scale = (elementary.matmul, elementary.add, elementary.sub, elementary.mul,
                                            elementary.neg, elementary.scale)
+_divide, _reshape = elementary.divide, primitives.reshape
 _sum, _transpose, _adjoint, _conj, _real = (elementary.sum, elementary.transpose, elementary.adjoint, elementary.conj,
                                             elementary.real)
 _slice, _split, _concat, _permute = structural.slice_, structural.split, structural.concat, structural.permute
@@ -45,6 +47,20 @@ def sub(A: Any, B: Any, *, name: Any = None) -> Tensor:
 def mul(A: Any, B: Any, *, name: Any = None) -> Tensor:
     """Elementwise product ``A ∘ B``."""
     return _named(_mul(A, B), name)
+
+
+def divide(A: Any, B: Any, *, name: Any = None) -> Tensor:
+    """Elementwise ``A / B`` (``A / B``, ``2 / B``, ``A / 2``), broadcasting as NumPy; a divide node
+    (``Abar = Cbar / conj(B)``, ``Bbar = -Cbar ∘ conj(C / B)``). Integers divide as floats. An entry of ``B`` that
+    is exactly zero raises ``md.DivisionByZeroError`` (no IEEE inf/NaN, whose gradient would be NaN silently)."""
+    A, B = _numbers_as_constants(A, B)
+    return _named(_divide(A, B), name)
+
+
+def reshape(A: Tensor, shape: Any, *, name: Any = None) -> Tensor:
+    """``A`` with the same entries (row-major, as ``np.reshape``) in ``shape`` (a tuple or an int); one ``-1`` is
+    inferred. A reshape node: its adjoint is ``Cbar`` reshaped back. Also ``A.reshape(2, 3)``."""
+    return _named(_reshape(A, shape=_shape(A, shape)), name)
 
 
 def neg(A: Tensor, *, name: Any = None) -> Tensor:
@@ -116,12 +132,47 @@ def solve_triangular(T: Any, B: Any, lower: bool = False, *, name: Any = None) -
     return _named(_solve(T, B, lower=lower), name)
 
 
+def _numbers_as_constants(A, B):
+    """A Python number beside a Tensor as a constant Tensor named by its value, so ``2 / L`` reads ``C = 2 / L``
+    on a tape. Its dtype is the Tensor's -- float64 (complex128) beside integers, whose quotient is a float."""
+    like = A if isinstance(A, Tensor) else B
+    if not isinstance(like, Tensor):
+        return A, B
+    b = like._b
+
+    def constant(x):
+        dtype = like.data.dtype if b.is_float(like.data.dtype) else b.xp.float64
+        if isinstance(x, complex) and not b.is_complex(dtype):
+            dtype = b.complex_dtype(dtype)
+        return Tensor(b.asarray(x, dtype=dtype), b, name=f"{x:.4g}")
+    return (constant(A) if isinstance(A, numbers.Number) else A), (constant(B) if isinstance(B, numbers.Number) else B)
+
+
+def _shape(A, shape):
+    """``shape`` as a tuple of ints, a single ``-1`` inferred from ``A``'s size (as NumPy)."""
+    shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
+    if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shape):
+        raise ShapeError(f"reshape: the shape must be integers, got {shape!r}; e.g. md.reshape(A, (2, 3))")
+    if list(shape).count(-1) > 1 or any(s < -1 for s in shape):
+        raise ShapeError(f"reshape: {shape} has more than one -1 or a negative size; give sizes >= 0 and at most one "
+                         "-1 (inferred)")
+    if -1 in shape:
+        known = math.prod(s for s in shape if s != -1)
+        size = math.prod(A.shape)
+        if known == 0 or size % known:
+            raise ShapeError(f"reshape: cannot view {tuple(A.shape)} ({size} entries) as {shape}; the number of "
+                             "entries must stay the same")
+        shape = tuple(size // known if s == -1 else s for s in shape)
+    return tuple(int(s) for s in shape)
+
+
 # -- Tensor's operators are these ops (bound here, where the ops are defined) ----------------------------------
-def _divide(A, s):
-    if not isinstance(s, numbers.Number):
-        raise MatdiffError("a Tensor can only be divided by a scalar; for a matrix use md.solve_triangular "
-                           "(or build the solve from nodes)")
-    return _scale(A, s=1 / s)
+def _truediv(A, B):
+    return _divide.apply(*_numbers_as_constants(A, B))
+
+
+def _rtruediv(A, B):
+    return _divide.apply(*_numbers_as_constants(B, A))
 
 
 Tensor.__matmul__ = _matmul.apply        # each op's call path is a plain function: it binds as the method itself
@@ -132,7 +183,8 @@ Tensor.__sub__ = _sub.apply
 Tensor.__rsub__ = lambda A, B: _sub.apply(B, A)
 Tensor.__mul__ = elementary.times
 Tensor.__rmul__ = lambda A, B: _scale.apply(A, s=B) if isinstance(B, numbers.Number) else _mul.apply(B, A)
-Tensor.__truediv__ = _divide
+Tensor.__truediv__ = _truediv
+Tensor.__rtruediv__ = _rtruediv
 Tensor.__neg__ = _neg.apply
 Tensor.__getitem__ = lambda A, key: _slice.apply(A, key=key)
 Tensor.T = property(_transpose.apply, doc="Swap the last two axes (a transpose node).")
@@ -140,5 +192,7 @@ Tensor.mH = property(_adjoint.apply, doc="Conjugate transpose of the last two ax
 Tensor.real = property(_real.apply, doc="Real part (a real node).")
 Tensor.conj = _conj.apply
 Tensor.sum = lambda A, axis=None: _sum.apply(A, axis=axis)
+Tensor.reshape = lambda A, *shape: _reshape.apply(A, shape=_shape(A, shape[0] if len(shape) == 1 else shape))
+Tensor.reshape.__doc__ = "``T.reshape(2, 3)`` or ``T.reshape((2, 3))``: a reshape node (see ``md.reshape``)."
 Tensor.__array_ufunc__ = array_ufunc
 Tensor.__array_function__ = array_function

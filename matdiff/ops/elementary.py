@@ -1,4 +1,4 @@
-"""Elementary nodes: matmul, add, sub, neg, mul, scale, sum, transpose, adjoint, conj, real.
+"""Elementary nodes: matmul, add, sub, neg, mul, scale, divide, sum, transpose, adjoint, conj, real.
 
 Each block is one op: its forward on arrays, its vjp (reverse mode, PyTorch's complex convention, so a
 holomorphic op's vjp is ``J^H``) and its jvp (forward mode). Matrices live on the last two axes; leading
@@ -9,8 +9,9 @@ import numbers
 
 import numpy as np
 
-from ..errors import MatdiffError, ShapeError
+from ..errors import DivisionByZeroError, MatdiffError, ShapeError
 from ..registry import register
+from ..tape import check_later
 
 
 def _broadcast(op, *shapes):
@@ -145,6 +146,45 @@ class scale:
 
     def jvp(ctx, dA):
         return dA * ctx.s
+
+
+@register("divide", ref="C = A / B (elementwise);  Abar = Cbar / conj(B), Bbar = -Cbar ∘ conj(C / B)")
+class divide:
+    """Elementwise quotient ``C = A / B``, broadcasting as NumPy; integer operands divide as floats (NumPy's true
+    division). An exact zero in ``B`` is refused (DivisionByZeroError), not turned into IEEE inf/NaN: a quotient
+    and its gradient would then be inf or NaN with no error, which matdiff never returns silently."""
+    symbols, equation, adjoints = "A, B -> C", "{C} = {A} / {B}", ("{C_} / conj({B})", "−{C_} ∘ conj({C} / {B})")
+
+    def forward(ctx, A, B):
+        _broadcast("divide", A.shape, B.shape)
+        b = ctx.b
+        if not (b.is_float(A.dtype) or b.is_float(B.dtype)):      # int / int: true division, in float64
+            A, B = b.astype(A, b.xp.float64), b.astype(B, b.xp.float64)
+        check_later(b, b.xp.any(B == 0), _no_zero)
+        C = A / B
+        if C.__class__ is not b.array_type:                          # 0-d: NumPy returns a scalar
+            C = b.own(C)
+        ctx.save(B, C)                                               # the output, so create_graph can lift it
+        return C
+
+    def vjp(ctx, Cbar):
+        B, C = ctx.saved
+        b = ctx.b
+        Abar = Cbar / b.conj(B)                                      # dC = dA / B  ->  Abar = Cbar conj(1 / B)
+        Bbar = -(Abar * b.conj(C)) if ctx.needs_grad[1] else None    # dC = -(C / B) dB
+        return (Abar if ctx.needs_grad[0] else None), Bbar
+
+    def jvp(ctx, dA, dB):
+        B, C = ctx.saved
+        return _add_tangents(dA, None if dB is None else -(C * dB)) / B     # dC = (dA - C dB) / B
+
+
+def _no_zero(has_zero):
+    if has_zero:
+        raise DivisionByZeroError("divide: the divisor B has an entry that is exactly zero, so A / B (and its "
+                                  "gradient) would be inf or NaN there. Keep it away from zero (mask those entries, "
+                                  "or shift it: B + eps), or divide the values outside the graph: A.numpy() / "
+                                  "B.numpy()")
 
 
 def times(A, B):
