@@ -29,10 +29,24 @@ from .elementary import adjoint, matmul
 from .qr_rules import _check_rank, _gauge, _lq_forward, lq_backward, lq_variations, qr_backward, qr_variations
 from .structural import concat, permute, split
 
-QRResult = namedtuple("QRResult", "Q R")
-QRPivotedResult = namedtuple("QRPivotedResult", "Q R perm")
-LQResult = namedtuple("LQResult", "L Q")
-LQPivotedResult = namedtuple("LQPivotedResult", "L Q perm")
+
+def _result(name, fields):
+    """A named tuple of factors whose ``backward`` says how to seed them (a tuple is not a tensor to sweep from)."""
+    def backward(self, *args, **kwargs):
+        factors = [f for f in fields.split() if f != "perm"]
+        T = "R" if "R" in factors else "L"                           # the triangular factor
+        raise MatdiffError(f"{name} is the tuple ({', '.join(fields.split())}), not a tensor: backward starts from "
+                           f"tensors. Seed the factors -- md.backward([{', '.join(factors)}], "
+                           f"[{', '.join(f + 'bar' for f in factors)}]) -- or make a real scalar of them first: "
+                           f"md.sum(md.real({T} * {T}.conj())).backward()")
+    return type(name, (namedtuple(name, fields),), {"__slots__": (), "backward": backward, "__module__": __name__,
+                                                     "__doc__": f"{name}({', '.join(fields.split())})"})
+
+
+QRResult = _result("QRResult", "Q R")
+QRPivotedResult = _result("QRPivotedResult", "Q R perm")
+LQResult = _result("LQResult", "L Q")
+LQPivotedResult = _result("LQPivotedResult", "L Q perm")
 
 FORMULAS = {
     "eq3": "Eq 3 / Eq 21: Abar = [Qbar + Q hcopyltu(M)] R^{-H}, M = R Rbar^H - Qbar^H Q",
@@ -48,6 +62,7 @@ def _node_shape(ctx, name, A, ok, public):
         raise ShapeError(f"the raw {name!r} node handles {public[0]} matrices, got shape {A.shape}; call {public[1]} "
                          "-- it picks the node (or the partition graph) for every shape")
     ctx.kind, ctx.shape, ctx.hint = name[:2].upper(), tuple(A.shape), ""
+    ctx.source = A          # not saved for the rules: only a float32 rank error reads it (would float64 pass?)
 
 
 @register("qr", ref="Eq 3 / Eq 21: Abar = [Qbar + Q hcopyltu(M)] R^{-H}, M = R Rbar^H - Qbar^H Q (m >= n; "

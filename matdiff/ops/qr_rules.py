@@ -56,10 +56,34 @@ def _verdict(ctx, d, eps, mode):
         raise RankDeficientError(
             f"{ctx.kind} {mode}: the triangular factor of the {'x'.join(map(str, shape[-2:]))} input{where} is "
             f"singular to working precision: smallest |diagonal| = {dmin:.3g}, largest = "
-            f"{dmax:.3g}. The gradient of a rank-deficient decomposition is undefined." + ctx.hint)
+            f"{dmax:.3g}. The gradient of a rank-deficient decomposition is undefined." + ctx.hint
+            + _in_float64(ctx, k, eps))
     if r < eps ** 0.5:
         warn(f"{ctx.kind} {mode}: the triangular factor is ill-conditioned (estimated condition number {1 / r:.3g} "
              "from its diagonal); the derivatives are amplified accordingly", IllConditionedWarning)
+
+
+def _in_float64(ctx, k, eps):
+    """For float32/complex64 input, whether the rank test would pass in float64: the test is relative to the dtype's
+    eps, so a matrix singular to float32's precision may be well inside float64's. Decided (on this error path only)
+    by the same test on the diagonal of a float64 QR of the node's input block; "" when it is no help or unknown."""
+    A = getattr(ctx, "source", None)
+    if eps < 1e-10 or A is None:
+        return ""
+    b = getattr(ctx.b, "arrays", ctx.b)
+    a = np.asarray(b.to_host(A))
+    a = a[..., :, :k] if ctx.kind == "QR" else np.conj(np.swapaxes(a[..., :k, :], -1, -2))
+    wide = np.complex128 if np.iscomplexobj(a) else np.float64
+    d = np.abs(np.diagonal(np.linalg.qr(a.astype(wide), mode="r"), axis1=-2, axis2=-1))
+    tol64 = 10 * max(k, *ctx.shape[-2:]) * np.finfo(np.float64).eps
+    ratio = (d.min(axis=-1) / np.maximum(d.max(axis=-1), np.finfo(np.float64).tiny)).min() if d.size else 0.0
+    if not ratio > tol64:
+        return ""
+    new = wide.__name__
+    return (f" The test is relative to {b.dtype_name(A.dtype)}'s eps ({eps:.2g}); in {new} these values pass it "
+            f"(smallest/largest |diagonal| {ratio:.2g} > {tol64:.2g}): make the input {new}, md.tensor(a, dtype=np."
+            f"{new}, requires_grad=True) -- from the original data if it was {new} before (its own rank is then "
+            "what is checked).")
 
 
 def _E_T(b, k, dtype):
