@@ -22,6 +22,9 @@ CASES = {
     "sub": [("same", [(3, 4), (3, 4)], lambda A, B: A - B),
             ("broadcast", [(3, 1), (1, 4)], lambda A, B: A - B)],
     "neg": [("batch", [(2, 3, 4)], lambda A: -A)],
+    "divide": [("same", [(3, 4), (3, 4)], lambda A, B: A / (B + 4)),           # B + 4: a divisor away from 0
+               ("broadcast", [(2, 3, 4), (3, 1)], lambda A, B: md.divide(A, B + 4)),
+               ("scalar-over-tensor", [(2, 3)], lambda B: 2.0 / (B + 4))],
     "mul": [("same", [(3, 4), (3, 4)], lambda A, B: A * B),
             ("broadcast", [(2, 3, 4), (3, 1)], lambda A, B: A * B),
             ("self", [(3, 3)], lambda A: A * A)],
