@@ -57,7 +57,7 @@ def _call_path(op):
                 ctx.needs_grad, record = _NEEDED, not _local.off
             else:
                 ctx.needs_grad, record = _NOT_NEEDED, False
-            out = op.forward(ctx, x.data, **params) if params else op.forward(ctx, x.data)
+            out = op.forward(ctx, x._data, **params) if params else op.forward(ctx, x._data)
         else:
             b = _one_backend(op, inputs)
             if b is None:                             # arrays or scalars among the inputs: constants
@@ -65,13 +65,13 @@ def _call_path(op):
             ctx.b = b
             ctx.needs_grad = tuple([x.requires_grad for x in inputs])
             record = True in ctx.needs_grad and not _local.off
-            arrays = [x.data for x in inputs]
+            arrays = [x._data for x in inputs]
             out = op.forward(ctx, *(arrays if b.promotes else _promoted(b, arrays)), **params)
         if out.__class__ is not tuple:                # one output: the common case, inline
             out = Tensor(out if out.__class__ is b.array_type else _array_out(op, b, out), b, record)
             if record:
                 out.node = Node(op, inputs, (out,), ctx, params)
-                if out.data.dtype is not inputs[0].data.dtype and not b.is_float(out.data.dtype):
+                if out._data.dtype is not inputs[0]._data.dtype and not b.is_float(out._data.dtype):
                     out.requires_grad = False         # integer outputs: no gradient
             return out
         return _outputs(op, b, inputs, out, ctx, params, record)
@@ -103,10 +103,10 @@ def _outputs(op, b, inputs, out, ctx, params, record):
         outs.append(Tensor(o if o.__class__ is b.array_type else _array_out(op, b, o), b, record))
     outs = tuple(outs)
     if record:
-        node, like = Node(op, inputs, outs, ctx, params), inputs[0].data.dtype
+        node, like = Node(op, inputs, outs, ctx, params), inputs[0]._data.dtype
         for o in outs:
             o.node = node
-            if o.data.dtype is not like and not b.is_float(o.data.dtype):
+            if o._data.dtype is not like and not b.is_float(o._data.dtype):
                 o.requires_grad = False               # integer outputs: no gradient
     return outs
 
@@ -137,7 +137,7 @@ def _constants_as_tensors(op, inputs):
                                f"{[type(x).__name__ for x in inputs]}); wrap the data with md.tensor(...)")
         first = tensor(lead)
         inputs = [first if x is lead else x for x in inputs]
-    b, dtype = first._b, first.data.dtype
+    b, dtype = first._b, first._data.dtype
     return [x if isinstance(x, Tensor) else _as_tensor(x, b, dtype) for x in inputs]
 
 

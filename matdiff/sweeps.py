@@ -8,7 +8,7 @@ running sum (``_pull``, which checks what the rule returned; a tensor used twice
 type; the running sums are keyed by the tensors themselves (identity hashing: Tensor defines no ``__eq__``).
 """
 from .errors import GraphError
-from .tape import _deferred_checks, graph_nodes
+from .tape import _deferred_checks, check_stamps, check_writes, graph_nodes
 
 
 def fit(b, g, shape, dtype, lead=0):
@@ -50,13 +50,16 @@ def backward_sweep(outputs, seeds, *, retain_graph=False, capture=None, set_grad
     adj = {}                                         # tensor -> its adjoint: the sum over its uses, complete once
     for o, seed in zip(outputs, seeds):              # the sweep has passed the node that made it
         adj[o] = adj[o] + seed if o in adj else seed
-    visited = []
+    visited, nodes = [], graph_nodes(outputs)
+    check_writes(nodes)                              # a saved value replaced (T.data = ...) since the forward?
     with _deferred_checks():                         # a GPU's checks reach the host once, here, before any write
-        for node in reversed(graph_nodes(outputs)):
+        for node in reversed(nodes):
             outs = node.outputs
             cots = (adj.get(outs[0]),) if len(outs) == 1 else tuple([adj.get(o) for o in outs])
             if cots[0] is None and all(c is None for c in cots):
                 continue                             # nothing flows through this node (None: an unused output)
+            if node.stamps is not None:              # a leaf input written in place since the forward?
+                check_stamps(node, nodes)
             grads = _pull(node, cots, adj, lead, context)    # its inputs' adjoints, checked and added into adj
             if trace is not None:
                 trace(node, cots, grads)
@@ -90,7 +93,7 @@ def _pull(node, cots, adj, lead, context):
         g = grads[k]
         if g is not None and needs[k]:
             t = inputs[k]
-            d = t.data
+            d = t._data
             if g.__class__ is not at or g.shape != d.shape or (g.dtype is not d.dtype and g.dtype != d.dtype):
                 g = fit(ctx.b, _conforming(node, ctx.b, "vjp", "adjoint", grads, g, d.shape, lead, reduce=True),
                         d.shape, d.dtype, lead)
@@ -169,9 +172,12 @@ def forward_sweep(nodes, tangents):
 
 
 def _push_tangents(nodes, tangents):
+    check_writes(nodes)
     for node in nodes:
         if node.freed:
             raise GraphError(f"node #{node.seq} ({node.op.name}) was freed; forward mode needs its saved values")
+        if node.stamps is not None:
+            check_stamps(node, nodes)
         ins = [tangents.get(id(t)) for t in node.inputs]
         if all(d is None for d in ins):
             continue

@@ -6,14 +6,33 @@ sequence numbers, so sorting the nodes that lead to an output by number recovers
 execution order (``graph_nodes``); ``md.Tape()`` also records them as they are made, for a learner to print.
 The sweeps over that list live in ``sweeps.py``.
 
-This layer knows tensors only by duck type (``.node``, ``.data``, ``.grad``, ``.requires_grad``).
+**Saved values that change after the forward** are never used silently (a backward or jvp raises a GraphError
+naming the tensor, the node and the fix), by the cheapest check for each way a value can change:
+
+* ``T.data = X`` (and ``T.data *= 2``, which ends in the setter) notes the write's sequence number (``note_write``);
+  a sweep compares it with its nodes' numbers only if some write came after its first node -- one comparison per
+  sweep otherwise;
+* an op's output array is made read-only the first time it is handed out (``T.data``, ``T.numpy()``,
+  ``np.asarray(T)``: ``exposed``), so ``Q.data[:] = 0`` fails at the write with NumPy's "assignment destination is
+  read-only" -- a flag set once, nothing per node;
+* a leaf's array is the user's (``md.tensor`` does not copy, and freezing a user's own array would surprise), so
+  each node that takes a leaf keeps a CRC-32 of its bytes (``Node.stamps``) and the sweep compares it at that node:
+  ``A.data[0, 0] += 5``, or a write to the NumPy array the leaf was made from, is caught there. (A change escapes
+  only if it keeps the CRC, odds 2^-32; on GPU and array_api_strict arrays only ``.data =`` writes are seen.)
+
+This layer knows tensors only by duck type (``.node``, ``._data``, ``.grad``, ``.requires_grad``).
 """
 import itertools
 import math
 import threading
+import weakref
+import zlib
 from contextlib import contextmanager
 from operator import attrgetter
 
+import numpy as np
+
+from .errors import GraphError
 from .notation import Names
 
 _seq = itertools.count()
@@ -42,7 +61,7 @@ class Context:
 class Node:
     """One op application on the tape."""
 
-    __slots__ = ("op", "inputs", "outputs", "ctx", "params", "seq", "origin")
+    __slots__ = ("op", "inputs", "outputs", "ctx", "params", "seq", "origin", "stamps")
 
     def __init__(self, op, inputs, outputs, ctx, params):
         self.op = op
@@ -52,6 +71,12 @@ class Node:
         self.params = params              # the call's keyword arguments (axis=, perm=...): to re-run the node alone
         self.seq = next(_seq)
         self.origin = None                # "backward" for a node recorded by a create_graph sweep
+        for t in inputs:                  # stamps: (k, array, CRC) of each leaf input, checked by the sweeps
+            if t.node is None:
+                self.stamps = stamp(inputs)
+                break
+        else:
+            self.stamps = None
         if _TAPES:
             for tape in _TAPES:
                 tape.nodes.append(self)
@@ -60,7 +85,7 @@ class Node:
 
     def free(self):
         """Drop the saved values (what backward needed); the node stays in the graph, ``freed``."""
-        self.ctx = None
+        self.ctx = self.stamps = None
 
     def __repr__(self):
         ins = ", ".join(_label(t) for t in self.inputs)
@@ -195,3 +220,95 @@ def graph_nodes(outputs):
 
 
 _SEQ = attrgetter("seq")
+
+
+# -- saved values changed after the forward (see the module docstring) ------------------------------------------
+class _Writes:
+    last = -1                     # sequence number of the latest ``T.data = ...`` anywhere
+
+
+_writes = _Writes()
+_WRITTEN = weakref.WeakKeyDictionary()      # tensor -> sequence number of its latest ``.data =``
+
+
+def note_write(t):
+    """``T.data = X`` happened now (the setter of Tensor.data; ``T.data *= 2`` ends there too)."""
+    _writes.last = _WRITTEN[t] = next(_seq)
+
+
+def exposed(t):
+    """``t._data`` about to be handed out by ``t.data``: an op output's NumPy array becomes read-only (once), as the
+    nodes that saved it need it unchanged. Not when it *is* a leaf's own array (an identity forward, ``real`` of a
+    real input): that stays the user's, and the leaf's stamp catches a write to it."""
+    d = t._data
+    if d.__class__ is np.ndarray and d.flags.writeable and not _leaf_array(t, d):
+        d.flags.writeable = False
+    return d
+
+
+def _leaf_array(t, d):
+    for x in t.node.inputs:
+        if x._data is d:
+            return x.node is None or _leaf_array(x, d)
+    return False
+
+
+def fingerprint(a):
+    """CRC-32 of a NumPy array's bytes (None for other arrays: the device's memory is not read for a check)."""
+    if a.__class__ is not np.ndarray:
+        return None
+    return zlib.crc32(a if a.flags.c_contiguous else np.ascontiguousarray(a))
+
+
+def stamp(inputs):
+    """``(k, array, CRC)`` for each leaf input ``k`` of a new node (None if no NumPy leaf): what ``check_stamps``
+    compares at backward."""
+    out = []
+    for k, t in enumerate(inputs):
+        if t.node is None:
+            d = t._data
+            c = fingerprint(d)
+            if c is not None:
+                out.append((k, d, c))
+    return tuple(out) if out else None
+
+
+def check_stamps(node, nodes):
+    """Raise if a leaf input of ``node`` no longer holds the array it had at the forward, or that array changed."""
+    for k, d, c in node.stamps:
+        t = node.inputs[k]
+        if t._data is not d:
+            raise _changed(t, node, nodes, "its .data was assigned a new array")
+        if fingerprint(d) != c:
+            raise _changed(t, node, nodes, "its array was written in place (T.data[...] = ..., or a write to the "
+                                           "NumPy array it was made from: md.tensor does not copy)")
+
+
+def check_writes(nodes):
+    """If some ``T.data = ...`` came after the first of ``nodes`` (in execution order), raise for the first node
+    with an input or output written after it was recorded. One comparison when nothing was written since."""
+    if not nodes or _writes.last < nodes[0].seq:
+        return
+    for node in nodes:
+        for t in (*node.inputs, *node.outputs):
+            w = _WRITTEN.get(t)
+            if w is not None and w > node.seq:
+                raise _changed(t, node, nodes, "its .data was assigned (T.data = ..., or T.data *= ... which ends "
+                                               "in an assignment)")
+
+
+def _changed(t, node, nodes, how):
+    """The GraphError for tensor ``t`` of ``node`` changed since the forward; nodes numbered as a printed tape
+    of ``nodes`` numbers them (from #1, in execution order)."""
+    number = {id(n): k + 1 for k, n in enumerate(nodes)}
+    role = "input" if any(x is t for x in node.inputs) else "output"
+    if t.node is None:
+        made = f"a leaf, shape {tuple(t.shape)}"
+    else:
+        k = next(i for i, o in enumerate(t.node.outputs) if o is t)
+        made = f"output {k} of node #{number.get(id(t.node), '?')} {t.node.op.name}, shape {tuple(t.shape)}"
+    what = f"{t.name!r} ({made})" if t.name else f"({made})"
+    return GraphError(
+        f"node #{number[id(node)]} ({node.op.name}) saved values that changed after the forward: its {role} {what} "
+        f"changed -- {how}. Its derivative would mix the old values with the new. Re-run the forward after changing "
+        ".data, or write to a copy (X = T.numpy().copy()) to keep this graph")

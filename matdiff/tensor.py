@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import backend as _backend
+from . import tape as _tape
 from .errors import ConversionError, DTypeError, MatdiffError, ShapeError
 
 
@@ -23,22 +24,39 @@ class Tensor:
     after ``create_graph=True``). A leaf's ``grad`` *accumulates* over backward calls, as in PyTorch (two
     ``loss.backward()`` give twice the gradient); reset it with ``T.grad = None`` before the next one. An
     intermediate that requires grad holds the adjoint of the latest backward only.
+
+    ``data``: the array -- a leaf's stays the user's and writable, an op output's is read-only; a saved value
+    changed after the forward makes backward raise instead of giving a wrong gradient (``Tensor.data``).
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "name", "node", "_b", "__weakref__")
+    __slots__ = ("_data", "grad", "requires_grad", "name", "node", "_b", "__weakref__")
 
     def __init__(self, data, b, requires_grad=False, name=None, node=None):
-        self.data = data
+        self._data = data
         self._b = b
         self.requires_grad = requires_grad
         self.name = name
         self.node = node
         self.grad = None
 
+    def _get_data(self):
+        return self._data if self.node is None else _tape.exposed(self)
+
+    def _set_data(self, value):
+        self._data = value
+        _tape.note_write(self)
+
+    data = property(_get_data, _set_data, doc="""The array. A leaf's is the one given to ``md.tensor`` (not copied)
+        and stays writable; an op output's is read-only, since the nodes that saved it need it unchanged (a write
+        raises NumPy's "assignment destination is read-only": copy it first, ``T.numpy().copy()``). Changing a
+        leaf's data -- ``T.data = X``, ``T.data *= 2``, ``T.data[0, 0] += 5`` -- is fine between a backward and
+        the next forward; after a forward that used it, backward (and jvp) raise a GraphError: re-run the
+        forward.""")
+
     # -- metadata ----------------------------------------------------------------------------
-    shape = property(lambda self: self.data.shape)
-    ndim = property(lambda self: self.data.ndim)
-    dtype = property(lambda self: self.data.dtype)
+    shape = property(lambda self: self._data.shape)
+    ndim = property(lambda self: self._data.ndim)
+    dtype = property(lambda self: self._data.dtype)
     device = property(lambda self: self._b.device)
     backend = property(lambda self: self._b)
     is_leaf = property(lambda self: self.node is None)
@@ -210,7 +228,10 @@ def tensor(data: Any, requires_grad: bool = False, *, name: str | None = None, d
     """Make a leaf Tensor from an array (NumPy, CuPy, array_api_strict), a list or a scalar.
 
     The device follows the array (NumPy -> "cpu", CuPy -> "gpu") unless ``device`` asks to move it.
-    The array is not copied. Only float32/64 and complex64/128 data can require grad.
+    The array is not copied: it stays yours and writable, and a change to it is seen -- but once a forward has used
+    the tensor, backward and jvp refuse (a GraphError: re-run the forward after changing it); ``md.tensor(x.copy())``
+    keeps a graph apart from later writes to ``x``. (An op's output, by contrast, is read-only: see ``Tensor.data``.)
+    Only float32/64 and complex64/128 data can require grad.
     """
     if isinstance(data, Tensor):
         data = data.data
