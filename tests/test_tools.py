@@ -1,11 +1,7 @@
 """Tutorials, drawing, the step-by-step trace and the code's shape (the command line: test_cli.py)."""
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 import matdiff as md
 from matdiff.testing import leaf
@@ -18,16 +14,7 @@ def test_there_are_ten_numbered_tutorials():
     assert [p.name[:2] for p in TUTORIALS] == [f"{i:02d}" for i in range(1, 11)]
 
 
-@pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: p.stem)
-def test_tutorial_runs_top_to_bottom(path, tmp_path):
-    env = dict(os.environ, MATDIFF_FIGURES=str(tmp_path))
-    r = subprocess.run([sys.executable, str(path), "--step"], capture_output=True, text=True, env=env,
-                       stdin=subprocess.DEVNULL, timeout=120, cwd=ROOT)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    skipped_gpu = path.name.startswith("09") and not md.backend.gpu_available()
-    assert ("No GPU here" in r.stdout) if skipped_gpu else ("===" in r.stdout)   # it printed its steps
-    if path.name.startswith(("02", "03")):
-        assert list(tmp_path.glob("*.dot")), "tutorials 02 and 03 draw the paper's figures"
+# Each tutorial runs top to bottom (stepped, Enter answered at every pause) in tests/test_tutorial_steps.py.
 
 
 def test_draw_writes_dot_with_forward_and_dashed_adjoint_edges(tmp_path):
