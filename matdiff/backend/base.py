@@ -19,8 +19,9 @@ class Backend(Contract):
     promotes = True     # do mixed-dtype operands promote as in NumPy? (array_api_strict refuses int with float)
     defers_checks = False   # do host copies synchronise a device? Then a sweep's checks reach the host once, at its end
 
-    def __init__(self, xp):
+    def __init__(self, xp, array_type=None):
         self.xp = xp
+        self.array_type = array_type or type(xp.asarray(0.0))      # the exact class of the library's arrays
         self.arrays = self                  # the contract's "array backend underneath" (the Tensor backend's differs)
         self.float32, self.float64 = xp.float32, xp.float64                       # the contract's dtype constants
         self.complex64, self.complex128 = xp.complex64, xp.complex128

@@ -38,15 +38,15 @@ DIFFERENTIABLE, FORWARD, QUERY = "differentiable", "forward", "query"
 #: attributes every backend has (all queries), with their meaning
 ATTRIBUTES = {
     "name": "the backend's name: 'numpy', 'cupy', 'array_api_strict' (the Tensor backend: its arrays' name)",
-    "device": "'cpu' or 'gpu'",
+    "device": "where the arrays live: 'cpu' or 'gpu'",
     "array_type": "the exact class of this backend's arrays (``x.__class__ is b.array_type``; Tensor on the graph)",
     "promotes": "True if mixed dtypes promote as in NumPy (array_api_strict: False -- the engine casts first)",
     "defers_checks": "True if a host copy synchronises a device: a sweep's host checks are then batched (CuPy)",
     "arrays": "the array backend underneath: itself, or the Tensor backend's NumPy/CuPy/strict backend",
     "float32": "the dtype object float32 of this library",
-    "float64": "the dtype object float64",
-    "complex64": "the dtype object complex64",
-    "complex128": "the dtype object complex128",
+    "float64": "the dtype object float64 of this library",
+    "complex64": "the dtype object complex64 of this library",
+    "complex128": "the dtype object complex128 of this library",
 }
 
 

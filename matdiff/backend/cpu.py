@@ -27,8 +27,7 @@ class NumPyBackend(Backend):
     device = "cpu"
 
     def __init__(self):
-        super().__init__(np)
-        self.array_type = np.ndarray
+        super().__init__(np, np.ndarray)
 
     def asarray(self, x, dtype=None):
         return np.asarray(x, dtype=dtype)

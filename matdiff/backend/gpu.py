@@ -28,8 +28,7 @@ class CuPyBackend(Backend):
     def __init__(self):
         import cupy
 
-        super().__init__(cupy)
-        self.array_type = cupy.ndarray
+        super().__init__(cupy, cupy.ndarray)
 
     def to_host(self, a):
         return self.xp.asnumpy(a)

@@ -18,8 +18,7 @@ class StrictBackend(Backend):
     def __init__(self):
         import array_api_strict
 
-        super().__init__(array_api_strict)
-        self.array_type = array_api_strict._array_object.Array
+        super().__init__(array_api_strict, array_api_strict._array_object.Array)
 
     def to_host(self, a):
         return np.asarray(a._array) if hasattr(a, "_array") else np.asarray(a)
