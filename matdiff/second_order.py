@@ -26,8 +26,8 @@ def gradgradcheck(f: Callable[..., Any], inputs: Any, *, seeds: Any = None, eps:
     ``Re <v, f(x)>`` -- is computed by ``md.grad(..., create_graph=True)``; then ``gradcheck(g)`` compares the
     Jacobian of ``g`` that the engine gets by differentiating the recorded backward pass (every entry, or
     ``n_checks`` random projections with ``fast=True``) with central differences of ``g``, i.e. first derivatives
-    at ``x ± eps e``. Tolerances and ``blame`` are gradcheck's: on failure the nodes the backward pass recorded are
-    re-checked one by one.
+    at ``x ± eps e``. Tolerances, the ranking (``worst`` and ``rows`` by the fraction of its tolerance each entry
+    uses) and ``blame`` are gradcheck's: on failure the nodes the backward pass recorded are re-checked one by one.
     """
     check_args("gradgradcheck", f, eps=eps, atol=atol, rtol=rtol, n_checks=n_checks)
     ts, diff = setup(inputs, "gradgradcheck")
