@@ -63,6 +63,16 @@ def test_the_qr_rule_says_hcopyltu_like_its_formula_table():
     assert "hcopyltu(M)" in str(tape) and "[Eq 3 / Eq 21]" in str(tape)
 
 
+def test_a_row_partition_cites_proposition_3_and_a_column_partition_figure_2():
+    with md.Tape() as rows:                     # deep LQ: A = [X; Y], L = [U; V] (Proposition 3)
+        md.lq(leaf((6, 3), name="A"), fused=False)
+    with md.Tape() as cols:                     # wide QR: A = [X|Y], R = [U|V] (Figure 2)
+        md.qr(leaf((3, 5), name="A"), fused=False)
+    split_rows, split_cols = str(rows).splitlines()[0], str(cols).splitlines()[0]
+    assert "[X; Y] = A" in split_rows and split_rows.endswith("[Prop 3]") and "Figure 2" not in str(rows)
+    assert "[X|Y] = A" in split_cols and split_cols.endswith("[Figure 2]") and "Prop 3" not in str(cols)
+
+
 # -- drawings ------------------------------------------------------------------------------------------------
 def test_figure_2_shows_the_sum_it_teaches(tmp_path):
     A = leaf((3, 5), name="A")
