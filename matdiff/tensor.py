@@ -111,7 +111,7 @@ class Tensor:
     def __int__(self):
         """``int(T)``: the one entry truncated towards zero, as ``int(T.item())`` (a complex one needs imag 0)."""
         v = self._number("int()")
-        return v if isinstance(v, int) else int(self.__float__())
+        return int(v) if isinstance(v, int) else int(self.__float__())      # int(bool) too: 1, not True
 
     def __bool__(self):
         raise ConversionError(_truth("bool(T) / `if T:`", self))

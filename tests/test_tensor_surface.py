@@ -28,6 +28,7 @@ def test_float_complex_int_of_one_element_are_item():
     assert complex(loss) == complex(loss.item())
     assert int(md.sum(A)) == int(1.5 - 2.25) == 0                 # truncation towards zero, as int(-0.75)
     assert int(md.tensor(np.array([7]))) == 7 and isinstance(int(md.tensor(np.array([7]))), int)
+    assert type(int(md.tensor(np.array([True])))) is int
     z = md.tensor(np.array([[2 + 0j]]))
     assert float(z) == 2.0 and complex(md.tensor(np.array([1 - 2j]))) == 1 - 2j
 
