@@ -11,7 +11,8 @@ from ..errors import MatdiffError
 from . import decompositions, elementary, structural
 
 _UFUNCS = {np.add: elementary.add, np.subtract: elementary.sub, np.multiply: elementary.times,
-           np.matmul: elementary.matmul, np.negative: elementary.neg, np.conjugate: elementary.conj}
+           np.matmul: elementary.matmul, np.negative: elementary.neg, np.conjugate: elementary.conj,
+           np.divide: elementary.divide}
 
 _FUNCTIONS = {
     np.sum: lambda a, axis=None: elementary.sum(a, axis=axis),
