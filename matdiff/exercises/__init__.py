@@ -11,8 +11,13 @@ rule is localised by probing (one adjoint at a time, real vs complex, square vs 
 structure (which triangle or diagonal of the middle matrix, which block of a wide input), shown as a heat map,
 with hints in three levels -- never the solution unless ``solution=True``. Command line: :func:`main`.
 """
-from . import basics, decomp, wide  # noqa: F401  -- registers the exercises, in course order
+from . import basics, decomp, figure2, wide  # noqa: F401  -- registers the exercises
 from .catalog import REGISTRY
+
+ORDER = ("matmul", "trace_identity", "qr", "qr_jvp", "qr_wide", "lq", "lq_deep", "complex_correction", "pivoting",
+         "figure2")                       # the order a course takes them (one per result of the paper)
+for _name in ORDER:
+    REGISTRY[_name] = REGISTRY.pop(_name)
 from .cli import main
 from .grader import Check, Grade
 from .templates import namespace, start

@@ -102,7 +102,7 @@ class Exercise:
         return g
 
     def signature_help(self):
-        return f"The signature is `{self.signature}` on NumPy arrays. {self.notation}"
+        return f"The signature is `{self.signature}`. {self.notation}"
 
     def notes(self, fn):
         return []

@@ -46,3 +46,11 @@ def eq8_uncorrected(Q, R, Qbar, Rbar):
     M = R @ mH(Rbar) - mH(Qbar) @ Q
     inner = P_L(M.shape[-1]) * (M - mH(M))
     return Q @ Rbar + solve_right(Q @ inner + Qbar - Q @ (mH(Q) @ Qbar), mH(R))
+
+
+def lq_vjp(L, Q, Lbar, Qbar):
+    """Eq 17 (the ``lq`` exercise's answer): ``Abar = L^{-H} [Qbar + hcopyltu(M) Q]``, ``M = L^H Lbar - Qbar Q^H``."""
+    M = mH(L) @ Lbar - Qbar @ mH(Q)
+    low = np.tril(M, -1)
+    S = low + mH(low) + np.real(np.diagonal(M, axis1=-2, axis2=-1))[..., None] * np.eye(M.shape[-1])
+    return np.linalg.solve(mH(L), Qbar + S @ Q)

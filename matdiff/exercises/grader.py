@@ -43,6 +43,8 @@ def call(fn, args, func_name):
     try:
         with np.errstate(all="ignore"):
             return fn(*[a.copy() if isinstance(a, np.ndarray) else a for a in args])
+    except LearnerProblem:
+        raise
     except NotImplementedError:
         raise LearnerProblem("todo", f"`{func_name}` is not implemented yet -- it still raises NotImplementedError. "
                                      "Replace that line with the rule, then grade again.") from None

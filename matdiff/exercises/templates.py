@@ -21,7 +21,7 @@ def namespace():
     import matdiff
     ns = {"np": np, "md": matdiff}
     ns.update({k: getattr(paper, k) for k in ("E", "P_L", "copyltu", "hcopyltu", "sym", "symh")})
-    ns.update({k: getattr(given, k) for k in ("mH", "qr", "lq", "solve_right", "qr_vjp", "eq8_uncorrected")})
+    ns.update({k: getattr(given, k) for k in ("mH", "qr", "lq", "solve_right", "qr_vjp", "lq_vjp", "eq8_uncorrected")})
     return ns
 
 
@@ -61,7 +61,7 @@ def source(name):
     """The template's Python source for exercise ``name``."""
     ex = REGISTRY[name]
     given_src = _given_source(ex)
-    body = f"\n\n# -- given: the forward the grader uses{' and earlier rules' if 'qr_vjp' in ex.template else ''}" \
+    body = f"\n\n# -- given: the forward the grader uses{' and earlier rules' if any(n.endswith('_vjp') for n in ex.template) else ''}" \
            f" --\n{given_src}\n" if given_src else "\n"
     return (_header(ex, f"{name}.py") + IMPORTS + body + "\n\n# -- your rule --\n" + _stub(ex))
 
