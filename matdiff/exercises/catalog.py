@@ -70,7 +70,9 @@ class Exercise:
                 try:
                     out = as_outputs(call(fn, self.args(case, probe), self.func), self.outputs, true, self.func)
                 except LearnerProblem as p:
-                    return self._problem(p, case, probe, checks, solution)
+                    if not failing:
+                        return self._problem(p, case, probe, checks, solution)
+                    return self._verdict(checks, failing, fn, solution, [f"then, on the {case.label} case: {p}"])
                 errs = [la.relerr(o, t) for o, t in zip(out, true)]
                 bad = tuple(nm for nm, e in zip(self.outputs, errs) if e > TOL)
                 checks.append(Check(case.label, probe, not bad, max(errs),
@@ -79,9 +81,9 @@ class Exercise:
                     failing.append((case, probe, out, true))
         return self._verdict(checks, failing, fn, solution)
 
-    def _verdict(self, checks, failing, fn, solution):
+    def _verdict(self, checks, failing, fn, solution, notes=()):
         g = Grade(self.name, not failing, checks, solution=self.solution if solution else None)
-        g.notes = self.notes(fn)
+        g.notes = self.notes(fn) + list(notes)
         if failing:
             results = {(c.case, c.probe): c for c in checks}
             case, probe, out, true = failing[0]

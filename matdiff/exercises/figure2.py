@@ -65,15 +65,26 @@ def learner_vjp(fn):
         if not (isinstance(out, (tuple, list)) and len(out) == 2 and all(hasattr(o, "node") for o in out)):
             raise LearnerProblem("shape", f"qr_wide should return (Q, R) as two matdiff Tensors, got "
                                           f"{type(out).__name__}")
-        for name, o, want in (("Q", out[0], Q), ("R", out[1], R)):
-            if o.shape != want.shape or not np.allclose(o.data, want, atol=1e-8):
-                raise LearnerProblem("forward", f"your {name} is not the QR factor of A (shape {o.shape}, expected "
-                                                f"{want.shape}): the graph must compute A = Q R first")
+        _check_forward(out, Q, R)
         if not (out[0].requires_grad or out[1].requires_grad):
             raise LearnerProblem("graph", "Q and R do not depend on A through matdiff ops (no graph was recorded)")
         backward(list(out), [Qbar, Rbar])
         return t.grad if t.grad is not None else np.zeros_like(A)
     return vjp
+
+
+def _check_forward(out, Q, R):
+    """Q, then U = R[..., :m], then V = R[..., m:] against the true factors: the first wrong one is named."""
+    m = Q.shape[-1]
+    for name, o, want in (("Q", out[0], Q), ("R", out[1], R)):
+        if o.shape != want.shape:
+            raise LearnerProblem("forward", f"your {name} has shape {o.shape}, expected {want.shape}: the graph must "
+                                            "compute A = Q R first (R = [U|V] along axis=-1)")
+    if not np.allclose(out[0].data, Q, atol=1e-8) or not np.allclose(out[1].data[..., :m], R[..., :m], atol=1e-8):
+        raise LearnerProblem("forward", "your Q or U is not the QR factor of the square block X: X = Q U (md.qr(X))")
+    if not np.allclose(out[1].data, R, atol=1e-8):
+        raise LearnerProblem("forward", "your R = [U|V] is wrong in the V block: V = Qᴴ Y needs the adjoint "
+                                        "(md.adjoint, the conjugate transpose) of Q times Y")
 
 
 @exercise

@@ -34,7 +34,7 @@ def _qr_family(eq, T, Tinv, term_q, term_r, bar_t):
                  f"{eq}: {bar_t} enters only through M = {term_r} ... . {{where}}",
                  f"Check {term_r}: the order of the product, its sign and the conjugate transpose ({bar_t}ᴴ, not "
                  f"{bar_t}ᵀ) for complex input."),
-        "hcopyltu": ("hcopyltu: the imaginary part of the diagonal of the middle matrix is wrong (complex input).",
+        "hcopyltu": ("hcopyltu: the diagonal of the middle matrix is wrong (its imaginary part shows with complex input).",
                      f"Section 4.2: hcopyltu(M) = symh(E ∘ M) conjugates the lower triangle into the upper one and "
                      f"keeps only the REAL part of the diagonal; copyltu (Eq 3) does not. {{where}}",
                      "For complex input use matdiff.paper.hcopyltu(M) (or symh(E * M)), not copyltu(M)."),
@@ -62,7 +62,7 @@ LQ_HINTS = _qr_family("Eq 17: Ā = L⁻ᴴ [Q̄ + hcopyltu(M) Q], M = Lᴴ L̄ �
 LQ_HINTS["Lbar"] = LQ_HINTS.pop("Rbar")
 
 CC_HINTS = dict(QR_HINTS, hcopyltu=(
-    "The correction C of Section 4.4: the imaginary part of the diagonal of the middle matrix is wrong.",
+    "The correction C of Section 4.4: the diagonal of the middle matrix is wrong (complex input).",
     "Section 4.4, Eq 24-25: Eq 8's middle P_L ∘ (M − Mᴴ) + Mᴴ differs from hcopyltu(M) only on the diagonal, by "
     "C = i Im(diag(M)) (Eq 25's last line). {where}",
     "Add C inside the bracket, next to P_L ∘ (M − Mᴴ), before multiplying by Q: C = 1j * diag(Im diag M)."))

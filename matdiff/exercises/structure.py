@@ -64,9 +64,11 @@ def factor_wrong(side, T, yours, true):
 
 
 def imag_diagonal(side, T, Q, Qbar, yours, true):
-    """True when the bracket's only error is the imaginary part of the diagonal (copyltu for hcopyltu, or Eq 8
-    without the correction of Section 4.4)."""
+    """True when the bracket's diagonal is wrong in a way only complex input shows: its imaginary part alone
+    (copyltu for hcopyltu; Eq 8 without the correction of Section 4.4), or the diagonal alone (a wrong correction)."""
     S, _ = bracket(side, T, Q, Qbar, yours)
     S_true, _ = bracket(side, T, Q, Qbar, true)
     e = regions(S, S_true)
-    return e["diagonal (imaginary part)"] > TOL and e["diagonal (real part)"] < TOL
+    imag_only = e["diagonal (imaginary part)"] > TOL and e["diagonal (real part)"] < TOL
+    off = max(e["strict lower triangle"], e["strict upper triangle"])
+    return imag_only or (off < TOL and e["diagonal (real part)"] + e["diagonal (imaginary part)"] > TOL)

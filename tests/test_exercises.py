@@ -1,0 +1,165 @@
+"""md.exercises (issue 23): every reference solution passes; plausible wrong solutions fail and their first hint
+names the wrong part; a broken learner function gets a plain sentence; templates import and raise
+NotImplementedError; the command line's main(); grading a correct qr takes under a second."""
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import matdiff.exercises as ex
+from matdiff.exercises.heatmap import block_map, svg_maps
+
+
+def compile_fn(name, source):
+    """The learner's function from ``source`` (run with what a template gives: np, md, paper helpers, given)."""
+    ns = ex.namespace()
+    exec(source, ns)
+    return ns[ex.REGISTRY[name].func]
+
+
+def test_list_is_the_course_order():
+    assert ex.list() == ["matmul", "trace_identity", "qr", "qr_jvp", "qr_wide", "lq", "lq_deep",
+                         "complex_correction", "pivoting", "figure2"]
+
+
+@pytest.mark.parametrize("name", ex.list())
+def test_reference_solution_passes(name):
+    g = ex.grade(name, compile_fn(name, ex.REGISTRY[name].solution))
+    assert g.ok, str(g)
+    assert g.checks and all(c.ok for c in g.checks)
+    kinds = {c.case.split()[0] for c in g.checks}
+    assert kinds == {"real", "complex"}                      # real and complex inputs were graded
+    assert "✓ all" in str(g) and len(str(g).splitlines()) <= 40
+
+
+def test_grading_covers_shapes_batches_and_probes():
+    g = ex.grade("qr", compile_fn("qr", ex.REGISTRY["qr"].solution))
+    labels = {c.case for c in g.checks}
+    assert any("square" in c for c in labels) and any("deep" in c for c in labels)
+    assert any("batch" in c for c in labels)
+    assert {c.probe for c in g.checks} == {"all", "Qbar = 0", "Rbar = 0"}
+    assert max(c.err_true for c in g.checks) < 1e-7           # agrees with central differences of the forward
+    assert "trace identity (Eq 2)" in str(g)
+
+
+def test_correct_qr_grades_in_under_a_second():
+    fn = compile_fn("qr", ex.REGISTRY["qr"].solution)
+    ex.grade("qr", fn)                                         # the cases are built once per process
+    t = time.perf_counter()
+    assert ex.grade("qr", fn).ok
+    assert time.perf_counter() - t < 1.0
+
+
+# -- wrong solutions: (exercise, what is wrong, source, words the first hint must contain) ------------------------
+M_QR = "M = R @ mH(Rbar) - mH(Qbar) @ Q\n    "
+WRONG = [
+    ("qr", "sign of Qbar in M", "def vjp(Q, R, Qbar, Rbar):\n    M = R @ mH(Rbar) + mH(Qbar) @ Q\n"
+     "    return solve_right(Qbar + Q @ hcopyltu(M), mH(R))", "Q̄ term"),
+    ("qr", "missing conjugate on Rbar", "def vjp(Q, R, Qbar, Rbar):\n    M = R @ np.swapaxes(Rbar, -1, -2) - "
+     "mH(Qbar) @ Q\n    return solve_right(Qbar + Q @ hcopyltu(M), mH(R))", "R̄ term"),
+    ("qr", "copyltu for hcopyltu", "def vjp(Q, R, Qbar, Rbar):\n    " + M_QR +
+     "return solve_right(Qbar + Q @ copyltu(M), mH(R))", "hcopyltu"),
+    ("qr", "R^-1 for R^-H", "def vjp(Q, R, Qbar, Rbar):\n    " + M_QR +
+     "return solve_right(Qbar + Q @ hcopyltu(M), R)", "R⁻ᴴ"),
+    ("qr", "missing Qbar term", "def vjp(Q, R, Qbar, Rbar):\n    " + M_QR +
+     "return solve_right(Q @ hcopyltu(M), mH(R))", "Q̄ term"),
+    ("qr", "the wrong triangle", "def vjp(Q, R, Qbar, Rbar):\n    " + M_QR +
+     "return solve_right(Qbar + Q @ hcopyltu(mH(M)), mH(R))", "hcopyltu(M)"),
+    ("qr_jvp", "E for E^T", "def jvp(Q, R, dA):\n    C = solve_right(mH(Q) @ dA, R)\n"
+     "    dR = (symh(C) * E(R.shape[-1])) @ R\n    return solve_right(dA - Q @ dR, R), dR", "dR"),
+    ("qr_jvp", "sym for symh", "def jvp(Q, R, dA):\n    C = solve_right(mH(Q) @ dA, R)\n"
+     "    dR = (sym(C) * E(R.shape[-1]).T) @ R\n    return solve_right(dA - Q @ dR, R), dR", "symh"),
+    ("qr_jvp", "a sign in dQ", "def jvp(Q, R, dA):\n    C = solve_right(mH(Q) @ dA, R)\n"
+     "    dR = (symh(C) * E(R.shape[-1]).T) @ R\n    return solve_right(dA + Q @ dR, R), dR", "dQ"),
+    ("qr_jvp", "R^-H for R^-1 in C", "def jvp(Q, R, dA):\n    C = solve_right(mH(Q) @ dA, mH(R))\n"
+     "    dR = (symh(C) * E(R.shape[-1]).T) @ R\n    return solve_right(dA - Q @ dR, R), dR", "dR"),
+    ("qr_jvp", "missing conjugate on Q", "def jvp(Q, R, dA):\n    C = solve_right(np.swapaxes(Q, -1, -2) @ dA, R)\n"
+     "    dR = (symh(C) * E(R.shape[-1]).T) @ R\n    return solve_right(dA - Q @ dR, R), dR", "complex"),
+]
+W_HEAD = ("def vjp(A, Q, R, Qbar, Rbar):\n    m = A.shape[-2]\n"
+          "    Y, U, Ubar, Vbar = A[..., m:], R[..., :m], Rbar[..., :m], Rbar[..., m:]\n")
+L_HEAD = ("def vjp(A, L, Q, Lbar, Qbar):\n    n = A.shape[-1]\n"
+          "    Y, U, Ubar, Vbar = A[..., n:, :], L[..., :n, :], Lbar[..., :n, :], Lbar[..., n:, :]\n")
+M_LQ = "M = mH(L) @ Lbar - Qbar @ mH(Q)\n    "
+WRONG += [
+    ("qr_wide", "missing Y Vbar^H", W_HEAD + "    return np.concatenate([qr_vjp(Q, U, Qbar, Ubar), Q @ Vbar], axis=-1)",
+     "Q̄′"),
+    ("qr_wide", "Q^H Vbar for Q Vbar", W_HEAD + "    return np.concatenate([qr_vjp(Q, U, Qbar + Y @ mH(Vbar), Ubar), "
+     "mH(Q) @ Vbar], axis=-1)", "Ȳ"),
+    ("qr_wide", "Y Vbar^T (no conjugate)", W_HEAD + "    return np.concatenate([qr_vjp(Q, U, Qbar + Y @ "
+     "np.swapaxes(Vbar, -1, -2), Ubar), Q @ Vbar], axis=-1)", "Q̄′"),
+    ("qr_wide", "copyltu in the square part", W_HEAD + "    Qp = Qbar + Y @ mH(Vbar)\n    M = U @ mH(Ubar) - mH(Qp) @ Q\n"
+     "    Xbar = solve_right(Qp + Q @ copyltu(M), mH(U))\n    return np.concatenate([Xbar, Q @ Vbar], axis=-1)",
+     "hcopyltu"),
+    ("qr_wide", "Qbar for Qbar' inside M", W_HEAD + "    Qp = Qbar + Y @ mH(Vbar)\n    M = U @ mH(Ubar) - mH(Qbar) @ Q\n"
+     "    Xbar = solve_right(Qp + Q @ hcopyltu(M), mH(U))\n    return np.concatenate([Xbar, Q @ Vbar], axis=-1)",
+     "Q̄′"),
+    ("lq", "sign of Qbar in M", "def vjp(L, Q, Lbar, Qbar):\n    M = mH(L) @ Lbar + Qbar @ mH(Q)\n"
+     "    return np.linalg.solve(mH(L), Qbar + hcopyltu(M) @ Q)", "Q̄ term"),
+    ("lq", "L^-1 for L^-H", "def vjp(L, Q, Lbar, Qbar):\n    " + M_LQ +
+     "return np.linalg.solve(L, Qbar + hcopyltu(M) @ Q)", "L⁻ᴴ"),
+    ("lq", "copyltu for hcopyltu", "def vjp(L, Q, Lbar, Qbar):\n    " + M_LQ +
+     "return np.linalg.solve(mH(L), Qbar + copyltu(M) @ Q)", "hcopyltu"),
+    ("lq", "missing Qbar term", "def vjp(L, Q, Lbar, Qbar):\n    " + M_LQ +
+     "return np.linalg.solve(mH(L), hcopyltu(M) @ Q)", "Q̄ term"),
+    ("lq", "missing conjugate on L", "def vjp(L, Q, Lbar, Qbar):\n    M = np.swapaxes(L, -1, -2) @ Lbar - Qbar @ mH(Q)\n"
+     "    return np.linalg.solve(mH(L), Qbar + hcopyltu(M) @ Q)", "L̄ term"),
+    ("lq_deep", "missing Vbar^H Y", L_HEAD + "    return np.concatenate([lq_vjp(U, Q, Ubar, Qbar), Vbar @ Q], axis=-2)",
+     "Q̄′"),
+    ("lq_deep", "Vbar Q^H for Vbar Q", L_HEAD + "    return np.concatenate([lq_vjp(U, Q, Ubar, Qbar + mH(Vbar) @ Y), "
+     "Vbar @ mH(Q)], axis=-2)", "Ȳ"),
+    ("lq_deep", "Vbar^T Y (no conjugate)", L_HEAD + "    return np.concatenate([lq_vjp(U, Q, Ubar, Qbar + "
+     "np.swapaxes(Vbar, -1, -2) @ Y), Vbar @ Q], axis=-2)", "Q̄′"),
+    ("lq_deep", "U^-1 for U^-H", L_HEAD + "    Qp = Qbar + mH(Vbar) @ Y\n    M = mH(U) @ Ubar - Qp @ mH(Q)\n"
+     "    Xbar = np.linalg.solve(U, Qp + hcopyltu(M) @ Q)\n    return np.concatenate([Xbar, Vbar @ Q], axis=-2)", "L⁻ᴴ"),
+]
+CC_HEAD = ("def vjp(Q, R, Qbar, Rbar):\n    M = R @ mH(Rbar) - mH(Qbar) @ Q\n"
+           "    d = np.diagonal(M, axis1=-2, axis2=-1)[..., None] * np.eye(M.shape[-1])\n")
+CC_TAIL = "    return Q @ Rbar + solve_right(Q @ inner + Qbar - Q @ (mH(Q) @ Qbar), mH(R))"
+WRONG += [
+    ("complex_correction", "no correction", CC_HEAD + "    inner = P_L(M.shape[-1]) * (M - mH(M))\n" + CC_TAIL,
+     "correction"),
+    ("complex_correction", "correction with the wrong sign", CC_HEAD +
+     "    inner = P_L(M.shape[-1]) * (M - mH(M)) - 1j * np.imag(d)\n" + CC_TAIL, "correction"),
+    ("complex_correction", "Im(diag M) without the i", CC_HEAD +
+     "    inner = P_L(M.shape[-1]) * (M - mH(M)) + np.imag(d)\n" + CC_TAIL, "correction"),
+    ("complex_correction", "E for P_L", CC_HEAD + "    inner = E(M.shape[-1]) * (M - mH(M)) + 1j * np.imag(d)\n"
+     + CC_TAIL, "hcopyltu(M)"),
+    ("complex_correction", "missing the Q Q^H Qbar term", CC_HEAD +
+     "    inner = P_L(M.shape[-1]) * (M - mH(M)) + 1j * np.imag(d)\n"
+     "    return Q @ Rbar + solve_right(Q @ inner + Qbar, mH(R))", "Q̄ term"),
+    ("pivoting", "P for P^T", "def vjp(Q, R, P, Qbar, Rbar):\n    return qr_vjp(Q, R, Qbar, Rbar) @ P", "Pᵀ"),
+    ("pivoting", "P forgotten", "def vjp(Q, R, P, Qbar, Rbar):\n    return qr_vjp(Q, R, Qbar, Rbar)", "permutation"),
+    ("pivoting", "P on the left", "def vjp(Q, R, P, Qbar, Rbar):\n    return P.T @ qr_vjp(Q, R, Qbar, Rbar)",
+     "permutation"),
+    ("pivoting", "Qbar and Rbar swapped", "def vjp(Q, R, P, Qbar, Rbar):\n    return qr_vjp(Q, R, Rbar, Qbar) @ P.T",
+     "QR part"),
+]
+F_HEAD = "def qr_wide(A):\n    m = A.shape[-2]\n    X, Y = md.split(A, indices=[m], axis=-1)\n    Q, U = md.qr(X)\n"
+WRONG += [
+    ("figure2", "transpose for adjoint", F_HEAD + "    return Q, md.concat([U, md.matmul(md.transpose(Q), Y)], axis=-1)",
+     "adjoint"),
+    ("figure2", "R = [U|Y]", F_HEAD + "    return Q, md.concat([U, Y], axis=-1)", "V = Qᴴ Y"),
+    ("figure2", "md.qr of the wide A", "def qr_wide(A):\n    return tuple(md.qr(A))", "Split A first"),
+    ("figure2", "V computed outside the graph", F_HEAD + "    V = md.tensor(mH(Q.data) @ Y.data)\n"
+     "    return Q, md.concat([U, V], axis=-1)", "graph"),
+]
+
+
+@pytest.mark.parametrize("name,what,source,words", WRONG, ids=[f"{w[0]}: {w[1]}" for w in WRONG])
+def test_wrong_solution_fails_and_hint_names_the_part(name, what, source, words):
+    g = ex.grade(name, compile_fn(name, source))
+    assert not g.ok
+    assert words in g.hint(1), f"{what}: part {g.part!r}, hint 1: {g.hint(1)}\n{g}"
+    assert g.hint(2) and g.hint(3) and g.hint(2) != g.hint(1)
+    assert ex.REGISTRY[name].solution.strip().splitlines()[-1].strip() not in "\n".join(g.hint(i) for i in (1, 2, 3))
+    assert len(str(g).splitlines()) <= 40, str(g)
+
+
+def test_every_decomposition_exercise_has_four_wrong_solutions():
+    counts = {n: sum(w[0] == n for w in WRONG) for n in ex.list()}
+    for name in ("qr", "qr_jvp", "qr_wide", "lq", "lq_deep", "complex_correction", "pivoting", "figure2"):
+        assert counts[name] >= 4, name
