@@ -1,6 +1,8 @@
 """The tutorials as notebooks: the committed .ipynb files are the scripts' current cells, and each one runs
-top to bottom in a real Jupyter kernel (nbclient + ipykernel), as a learner opening it in Jupyter would."""
+top to bottom in a real Jupyter kernel (nbclient + ipykernel), as a learner opening it in Jupyter would, and shows
+its drawings inline (SVG) and its backward stepper inline (HTML) -- not the paths of files."""
 import importlib.util
+import shutil
 from pathlib import Path
 
 import pytest
@@ -41,3 +43,14 @@ def test_each_notebook_runs_in_a_jupyter_kernel(script, tmp_path, monkeypatch):
     assert not errors
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "===" in text and ("OK" in text or script.stem.startswith("09"))
+    pictures = [kind for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                for kind in o.get("data", {}) if kind in ("image/svg+xml", "text/html")]
+    source = script.read_text(encoding="utf-8")
+    draws, pages = source.count("md.draw("), source.count("steps=True")
+    if draws and shutil.which("dot"):
+        assert pictures, f"{script.name} draws, yet its notebook shows no picture (only text)"
+        assert draws == pages or "image/svg+xml" in pictures, f"{script.name}: a drawing, yet no SVG: {pictures}"
+        assert not pages or "text/html" in pictures, f"{script.name}: a stepper page, yet no HTML: {pictures}"
+        assert "drew " not in text and "in a browser" not in text      # shown inline, not named as a file
+    else:
+        assert not pictures
