@@ -2,6 +2,7 @@
 names the wrong part; a broken learner function gets a plain sentence; templates import and raise
 NotImplementedError; the command line's main(); grading a correct qr takes under a second."""
 import json
+import linecache
 import subprocess
 import sys
 import time
@@ -16,7 +17,9 @@ from matdiff.exercises.heatmap import block_map, svg_maps
 def compile_fn(name, source):
     """The learner's function from ``source`` (run with what a template gives: np, md, paper helpers, given)."""
     ns = ex.namespace()
-    exec(source, ns)
+    filename = f"learner_{name}_{abs(hash(source))}.py"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)   # their lines in reports
+    exec(compile(source, filename, "exec"), ns)
     return ns[ex.REGISTRY[name].func]
 
 
@@ -163,3 +166,100 @@ def test_every_decomposition_exercise_has_four_wrong_solutions():
     counts = {n: sum(w[0] == n for w in WRONG) for n in ex.list()}
     for name in ("qr", "qr_jvp", "qr_wide", "lq", "lq_deep", "complex_correction", "pivoting", "figure2"):
         assert counts[name] >= 4, name
+
+
+# -- a learner function that cannot be graded: a plain sentence, no traceback from matdiff ------------------------
+BROKEN = [
+    ("raises", "def vjp(Q, R, Qbar, Rbar):\n    return Q[:, 9]", ["raised IndexError", "line 2: return Q[:, 9]"]),
+    ("wrong shape", "def vjp(Q, R, Qbar, Rbar):\n    return R[..., :1]", ["has shape (4, 1), expected (4, 4)"]),
+    ("NaN", "def vjp(Q, R, Qbar, Rbar):\n    return Qbar / 0", ["NaN or inf"]),
+    ("None", "def vjp(Q, R, Qbar, Rbar):\n    Qbar + Q", ["returned None", "return"]),
+    ("not an array", "def vjp(Q, R, Qbar, Rbar):\n    return 'Abar'", ["NumPy array of numbers"]),
+    ("complex for real", "def vjp(Q, R, Qbar, Rbar):\n    return 1j * Qbar", ["complex where a real result"]),
+    (".T on a batch", "def vjp(Q, R, Qbar, Rbar):\n    M = R @ Rbar.conj().T - Qbar.conj().T @ Q\n"
+     "    return solve_right(Qbar + Q @ hcopyltu(M), R.conj().T)", ["raised ValueError", "not .T"]),
+]
+
+
+@pytest.mark.parametrize("what,source,words", BROKEN, ids=[b[0] for b in BROKEN])
+def test_broken_learner_function_gets_a_plain_explanation(what, source, words):
+    g = ex.grade("qr", compile_fn("qr", source))
+    text = str(g)
+    assert not g.ok and g.problem and g.part == "call"
+    for w in words:
+        assert w in text, text
+    assert "Traceback" not in text and "matdiff/" not in text
+    assert len(text.splitlines()) <= 40
+
+
+def test_a_raise_after_failures_keeps_the_diagnosis_and_says_so():
+    g = ex.grade("qr", compile_fn("qr", "def vjp(Q, R, Qbar, Rbar):\n    return np.linalg.solve(Q, Qbar)"))
+    assert g.part != "call" and g.problem is None               # the square cases failed first: diagnosed
+    assert "then, on the real deep 6x3 case: `vjp` raised LinAlgError" in str(g)
+
+
+def test_wrong_count_of_outputs_is_explained():
+    g = ex.grade("matmul", compile_fn("matmul", "def vjp(A, B, Cbar):\n    return Cbar @ mH(B)"))
+    assert "should return 2 arrays (Abar, Bbar)" in str(g)
+
+
+def test_grade_refuses_unknown_exercise_and_non_function():
+    with pytest.raises(ex_errors().MatdiffError, match="no exercise 'qrr'"):
+        ex.grade("qrr", print)
+    with pytest.raises(ex_errors().MatdiffError, match="fn must be your function"):
+        ex.grade("qr", "vjp")
+
+
+def ex_errors():
+    import matdiff
+    return matdiff
+
+
+# -- localisation: the structure finding and the heat map ----------------------------------------------------------
+def test_structure_names_the_triangle_and_the_heat_map_shows_the_error():
+    wrong = next(w for w in WRONG if w[1] == "the wrong triangle")
+    g = ex.grade("qr", compile_fn("qr", wrong[2]))
+    assert "strict lower triangle" in g.where and "diagonal" not in g.where     # the diagonal was right
+    assert "strict lower triangle" in g.hint(2) and "Eq 3" in g.hint(2)
+    pic = g.heatmap()
+    assert "█" in pic and "|true|" in pic
+    svg = g._repr_svg_()
+    assert svg.startswith("<svg") and svg.count("<rect") == 2 * 16               # two 4x4 maps
+
+
+def test_complex_only_error_is_localised_to_the_imaginary_diagonal():
+    wrong = next(w for w in WRONG if w[1] == "copyltu for hcopyltu")
+    g = ex.grade("qr", compile_fn("qr", wrong[2]))
+    real = [c for c in g.checks if c.case.startswith("real")]
+    assert real and all(c.ok for c in real)                      # real input: copyltu is hcopyltu
+    assert "diagonal (imaginary part)" in g.where and "diagonal (real part)" not in g.where
+
+
+def test_qbar_probe_localises_a_term():
+    wrong = next(w for w in WRONG if w[1] == "missing Qbar term")
+    g = ex.grade("qr", compile_fn("qr", wrong[2]))
+    by = {(c.case, c.probe): c.ok for c in g.checks}
+    assert by["real square 4x4", "Qbar = 0"] and not by["real square 4x4", "Rbar = 0"]
+
+
+def test_hint_levels_grow_and_solution_only_on_request():
+    wrong = next(w for w in WRONG if w[1] == "sign of Qbar in M")
+    fn = compile_fn("qr", wrong[2])
+    g = ex.grade("qr", fn)
+    assert g.solution is None and "solution:" not in str(g)
+    assert "Eq 3" in g.hint(2) and g.hint(3) not in (g.hint(1), g.hint(2))
+    assert "hint 2:" not in str(g) and "hint 2:" in str(ex.grade("qr", fn, hint=2))
+    s = str(ex.grade("qr", fn, solution=True))
+    assert "solution:" in s and "hcopyltu(M), mH(R)" in s
+
+
+def test_grading_is_deterministic():
+    wrong = next(w for w in WRONG if w[1] == "R^-1 for R^-H")
+    fn = compile_fn("qr", wrong[2])
+    assert str(ex.grade("qr", fn)) == str(ex.grade("qr", fn))
+
+
+def test_heatmap_scales_to_the_larger_map():
+    text = block_map("x", np.zeros((2, 2)), np.ones((2, 2)))
+    assert text.count("█") == 4 * 2 + 1 and "scale: █ = 1" in text   # no error: the error map is blank
+    assert svg_maps("x", np.ones((1, 3)), np.ones((1, 3))).count("<rect") == 6
