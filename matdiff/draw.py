@@ -11,7 +11,7 @@ Nodes that a ``create_graph=True`` backward recorded (the backward pass as a gra
 border, their results pale violet: the forward stays as it was.
 
 ``draw(x, "graph.svg")`` writes DOT and, with Graphviz's ``dot`` program installed, the picture (.svg, .png at
-144 dpi, .pdf). A long graph (a recorded backward) is drawn left to right. ``draw(outputs, "wide_qr.html",
+144 dpi, .pdf). A long graph (a recorded backward) is drawn compactly. ``draw(outputs, "wide_qr.html",
 steps=True)`` writes one self-contained page that steps through the backward sweep, one node per frame
 (stepper.py).
 """
@@ -28,6 +28,10 @@ from .tape import Tape, graph_nodes
 
 FORMATS = (".svg", ".png", ".pdf", ".dot", ".html")
 _DASHED = 'style=dashed, color="#c0392b", fontcolor="#c0392b", constraint=false'
+# An adjoint edge runs against the forward edge beside it, so it is written as that forward edge drawn backwards:
+# it then takes part in the layout like the forward edges (a ranked edge, its label a node that other edges go
+# around) instead of being routed afterwards through whatever label lies in its way.
+_BACK = 'dir=back, style=dashed, color="#c0392b", fontcolor="#c0392b"'
 
 
 DPI = 144                                  # PNGs: 2 px per point, so 10 pt text is 20 px high
@@ -137,43 +141,63 @@ def to_dot(x, title=None, backward=True):
     """DOT text for a Tensor (its whole history), a list of Tensors, or a ``Tape``.
 
     Every element carries an ``id`` (``t3`` a tensor, ``op2`` node #2) and each adjoint edge a class naming the
-    value it carries (:func:`value_key`), so the HTML stepper can restyle one layout frame by frame.
+    value it carries (:func:`value_key`), so the HTML stepper can restyle one layout frame by frame. A long graph
+    (more than ``COMPACT`` nodes: a recorded backward) is drawn compactly to fit a screen: the recorded nodes as
+    small boxes named by their op, joined directly (the intermediate tensors they pass are not drawn).
     """
     g = x if isinstance(x, _Graph) else _Graph(x)
-    lines = ["digraph matdiff {", f"  rankdir={_direction(g)}; newrank=true; nodesep=0.5; ranksep=0.45;",
+    compact = len(g.nodes) > COMPACT
+    spacing = "nodesep=0.15; ranksep=0.14;" if compact else "nodesep=0.5; ranksep=0.45;"
+    lines = ["digraph matdiff {", f"  rankdir=TB; newrank=true; {spacing}",
              '  node [fontname="Helvetica", fontsize=11]; edge [fontname="Helvetica", fontsize=10];']
     if title:
         lines.append(f'  labelloc=t; label="{_esc(title)}"; fontname="Helvetica"; fontsize=13;')
+    hidden = {k for k, t in g.tensors.items() if compact and _recorded(t) and t not in g.finals}
     for key, t in g.tensors.items():
-        made_by_backward = t.node is not None and t.node.origin == "backward"
-        fill = "#eef3ff" if t.node is None else "#f1e9ff" if made_by_backward else "#ffffff"
-        dt = t.backend.dtype_name(t.dtype)
-        shape = "×".join(map(str, t.shape)) or "scalar"
-        lines.append(f'  t{key} [id="t{g.index[key]}", shape=ellipse, style=filled, fillcolor="{fill}", '
-                     f'label="{_esc(g.names.name(t))}\\n{shape} {dt}"];')
+        if key not in hidden:
+            lines.append(_tensor_node(g, key, t, compact))
     for n in g.nodes:
-        lines.append(_op_node(g, n))
-        lines += [f"  t{id(t)} -> n{id(n)};" for t in n.inputs] + [f"  n{id(n)} -> t{id(t)};" for t in n.outputs]
+        lines.append(_op_node(g, n, compact))
+        for t in n.inputs:
+            src = f"n{id(t.node)}" if id(t) in hidden else f"t{id(t)}"
+            lines.append(f"  {src} -> n{id(n)};")
+        lines += [f"  n{id(n)} -> t{id(t)};" for t in n.outputs if id(t) not in hidden]
     if backward:
         lines += _adjoint_edges(g)
     lines.append("}")
     return "\n".join(lines)
 
 
-def _direction(g):
-    """Top to bottom, as the paper draws; left to right for a long graph (a recorded backward), to fit a screen."""
-    return "LR" if len(g.nodes) > 24 else "TB"
+COMPACT = 24
 
 
-def _op_node(g, n):
-    """An op box: its number, name, rule (or, for a loss-like op, just its rule's name) and reference."""
-    eq, where = g.names.equation(n), short_ref(n.op.ref)
+def _recorded(t):
+    return t.node is not None and t.node.origin == "backward"       # made by a create_graph backward
+
+
+def _tensor_node(g, key, t, compact=False):
+    """A tensor's ellipse: name, shape, dtype (a constant of a compact drawing: small text, name and shape)."""
+    if compact and t.node is None and not t.requires_grad:
+        return (f'  t{key} [id="t{g.index[key]}", shape=plaintext, fontsize=9, height=0.2, margin=0, '
+                f'label="{_esc(g.names.name(t))} {"×".join(map(str, t.shape))}"];')
+    fill = "#eef3ff" if t.node is None else "#f1e9ff" if _recorded(t) else "#ffffff"
+    dt = t.backend.dtype_name(t.dtype)
+    shape = "×".join(map(str, t.shape)) or "scalar"
+    text = f"{_esc(g.names.name(t))} {shape}, {dt}" if compact else f"{_esc(g.names.name(t))}\\n{shape} {dt}"
+    return (f'  t{key} [id="t{g.index[key]}", shape=ellipse, style=filled, fillcolor="{fill}"'
+            f'{", height=0.3" if compact else ""}, label="{text}"];')
+
+
+def _op_node(g, n, compact=False):
+    """An op box: its number, name, rule and reference (a recorded node of a compact drawing: number and name)."""
+    recorded = n.origin == "backward"                         # recorded by a create_graph backward
+    eq, where = (None, "") if compact and recorded else (g.names.equation(n), short_ref(n.op.ref))
     text = f"#{g.number[id(n)]} {n.op.name}" + (f"\\n{_esc(eq)}" if eq else "")
     text += f"\\n[{_esc(where)}]" if where else ""
-    recorded = n.origin == "backward"                         # recorded by a create_graph backward
     fill = "#dcc8ff" if recorded else "#fff4d6"
     style = "rounded,filled,dashed" if recorded else "rounded,filled"
-    return (f'  n{id(n)} [id="op{g.number[id(n)]}", shape=box, style="{style}", fillcolor="{fill}", '
+    small = ', fontsize=9, margin="0.05,0.02", height=0.22' if compact and recorded else ""
+    return (f'  n{id(n)} [id="op{g.number[id(n)]}", shape=box, style="{style}", fillcolor="{fill}"{small}, '
             f'ordering=out, label="{text}"];')
 
 
@@ -197,11 +221,11 @@ def _adjoint_edges(g):
             src, lab, cls = srcs[0]
             if lab != g.total[key]:                      # a named tensor: say what its adjoint is
                 lab = f"{g.total[key]} = {lab}"
-            out.append(f'  {src} -> t{key} [{_DASHED}, class="{cls}", label="{_esc(lab)}"];')
+            out.append(f'  t{key} -> {src} [{_BACK}, class="{cls}", label="{_esc(lab)}"];')
         elif srcs:
             out += _sum_node(g, key, t, srcs)
         if t.node is not None and parts:
-            out.append(f'  t{key} -> n{id(t.node)} [{_DASHED}, class="{value_key(g, key)}", '
+            out.append(f'  n{id(t.node)} -> t{key} [{_BACK}, class="{value_key(g, key)}", '
                        f'label="{_esc(g.total[key])}"];')
     return out
 
@@ -214,7 +238,7 @@ def _sum_node(g, key, t, srcs):
            f'  eq{key} [shape=plaintext, fontsize=10, fontcolor="#c0392b", label="{_esc(g.sum_label(t))}"];',
            f"  {{rank=same; t{key}; sum{key}; eq{key};}}",
            f"  t{key} -> sum{key} -> eq{key} [style=invis, weight=20];"]
-    out += [f'  {src} -> sum{key} [{_DASHED}, class="{cls}", label="{_esc(lab)}"];' for src, lab, cls in srcs]
+    out += [f'  sum{key} -> {src} [{_BACK}, class="{cls}", label="{_esc(lab)}"];' for src, lab, cls in srcs]
     out.append(f'  sum{key} -> t{key} [{_DASHED}, class="{value_key(g, key)}", label="{_esc(g.total[key])}"];')
     return out
 

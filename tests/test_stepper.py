@@ -242,9 +242,19 @@ def test_loss_edges_are_labelled_by_rules_not_chains():
     assert any("∘ conj(R)" in lab for lab in labels)                             # mul's rule, in the graph's names
 
 
-def test_a_long_graph_is_drawn_left_to_right():
+def _size(dot):
+    """Width and height (points) of Graphviz's layout."""
+    js = json.loads(subprocess.run(["dot", "-Tjson"], input=dot.encode(), capture_output=True, check=True).stdout)
+    return tuple(map(float, js["bb"].split(",")[2:]))
+
+
+@needs_dot
+def test_a_recorded_backward_is_drawn_to_fit_a_screen():
     A = leaf((3, 5), name="A")
     R = md.qr(A).R
-    g, = md.grad(md.sum(R * R), [A], create_graph=True)
-    assert "rankdir=LR" in to_dot(g, backward=False)
-    assert "rankdir=TB" in to_dot(list(md.qr(A)))
+    g, = md.grad(md.sum(R * R * 2.0), [A], create_graph=True)
+    dot = to_dot(g, backward=False)
+    assert dot.count("shape=box") > 30                           # the whole recorded backward is there
+    width, height = _size(dot)
+    assert width < 900 and height < 1300, (width, height)        # was 1335 x 5475
+    assert _size(to_dot(list(md.qr(A))))[1] > 600                 # a small graph keeps its full labels
