@@ -263,3 +263,103 @@ def test_heatmap_scales_to_the_larger_map():
     text = block_map("x", np.zeros((2, 2)), np.ones((2, 2)))
     assert text.count("█") == 4 * 2 + 1 and "scale: █ = 1" in text   # no error: the error map is blank
     assert svg_maps("x", np.ones((1, 3)), np.ones((1, 3))).count("<rect") == 6
+
+
+# -- start: templates and notebooks -------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ex.list())
+def test_start_writes_a_template_that_imports_raises_and_grades_kindly(name, tmp_path):
+    from matdiff.exercises.cli import load
+    py, nb = ex.start(name, str(tmp_path))
+    e = ex.REGISTRY[name]
+    text = open(py, encoding="utf-8").read()
+    assert e.equation in text and e.signature in text and "raise NotImplementedError" in text
+    fn = load(py, e.func)
+    assert callable(fn)
+    with pytest.raises(NotImplementedError):
+        fn(*([np.eye(3)] * len(e.signature.split("(")[1].split(")")[0].split(","))))
+    g = ex.grade(name, fn)
+    assert not g.ok and "not implemented yet" in str(g) and "Traceback" not in str(g)
+    assert len(str(g).splitlines()) <= 6
+
+
+@pytest.mark.parametrize("name", ["qr", "figure2"])
+def test_notebook_version_is_valid_and_its_cells_define_the_stub(name, tmp_path):
+    import nbformat
+    _, nb = ex.start(name, str(tmp_path))
+    book = nbformat.read(nb, as_version=4)
+    nbformat.validate(book)
+    ns = {}
+    for cell in book.cells[1:3]:
+        assert cell.cell_type == "code"
+        exec(cell.source, ns)
+    assert callable(ns[ex.REGISTRY[name].func])
+    assert "ex.grade(" in book.cells[3].source
+
+
+def test_filled_template_passes_and_start_never_overwrites(tmp_path):
+    from matdiff.exercises.cli import load
+    py, _ = ex.start("qr", str(tmp_path))
+    src = open(py, encoding="utf-8").read().split("# -- your rule --")[0] + ex.REGISTRY["qr"].solution
+    open(py, "w", encoding="utf-8").write(src)
+    assert ex.start("qr", str(tmp_path))[0] == py and open(py, encoding="utf-8").read() == src
+    assert ex.grade("qr", load(py, "vjp")).ok
+
+
+# -- main: the command line the coordinator wires to `python -m matdiff exercises` --------------------------------
+def test_main_list_start_check(tmp_path, capsys):
+    assert ex.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert all(n in out for n in ex.list()) and "vjp(Q, R, Qbar, Rbar) -> Abar" in out
+    assert ex.main(["start", "lq", str(tmp_path)]) == 0
+    assert (tmp_path / "lq.py").exists() and (tmp_path / "lq.ipynb").exists()
+    capsys.readouterr()
+    assert ex.main(["check", "lq", str(tmp_path / "lq.py")]) == 1
+    assert "not implemented yet" in capsys.readouterr().out
+
+
+def test_main_check_hint_levels_and_solution(tmp_path, capsys):
+    wrong = tmp_path / "qr.py"
+    wrong.write_text("from matdiff.exercises.given import mH, solve_right\nfrom matdiff.paper import copyltu\n\n"
+                     "def vjp(Q, R, Qbar, Rbar):\n    M = R @ mH(Rbar) - mH(Qbar) @ Q\n"
+                     "    return solve_right(Qbar + Q @ copyltu(M), mH(R))\n")
+    assert ex.main(["check", "qr", str(wrong)]) == 1
+    out = capsys.readouterr().out
+    assert "hint 1: hcopyltu" in out and "hint 2:" not in out and "solution:" not in out
+    assert ex.main(["check", "qr", str(wrong), "--hint", "3"]) == 1
+    out = capsys.readouterr().out
+    assert "hint 2:" in out and "hint 3:" in out and "Section 4.2" in out
+    assert ex.main(["check", "qr", str(wrong), "--solution"]) == 1
+    assert "solution:" in capsys.readouterr().out
+    right = tmp_path / "right.py"
+    right.write_text("import numpy as np\nfrom matdiff.exercises.given import mH, solve_right\n"
+                     "from matdiff.paper import hcopyltu\n\n" + ex.REGISTRY["qr"].solution)
+    assert ex.main(["check", "qr", str(right)]) == 0
+    assert "✓ all" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["check", "nope", "x.py"], "no exercise 'nope'"),
+    (["check", "qr", "/nonexistent/qr.py"], "no file"),
+    (["check", "qr", "{bad}"], "at line 1"),
+    (["check", "qr", "{nofunc}"], "defines no function `vjp`"),
+])
+def test_main_check_refuses_plainly(argv, words, tmp_path, capsys):
+    (tmp_path / "bad.py").write_text("def vjp(Q, R, Qbar, Rbar)\n    return Q\n")
+    (tmp_path / "nofunc.py").write_text("x = 1\n")
+    argv = [a.format(bad=tmp_path / "bad.py", nofunc=tmp_path / "nofunc.py") for a in argv]
+    assert ex.main(argv) == 1
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+
+
+def test_main_bad_usage_returns_nonzero(capsys):
+    assert ex.main(["check", "qr"]) == 2
+    assert "usage" in capsys.readouterr().err
+
+
+def test_cold_grade_of_a_correct_qr_in_a_fresh_process_is_fast():
+    code = ("import time, matdiff.exercises as ex; ns = ex.namespace(); exec(ex.REGISTRY['qr'].solution, ns)\n"
+            "t = time.perf_counter(); g = ex.grade('qr', ns['vjp']); print(json.dumps([g.ok, time.perf_counter() - t]))")
+    out = subprocess.run([sys.executable, "-c", "import json\n" + code], capture_output=True, text=True, check=True)
+    ok, seconds = json.loads(out.stdout)
+    assert ok and seconds < 1.0

@@ -26,7 +26,7 @@ def namespace():
 
 
 def _given_source(ex):
-    return "\n\n".join(inspect.getsource(getattr(given, n)).rstrip() for n in ex.template)
+    return "\n\n\n".join(inspect.getsource(getattr(given, n)).rstrip() for n in ex.template)
 
 
 def _stub(ex):
@@ -86,7 +86,7 @@ def _notebook(name, path):
     import nbformat
     ex = REGISTRY[name]
     src = source(name)
-    doc, code = src.split('"""\n', 2)[1], src.split('"""\n', 2)[2]
+    doc, code = src.split('"""\n', 1)
     given_part, rule = code.split("# -- your rule --\n")
     cells = [nbformat.v4.new_markdown_cell(f"# Exercise `{ex.name}`: {ex.title}\n\n{doc.split(chr(10), 1)[1]}"),
              nbformat.v4.new_code_cell(given_part.strip()),
