@@ -94,10 +94,12 @@ WRONG += [
      "mH(Q) @ Vbar], axis=-1)", "Ȳ"),
     ("qr_wide", "Y Vbar^T (no conjugate)", W_HEAD + "    return np.concatenate([qr_vjp(Q, U, Qbar + Y @ "
      "np.swapaxes(Vbar, -1, -2), Ubar), Q @ Vbar], axis=-1)", "Q̄′"),
-    ("qr_wide", "copyltu in the square part", W_HEAD + "    Qp = Qbar + Y @ mH(Vbar)\n    M = U @ mH(Ubar) - mH(Qp) @ Q\n"
+    ("qr_wide", "copyltu in the square part", W_HEAD +
+     "    Qp = Qbar + Y @ mH(Vbar)\n    M = U @ mH(Ubar) - mH(Qp) @ Q\n"
      "    Xbar = solve_right(Qp + Q @ copyltu(M), mH(U))\n    return np.concatenate([Xbar, Q @ Vbar], axis=-1)",
      "hcopyltu"),
-    ("qr_wide", "Qbar for Qbar' inside M", W_HEAD + "    Qp = Qbar + Y @ mH(Vbar)\n    M = U @ mH(Ubar) - mH(Qbar) @ Q\n"
+    ("qr_wide", "Qbar for Qbar' inside M", W_HEAD +
+     "    Qp = Qbar + Y @ mH(Vbar)\n    M = U @ mH(Ubar) - mH(Qbar) @ Q\n"
      "    Xbar = solve_right(Qp + Q @ hcopyltu(M), mH(U))\n    return np.concatenate([Xbar, Q @ Vbar], axis=-1)",
      "Q̄′"),
     ("lq", "sign of Qbar in M", "def vjp(L, Q, Lbar, Qbar):\n    M = mH(L) @ Lbar + Qbar @ mH(Q)\n"
@@ -108,7 +110,8 @@ WRONG += [
      "return np.linalg.solve(mH(L), Qbar + copyltu(M) @ Q)", "hcopyltu"),
     ("lq", "missing Qbar term", "def vjp(L, Q, Lbar, Qbar):\n    " + M_LQ +
      "return np.linalg.solve(mH(L), hcopyltu(M) @ Q)", "Q̄ term"),
-    ("lq", "missing conjugate on L", "def vjp(L, Q, Lbar, Qbar):\n    M = np.swapaxes(L, -1, -2) @ Lbar - Qbar @ mH(Q)\n"
+    ("lq", "missing conjugate on L", "def vjp(L, Q, Lbar, Qbar):\n"
+     "    M = np.swapaxes(L, -1, -2) @ Lbar - Qbar @ mH(Q)\n"
      "    return np.linalg.solve(mH(L), Qbar + hcopyltu(M) @ Q)", "L̄ term"),
     ("lq_deep", "missing Vbar^H Y", L_HEAD + "    return np.concatenate([lq_vjp(U, Q, Ubar, Qbar), Vbar @ Q], axis=-2)",
      "Q̄′"),
@@ -117,7 +120,8 @@ WRONG += [
     ("lq_deep", "Vbar^T Y (no conjugate)", L_HEAD + "    return np.concatenate([lq_vjp(U, Q, Ubar, Qbar + "
      "np.swapaxes(Vbar, -1, -2) @ Y), Vbar @ Q], axis=-2)", "Q̄′"),
     ("lq_deep", "U^-1 for U^-H", L_HEAD + "    Qp = Qbar + mH(Vbar) @ Y\n    M = mH(U) @ Ubar - Qp @ mH(Q)\n"
-     "    Xbar = np.linalg.solve(U, Qp + hcopyltu(M) @ Q)\n    return np.concatenate([Xbar, Vbar @ Q], axis=-2)", "L⁻ᴴ"),
+     "    Xbar = np.linalg.solve(U, Qp + hcopyltu(M) @ Q)\n    return np.concatenate([Xbar, Vbar @ Q], axis=-2)",
+     "L⁻ᴴ"),
 ]
 CC_HEAD = ("def vjp(Q, R, Qbar, Rbar):\n    M = R @ mH(Rbar) - mH(Qbar) @ Q\n"
            "    d = np.diagonal(M, axis1=-2, axis2=-1)[..., None] * np.eye(M.shape[-1])\n")
@@ -143,7 +147,8 @@ WRONG += [
 ]
 F_HEAD = "def qr_wide(A):\n    m = A.shape[-2]\n    X, Y = md.split(A, indices=[m], axis=-1)\n    Q, U = md.qr(X)\n"
 WRONG += [
-    ("figure2", "transpose for adjoint", F_HEAD + "    return Q, md.concat([U, md.matmul(md.transpose(Q), Y)], axis=-1)",
+    ("figure2", "transpose for adjoint",
+     F_HEAD + "    return Q, md.concat([U, md.matmul(md.transpose(Q), Y)], axis=-1)",
      "adjoint"),
     ("figure2", "R = [U|Y]", F_HEAD + "    return Q, md.concat([U, Y], axis=-1)", "V = Qᴴ Y"),
     ("figure2", "md.qr of the wide A", "def qr_wide(A):\n    return tuple(md.qr(A))", "Split A first"),
@@ -359,7 +364,8 @@ def test_main_bad_usage_returns_nonzero(capsys):
 
 def test_cold_grade_of_a_correct_qr_in_a_fresh_process_is_fast():
     code = ("import time, matdiff.exercises as ex; ns = ex.namespace(); exec(ex.REGISTRY['qr'].solution, ns)\n"
-            "t = time.perf_counter(); g = ex.grade('qr', ns['vjp']); print(json.dumps([g.ok, time.perf_counter() - t]))")
+            "t = time.perf_counter(); g = ex.grade('qr', ns['vjp'])\n"
+            "print(json.dumps([g.ok, time.perf_counter() - t]))")
     out = subprocess.run([sys.executable, "-c", "import json\n" + code], capture_output=True, text=True, check=True)
     ok, seconds = json.loads(out.stdout)
     assert ok and seconds < 1.0

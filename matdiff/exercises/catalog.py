@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _linalg as la
-from .grader import TOL, Check, Grade, LearnerProblem, as_outputs, call
+from .grader import TOL, Check, Grade, LearnerError, as_outputs, call
 
 REGISTRY = {}
 
@@ -69,7 +69,7 @@ class Exercise:
                 true, ref = self.expected(case, probe)
                 try:
                     out = as_outputs(call(fn, self.args(case, probe), self.func), self.outputs, true, self.func)
-                except LearnerProblem as p:
+                except LearnerError as p:
                     if not failing:
                         return self._problem(p, case, probe, checks, solution)
                     return self._verdict(checks, failing, fn, solution, [f"then, on the {case.label} case: {p}"])
@@ -100,7 +100,8 @@ class Exercise:
             where += "\n  The single matrices passed: on a stack (..., m, n) use mH / np.swapaxes(X, -1, -2), not .T"
         g = Grade(self.name, False, checks, part="call", problem=p.args[0] + where,
                   solution=self.solution if solution else None)
-        g.hints = (p.args[0],) if p.kind == "todo" else (p.args[0] + where, self.signature_help(), self.signature_help())
+        helps = (self.signature_help(),) * 2
+        g.hints = (p.args[0],) if p.kind == "todo" else (p.args[0] + where, *helps)
         return g
 
     def signature_help(self):
@@ -128,12 +129,3 @@ def solo(results, case, probes):
     """Which of ``probes`` fail on ``case`` (each probe keeps one cotangent and zeroes the others)."""
     return [p for p in probes if (case.label, p) in results and not results[case.label, p].ok]
 
-
-def tags_fail(results, failing, cases):
-    """The set of tags whose every case passes (so the error needs one of the *other* tags)."""
-    passed = {}
-    for c in cases:
-        ok = all(results[c.label, p].ok for p in ({k[1] for k in results if k[0] == c.label}))
-        for t in c.tags:
-            passed[t] = passed.get(t, True) and ok
-    return {t for t, ok in passed.items() if ok}

@@ -1,7 +1,6 @@
 """The QR and LQ exercises: ``qr`` (Eq 3 / 21), ``complex_correction`` (Section 4.4), ``lq`` (Eq 17) and the
 shared diagnosis -- the factor probe, the imaginary diagonal, Q̄ = 0 vs R̄ = 0, then the first failing case's kind.
 """
-import numpy as np
 
 from .. import qr as md_qr
 from .. import tensor

@@ -11,7 +11,7 @@ import matdiff
 from .. import tensor
 from ..autodiff import backward
 from .catalog import exercise
-from .grader import LearnerProblem
+from .grader import LearnerError
 from .wide import QRWide
 
 NOTATION = ("A: a wide Tensor (m < n, possibly a stack). Return (Q, R) as Tensors built from md.split, md.qr (of "
@@ -46,7 +46,7 @@ def _square_qr_only():
 
     def guarded(A, *args, **kw):
         if A.shape[-2] < A.shape[-1]:
-            raise LearnerProblem("graph", "md.qr was called on the wide A itself -- that builds Figure 2 for you. "
+            raise LearnerError("graph", "md.qr was called on the wide A itself -- that builds Figure 2 for you. "
                                           "Split A first and call md.qr on the square block X")
         return original(A, *args, **kw)
     matdiff.qr = guarded
@@ -63,11 +63,11 @@ def learner_vjp(fn):
         with _square_qr_only():
             out = fn(t)
         if not (isinstance(out, (tuple, list)) and len(out) == 2 and all(hasattr(o, "node") for o in out)):
-            raise LearnerProblem("shape", f"qr_wide should return (Q, R) as two matdiff Tensors, got "
+            raise LearnerError("shape", f"qr_wide should return (Q, R) as two matdiff Tensors, got "
                                           f"{type(out).__name__}")
         _check_forward(out, Q, R)
         if not (out[0].requires_grad or out[1].requires_grad):
-            raise LearnerProblem("graph", "Q and R do not depend on A through matdiff ops (no graph was recorded)")
+            raise LearnerError("graph", "Q and R do not depend on A through matdiff ops (no graph was recorded)")
         backward(list(out), [Qbar, Rbar])
         return t.grad if t.grad is not None else np.zeros_like(A)
     return vjp
@@ -78,12 +78,12 @@ def _check_forward(out, Q, R):
     m = Q.shape[-1]
     for name, o, want in (("Q", out[0], Q), ("R", out[1], R)):
         if o.shape != want.shape:
-            raise LearnerProblem("forward", f"your {name} has shape {o.shape}, expected {want.shape}: the graph must "
+            raise LearnerError("forward", f"your {name} has shape {o.shape}, expected {want.shape}: the graph must "
                                             "compute A = Q R first (R = [U|V] along axis=-1)")
     if not np.allclose(out[0].data, Q, atol=1e-8) or not np.allclose(out[1].data[..., :m], R[..., :m], atol=1e-8):
-        raise LearnerProblem("forward", "your Q or U is not the QR factor of the square block X: X = Q U (md.qr(X))")
+        raise LearnerError("forward", "your Q or U is not the QR factor of the square block X: X = Q U (md.qr(X))")
     if not np.allclose(out[1].data, R, atol=1e-8):
-        raise LearnerProblem("forward", "your R = [U|V] is wrong in the V block: V = Qᴴ Y needs the adjoint "
+        raise LearnerError("forward", "your R = [U|V] is wrong in the V block: V = Qᴴ Y needs the adjoint "
                                         "(md.adjoint, the conjugate transpose) of Q times Y")
 
 

@@ -30,7 +30,7 @@ class Check:
     bad: tuple = ()                     # names of the outputs that are wrong
 
 
-class LearnerProblem(Exception):
+class LearnerError(Exception):
     """The learner's function could not be graded (it raised, or returned the wrong kind of thing)."""
 
     def __init__(self, kind, message):
@@ -39,17 +39,17 @@ class LearnerProblem(Exception):
 
 
 def call(fn, args, func_name):
-    """``fn(*args)``; an exception becomes a :class:`LearnerProblem` saying where in *their* code it happened."""
+    """``fn(*args)``; an exception becomes a :class:`LearnerError` saying where in *their* code it happened."""
     try:
         with np.errstate(all="ignore"):
             return fn(*[a.copy() if isinstance(a, np.ndarray) else a for a in args])
-    except LearnerProblem:
+    except LearnerError:
         raise
     except NotImplementedError:
-        raise LearnerProblem("todo", f"`{func_name}` is not implemented yet -- it still raises NotImplementedError. "
+        raise LearnerError("todo", f"`{func_name}` is not implemented yet -- it still raises NotImplementedError. "
                                      "Replace that line with the rule, then grade again.") from None
     except Exception as e:                                    # noqa: BLE001 -- any error of theirs is reported
-        raise LearnerProblem("raised", f"`{func_name}` raised {type(e).__name__}: {e}{_where(e)}") from None
+        raise LearnerError("raised", f"`{func_name}` raised {type(e).__name__}: {e}{_where(e)}") from None
 
 
 def _where(e):
@@ -66,32 +66,33 @@ def _where(e):
 def as_outputs(out, names, like, func_name):
     """Check the learner's result against the expected outputs ``like`` (arrays): count, shape, dtype, finiteness.
 
-    Returns a tuple of arrays; raises :class:`LearnerProblem` with a plain explanation otherwise."""
+    Returns a tuple of arrays; raises :class:`LearnerError` with a plain explanation otherwise."""
     outs = tuple(out) if len(names) > 1 and isinstance(out, (tuple, list)) else (out,)
     if len(outs) != len(names):
-        raise LearnerProblem("shape", f"`{func_name}` should return {len(names)} arrays ({', '.join(names)}), "
-                                      f"got {type(out).__name__}" + (f" of length {len(outs)}" if len(outs) > 1 else ""))
+        length = f" of length {len(outs)}" if len(outs) > 1 else ""
+        raise LearnerError("shape", f"`{func_name}` should return {len(names)} arrays ({', '.join(names)}), "
+                                    f"got {type(out).__name__}{length}")
     return tuple(_one(o, n, e, func_name) for o, n, e in zip(outs, names, like))
 
 
 def _one(o, name, expected, func_name):
     if o is None:
-        raise LearnerProblem("shape", f"`{func_name}` returned None for {name}: did you forget `return`?")
+        raise LearnerError("shape", f"`{func_name}` returned None for {name}: did you forget `return`?")
     try:
         a = np.asarray(o.data if hasattr(o, "node") else o)
     except Exception:                                         # noqa: BLE001
         a = np.asarray(None)
     if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
-        raise LearnerProblem("dtype", f"{name} should be a NumPy array of numbers, got {type(o).__name__}")
+        raise LearnerError("dtype", f"{name} should be a NumPy array of numbers, got {type(o).__name__}")
     if a.shape != np.shape(expected):
-        raise LearnerProblem("shape", f"{name} has shape {a.shape}, expected {np.shape(expected)}"
+        raise LearnerError("shape", f"{name} has shape {a.shape}, expected {np.shape(expected)}"
                                       + _shape_tip(a.shape, np.shape(expected)))
     if np.iscomplexobj(a) and not np.iscomplexobj(expected) and np.max(np.abs(a.imag), initial=0) > 1e-12:
-        raise LearnerProblem("dtype", f"{name} is complex where a real result is expected (imaginary part up to "
+        raise LearnerError("dtype", f"{name} is complex where a real result is expected (imaginary part up to "
                                       f"{np.max(np.abs(a.imag)):.2g}): a stray 1j, or a complex helper on real data")
     if not np.all(np.isfinite(a)):
         bad = np.argwhere(~np.isfinite(a))[:3].tolist()
-        raise LearnerProblem("nan", f"{name} contains NaN or inf (e.g. at {bad}); the test matrices are well "
+        raise LearnerError("nan", f"{name} contains NaN or inf (e.g. at {bad}); the test matrices are well "
                                     "conditioned, so look for a division or an inverse that should be a solve")
     return a.real if not np.iscomplexobj(expected) else a
 

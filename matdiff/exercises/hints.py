@@ -34,9 +34,9 @@ def _qr_family(eq, T, Tinv, term_q, term_r, bar_t):
                  f"{eq}: {bar_t} enters only through M = {term_r} ... . {{where}}",
                  f"Check {term_r}: the order of the product, its sign and the conjugate transpose ({bar_t}ᴴ, not "
                  f"{bar_t}ᵀ) for complex input."),
-        "hcopyltu": ("hcopyltu: the diagonal of the middle matrix is wrong (its imaginary part shows with complex input).",
-                     f"Section 4.2: hcopyltu(M) = symh(E ∘ M) conjugates the lower triangle into the upper one and "
-                     f"keeps only the REAL part of the diagonal; copyltu (Eq 3) does not. {{where}}",
+        "hcopyltu": ("hcopyltu: the diagonal of the middle matrix is wrong (its imaginary part: complex input).",
+                     "Section 4.2: hcopyltu(M) = symh(E ∘ M) conjugates the lower triangle into the upper one and "
+                     "keeps only the REAL part of the diagonal; copyltu (Eq 3) does not. {where}",
                      "For complex input use matdiff.paper.hcopyltu(M) (or symh(E * M)), not copyltu(M)."),
         "middle": ("The middle term Q·hcopyltu(M) (it carries both adjoints): wrong with either one set to 0.",
                    f"{eq}: {{where}}",

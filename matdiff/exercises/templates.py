@@ -61,8 +61,8 @@ def source(name):
     """The template's Python source for exercise ``name``."""
     ex = REGISTRY[name]
     given_src = _given_source(ex)
-    body = f"\n\n# -- given: the forward the grader uses{' and earlier rules' if any(n.endswith('_vjp') for n in ex.template) else ''}" \
-           f" --\n{given_src}\n" if given_src else "\n"
+    earlier = " and earlier rules" if any(n.endswith("_vjp") for n in ex.template) else ""
+    body = f"\n\n# -- given: the forward the grader uses{earlier} --\n{given_src}\n" if given_src else "\n"
     return (_header(ex, f"{name}.py") + IMPORTS + body + "\n\n# -- your rule --\n" + _stub(ex))
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _linalg as la
 from .catalog import Exercise
-from .grader import LearnerProblem, as_outputs, call
+from .grader import LearnerError, as_outputs, call
 
 
 class VjpExercise(Exercise):
@@ -74,7 +74,7 @@ class VjpExercise(Exercise):
         try:
             out = as_outputs(call(fn, self.args(case, "all"), self.func), self.outputs,
                              self.expected(case, "all")[0], self.func)
-        except LearnerProblem:
+        except LearnerError:
             return []
         lhs = sum(la.inner(o, t) for o, t in zip(out, d["tangents"]))
         douts = la.directional(self.fwd(case), list(d["prim"].values()), d["tangents"])
