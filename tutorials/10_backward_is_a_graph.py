@@ -15,7 +15,7 @@ from matdiff.tutorial import can_draw, display, figures_dir, same, show, step
 rng = np.random.default_rng(10)
 m, n = 3, 5
 a = rng.standard_normal((m, n))
-W = rng.standard_normal((m, n))
+W = md.tensor(rng.standard_normal((m, n)), name="W")          # a fixed weight (no grad), named for the drawing
 
 
 def loss(A):
