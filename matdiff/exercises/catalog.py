@@ -89,7 +89,8 @@ class Exercise:
             case, probe, out, true = failing[0]
             g.part = self.diagnose(results, failing)
             g.where = self.structure(case, probe, out, true) or ""
-            g.hints = tuple(h.format(where=g.where or "see the heat map") for h in self.hints[g.part])
+            where = g.where[:1].upper() + g.where[1:] + "." if g.where else "See the heat map."
+            g.hints = tuple(h.format(where=where) for h in self.hints[g.part])
             i = next(i for i, nm in enumerate(self.outputs) if nm in next(c for c in checks if not c.ok).bad)
             g.maps = (f"{self.outputs[i]}, {case.label}, {probe}", np.abs(out[i] - true[i]), np.abs(true[i]))
         return g

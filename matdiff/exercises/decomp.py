@@ -26,7 +26,7 @@ class Decomposition(VjpExercise):
     side, tri = "qr", "R"
     term_parts = {"Rbar = 0": "Qbar", "Qbar = 0": "Rbar"}     # the probe that fails alone -> the wrong term
     specs = SPECS_QR
-    middle = "hcopyltu(M)"
+    middle, inner = "hcopyltu(M)", None
 
     def forward(self, A):
         return la.qr(A)
@@ -38,7 +38,7 @@ class Decomposition(VjpExercise):
 
     def structure(self, case, probe, out, true):
         T, Q, Qbar, y, t = self.parts(case, probe, out, true)
-        return st.describe(self.side, T, Q, Qbar, y, t, self.middle)
+        return st.describe(self.side, T, Q, Qbar, y, t, self.middle, self.inner)
 
     def diagnose(self, results, failing):
         case, probe, out, true = failing[0]

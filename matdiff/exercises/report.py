@@ -7,11 +7,13 @@ def _case_lines(checks):
     by_case = {}
     for c in checks:
         by_case.setdefault(c.case, []).append(c)
-    lines = []
+    width = max(map(len, by_case), default=0)
+    lines = [f"  {'case':<{width}}  {'probes':<{12 * max(map(len, by_case.values()), default=1)}}"
+             " vs true  vs reference   (max relative error)"]
     for case, cs in by_case.items():
-        marks = "  ".join(f"{'✓' if c.ok else '✗'} {c.probe}" for c in cs)
+        marks = "".join(f"{('✓ ' if c.ok else '✗ ') + c.probe:<12}" for c in cs)
         worst = max(cs, key=lambda c: c.err_true)
-        lines.append(f"  {case:<24} {marks:<44} err {worst.err_true:8.1e} true, {worst.err_ref:8.1e} reference")
+        lines.append(f"  {case:<{width}}  {marks} {worst.err_true:8.1e}  {worst.err_ref:8.1e}")
     return lines
 
 

@@ -33,13 +33,13 @@ def regions(S, S_true):
     return {r: float(np.max(np.abs(p), initial=0.0) / scale) for r, p in zip(REGIONS, parts)}
 
 
-def describe(side, T, Q, Qbar, yours, true, name="hcopyltu(M)"):
-    """One sentence: where in the bracket the learner's Ā is wrong."""
+def describe(side, T, Q, Qbar, yours, true, name="hcopyltu(M)", inner=None):
+    """One sentence: where in the bracket the learner's Ā is wrong (``inner`` names the recovered matrix)."""
     S, out = bracket(side, T, Q, Qbar, yours)
     S_true, out_true = bracket(side, T, Q, Qbar, true)
     wrong = [r for r, e in regions(S, S_true).items() if e > TOL]
     scale = max(np.max(np.abs(S_true), initial=0.0), np.max(np.abs(Qbar), initial=0.0), 1e-12)
-    inner = "Qᴴ(Ā Rᴴ − Q̄)" if side == "qr" else "(Lᴴ Ā − Q̄) Qᴴ"
+    inner = inner or ("Qᴴ(Ā Rᴴ − Q̄)" if side == "qr" else "(Lᴴ Ā − Q̄) Qᴴ")
     text = []
     if np.max(np.abs(out - out_true), initial=0.0) > TOL * scale:
         text.append("part of your Ā lies outside span(Q) where the rule has only Q̄ (the deep/wide part)")

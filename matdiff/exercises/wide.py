@@ -14,7 +14,7 @@ from .decomp import Decomposition, QRExercise, engine_vjp
 
 class Partitioned(Decomposition):
     """QR of a wide matrix (axis -1) or LQ of a deep one (axis -2): blocks ``[X|Y]`` / ``[X; Y]``."""
-    axis = -1
+    axis, inner = -1, "Qᴴ(X̄ Uᴴ − Q̄′)"
     probes = ("all", "Rbar = 0", "Qbar = 0", "Vbar = 0")
 
     def k(self, env):
@@ -83,7 +83,7 @@ class LQDeep(Partitioned):
     name, title = "lq_deep", "LQ backward of a deep matrix by the partitioning trick"
     equation = "Proposition 3 (complex: hcopyltu)"
     func, signature = "vjp", "vjp(A, L, Q, Lbar, Qbar) -> Abar"
-    axis, side, tri = -2, "lq", "L"
+    axis, side, tri, inner = -2, "lq", "L", "(Uᴴ X̄ − Q̄′) Qᴴ"
     results, cots, args_names = ("L", "Q"), ("Lbar", "Qbar"), ("A", "L", "Q", "Lbar", "Qbar")
     probes = ("all", "Qbar = 0", "Lbar = 0", "Vbar = 0")
     term_parts = {"Lbar = 0": "Qbar", "Qbar = 0": "Lbar"}
