@@ -47,6 +47,8 @@ def test_every_screen_of_a_stepped_tutorial_fits_a_terminal(path, tmp_path):
     assert len(screens) == max(len(shown), 1), f"{len(screens) - 1} pauses for {len(shown)} steps with output"
     if path.name.startswith(("02", "03")):
         assert any(f.endswith(".dot") for f in files), "tutorials 02 and 03 draw the paper's figures"
+    tape = [ln for ln in out.splitlines() if re.match(r"#\d+ \w+\(", ln)]
+    assert not [ln for ln in tape if re.search(r"\bt\d+\b", ln)], "a tutorial names what its tape shows"
 
 
 @pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: p.stem[:2])
