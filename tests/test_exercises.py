@@ -369,3 +369,15 @@ def test_cold_grade_of_a_correct_qr_in_a_fresh_process_is_fast():
     out = subprocess.run([sys.executable, "-c", "import json\n" + code], capture_output=True, text=True, check=True)
     ok, seconds = json.loads(out.stdout)
     assert ok and seconds < 1.0
+
+
+@pytest.mark.parametrize("name", ex.list())
+def test_a_scaled_reference_fails_every_exercise_without_crashing_the_grader(name):
+    right = compile_fn(name, ex.REGISTRY[name].solution)
+
+    def scaled(*args):
+        out = right(*args)
+        return tuple(1.5 * o for o in out) if isinstance(out, tuple) else 1.5 * out
+    g = ex.grade(name, scaled)
+    assert not g.ok and g.hint(1) and g.hint(3)
+    assert len(str(ex.grade(name, scaled, hint=3))) and len(str(g).splitlines()) <= 40
