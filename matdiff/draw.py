@@ -27,7 +27,6 @@ from .notation import Names, bar, short_ref
 from .tape import Tape, graph_nodes
 
 FORMATS = (".svg", ".png", ".pdf", ".dot", ".html")
-_DASHED = 'style=dashed, color="#c0392b", fontcolor="#c0392b", constraint=false'
 # An adjoint edge runs against the forward edge beside it, so it is written as that forward edge drawn backwards:
 # it then takes part in the layout like the forward edges (a ranked edge, its label a node that other edges go
 # around) instead of being routed afterwards through whatever label lies in its way.
@@ -57,7 +56,10 @@ class Drawing:
 
 def _render(dot, fmt):
     extra = [f"-Gdpi={DPI}"] if fmt == "png" else []
-    done = subprocess.run(["dot", f"-T{fmt}", *extra], input=dot.encode(), capture_output=True, check=True)
+    done = subprocess.run(["dot", f"-T{fmt}", *extra], input=dot.encode(), capture_output=True)
+    if done.returncode != 0:
+        raise MatdiffError(f"Graphviz's dot could not lay this graph out ({done.stderr.decode().strip()[:300]}); "
+                           "draw a smaller part of it (md.draw([some, outputs], ...)) or backward=False")
     return done.stdout.decode() if fmt == "svg" else done.stdout
 
 
@@ -237,15 +239,17 @@ def _sum_node(g, key, t, srcs):
            'color="#c0392b", fontcolor="#c0392b"];',
            f'  eq{key} [shape=plaintext, fontsize=10, fontcolor="#c0392b", label="{_esc(g.sum_label(t))}"];',
            f"  {{rank=same; t{key}; sum{key}; eq{key};}}",
-           f"  t{key} -> sum{key} -> eq{key} [style=invis, weight=20];"]
+           f"  sum{key} -> eq{key} [style=invis, weight=20];"]
     out += [f'  sum{key} -> {src} [{_BACK}, class="{cls}", label="{_esc(lab)}"];' for src, lab, cls in srcs]
-    out.append(f'  sum{key} -> t{key} [{_DASHED}, class="{value_key(g, key)}", label="{_esc(g.total[key])}"];')
+    out.append(f'  t{key} -> sum{key} [{_BACK}, weight=20, class="{value_key(g, key)}", '
+               f'label="{_esc(g.total[key])}"];')
     return out
 
 
 def draw(x: Any, path: str | Path = "graph.svg", title: str | None = None, backward: bool = True, *,
          steps: bool = False, seeds: Any = None) -> Drawing:
-    """Write the graph of ``x`` (a Tensor, a list of Tensors, or a Tape) to ``path`` and return a :class:`Drawing`.
+    """Write the graph of ``x`` (a Tensor, a list of Tensors, or a Tape) to ``path`` and return a :class:`Drawing`
+    (with ``steps=True`` a :class:`matdiff.stepper.Steps`, which Jupyter shows inline as the page).
 
     The format follows the extension: ``.svg`` (also the default when ``path`` has none), ``.png``, ``.pdf``
     (these need Graphviz's ``dot`` program: ``apt-get install graphviz``, ``brew install graphviz``, or conda's
@@ -279,7 +283,7 @@ def draw(x: Any, path: str | Path = "graph.svg", title: str | None = None, backw
                   f"brew install graphviz, or conda install graphviz) or render with `dot -T{path.suffix[1:]} "
                   f"{dot_path} -o {path}`")
         else:
-            drawn = _render(dot, path.suffix[1:])
+            drawn = _render(dot, path.suffix[1:])            # (dot reads stdin: the file is written too)
             path.write_text(drawn, encoding="utf-8") if isinstance(drawn, str) else path.write_bytes(drawn)
             files.append(path)
     return Drawing(dot, files)

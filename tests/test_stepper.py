@@ -97,6 +97,24 @@ def test_a_scalar_loss_steps_from_seed_one_without_a_backward(tmp_path):
 
 
 @needs_dot
+def test_a_gradients_own_graph_steps_too(tmp_path):
+    """create_graph=True: the stepper walks forward and recorded nodes (where several + nodes meet) from seed 1."""
+    a = np.random.default_rng(4).standard_normal((3, 5))
+
+    def gradient(x):
+        X = md.tensor(x, requires_grad=True, name="A")
+        R = md.qr(X).R
+        return X, md.grad(md.sum(R * R), [X], create_graph=True)[0]
+    A, g = gradient(a)
+    energy = md.sum(g * g)
+    page = md.draw(energy, tmp_path / "hvp.html", steps=True)
+    assert page.frames > 40
+    frames, _ = sweep_frames(graph_of([energy]), [energy], None)
+    numeric = _numeric_grad(lambda x: float(np.sum(gradient(x)[1].data ** 2)), a)
+    np.testing.assert_allclose(frames[-1][1][id(A)], numeric, rtol=1e-5, atol=1e-7)
+
+
+@needs_dot
 def test_no_backward_no_seeds_and_no_scalar_says_what_to_pass(tmp_path):
     Q, R = md.qr(leaf((3, 5), name="A"))
     with pytest.raises(md.MatdiffError, match=r"loss\.backward\(\).*seeds=\[Qbar, Rbar\]"):
