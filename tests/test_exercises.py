@@ -230,6 +230,9 @@ def test_structure_names_the_triangle_and_the_heat_map_shows_the_error():
     assert "█" in pic and "|true|" in pic
     svg = g._repr_svg_()
     assert svg.startswith("<svg") and svg.count("<rect") == 2 * 16               # two 4x4 maps
+    page = g._repr_html_()                                                       # Jupyter: text + inline SVG
+    assert page.startswith("<pre>") and "<svg" in page and "█" not in page and "hint 1:" in page
+    assert repr(g) == str(g)
 
 
 def test_complex_only_error_is_localised_to_the_imaginary_diagonal():

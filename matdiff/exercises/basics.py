@@ -116,7 +116,7 @@ class QRJvp(VjpExercise):
     def structure(self, case, probe, out, true):
         e = regions(out[1], true[1])
         wrong = [r for r in REGIONS if e[r] > 1e-6]
-        return f"your dR differs in the {', '.join(wrong)}" if wrong else "dR is right; dQ is wrong"
+        return f"your dR differs in the {', '.join(wrong)}" if wrong else "your dR is right; dQ is wrong"
 
     def notes(self, fn):
         """The trace identity with the learner's variations: <Ā, dA> = <Q̄, dQ> + <R̄, dR>."""

@@ -105,7 +105,7 @@ def _shape_tip(got, want):
     return ""
 
 
-@dataclass
+@dataclass(repr=False)
 class Grade:
     """The verdict on one learner function: ``ok``, the ``checks`` run, the diagnosed ``part`` and its hints.
 
@@ -132,6 +132,15 @@ class Grade:
     def __str__(self):
         from .report import render
         return render(self, self.level)
+
+    __repr__ = __str__                  # at a prompt, `grade` shows the report (not a dump of the arrays)
+
+    def _repr_html_(self):
+        """Jupyter: the report as text, with the heat map as an inline SVG instead of block characters."""
+        import html
+
+        from .report import render
+        return f"<pre>{html.escape(render(self, self.level, picture=False))}</pre>" + (self._repr_svg_() or "")
 
     def _repr_svg_(self):
         if not self.maps:

@@ -17,8 +17,9 @@ def _case_lines(checks):
     return lines
 
 
-def render(g, level=1):
-    """The report for Grade ``g``, showing hints up to ``level`` (and the solution if the Grade carries it)."""
+def render(g, level=1, picture=True):
+    """The report for Grade ``g``, showing hints up to ``level`` (and the solution if the Grade carries it);
+    ``picture=False`` leaves out the block-character heat map (Jupyter draws it as SVG)."""
     from . import REGISTRY
     ex = REGISTRY[g.exercise]
     n_ok = sum(c.ok for c in g.checks)
@@ -40,7 +41,7 @@ def render(g, level=1):
         lines += _case_lines(g.checks) + g.notes
         if g.where:
             lines.append("where: " + g.where)
-        if g.maps:
+        if g.maps and picture:
             lines.append(g.heatmap())
         lines += [f"hint {i}: {g.hint(i)}" for i in range(1, level + 1)]
         if level < 3:
