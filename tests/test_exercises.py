@@ -203,6 +203,12 @@ def test_a_raise_after_failures_keeps_the_diagnosis_and_says_so():
     assert "then, on the real deep 6x3 case: `vjp` raised LinAlgError" in str(g)
 
 
+def test_an_array_where_one_number_is_expected_is_explained():
+    fn = compile_fn("trace_identity", "def pairing(X, dX):\n    return np.sum(X * dX, axis=0)")
+    g = ex.grade("trace_identity", fn)
+    assert "expected ()" in str(g) and "return one number" in str(g)
+
+
 def test_wrong_count_of_outputs_is_explained():
     g = ex.grade("matmul", compile_fn("matmul", "def vjp(A, B, Cbar):\n    return Cbar @ mH(B)"))
     assert "should return 2 arrays (Abar, Bbar)" in str(g)

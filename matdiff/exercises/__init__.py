@@ -42,5 +42,5 @@ def grade(name, fn, *, hint=1, solution=False):
         raise MatdiffError(f"grade({name!r}, fn): fn must be your function, got {type(fn).__name__}; "
                            f"pass it as grade({name!r}, {REGISTRY[name].func})")
     g = REGISTRY[name].grade(fn, solution=solution)
-    g.level = hint
+    g.level = max(1, min(3, int(hint)))
     return g

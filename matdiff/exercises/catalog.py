@@ -39,7 +39,7 @@ def make_cases(specs, seed):
         batch = "batch" if len(shape) > 2 else "single"
         label = f"{'complex' if cplx else 'real'} {kind} {'batch ' * (batch == 'batch')}{'x'.join(map(str, shape))}"
         cases.append(Case(label, frozenset({"complex" if cplx else "real", kind, batch}),
-                          {"rng": np.random.default_rng(seed + i), "shape": shape, "cplx": cplx}))
+                          {"rng": np.random.default_rng(seed + i), "shape": shape, "cplx": cplx, "index": i}))
     return cases
 
 

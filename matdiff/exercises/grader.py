@@ -98,6 +98,8 @@ def _one(o, name, expected, func_name):
 
 
 def _shape_tip(got, want):
+    if want == ():
+        return " -- return one number (e.g. float(...)), not an array"
     if sorted(got) == sorted(want) and got != want:
         return " -- the same numbers of rows and columns swapped: a transpose too many or too few?"
     if len(got) != len(want):

@@ -117,9 +117,7 @@ class Pivoting(QRExercise):
         return np.array([1, 0, *range(2, n)]) if case.data["kind"] == "swap" else np.roll(np.arange(n), -1)
 
     def prepare(self, case):
-        seen = self.__dict__.setdefault("_seen", [])
-        case.data["kind"] = self.kinds[len(seen)]
-        seen.append(case.label)
+        case.data["kind"] = self.kinds[case.data["index"]]
         perm = self.perm(case)
         case.label += f", P {'a swap (P = Pᵀ)' if case.data['kind'] == 'swap' else 'a cycle'}"
         case.data["extra"] = {"P": np.eye(len(perm))[:, perm], "perm": perm}
