@@ -200,7 +200,7 @@ def _op_node(g, n, compact=False):
     style = "rounded,filled,dashed" if recorded else "rounded,filled"
     small = ', fontsize=9, margin="0.05,0.02", height=0.22' if compact and recorded else ""
     return (f'  n{id(n)} [id="op{g.number[id(n)]}", shape=box, style="{style}", fillcolor="{fill}"{small}, '
-            f'ordering=out, label="{text}"];')
+            f'label="{text}"];')
 
 
 def value_key(g, key):
