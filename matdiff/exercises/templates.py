@@ -4,6 +4,7 @@ given forward (the grader's own), the signature, and ``raise NotImplementedError
 from __future__ import annotations
 
 import inspect
+import json
 import os
 
 import numpy as np
@@ -82,17 +83,22 @@ def start(name, dir="."):  # noqa: A002 -- the issue's signature
     return py, nb
 
 
+def _cell(kind, source):
+    cell = {"cell_type": kind, "metadata": {}, "source": source}
+    return dict(cell, execution_count=None, outputs=[]) if kind == "code" else cell
+
+
 def _notebook(name, path):
-    import nbformat
+    """The notebook version (nbformat 4.4 JSON, written directly: no dependency on nbformat)."""
     ex = REGISTRY[name]
-    src = source(name)
-    doc, code = src.split('"""\n', 1)
+    doc, code = source(name).split('"""\n', 1)
     given_part, rule = code.split("# -- your rule --\n")
-    cells = [nbformat.v4.new_markdown_cell(f"# Exercise `{ex.name}`: {ex.title}\n\n{doc.split(chr(10), 1)[1]}"),
-             nbformat.v4.new_code_cell(given_part.strip()),
-             nbformat.v4.new_code_cell(rule.strip()),
-             nbformat.v4.new_code_cell(f"import matdiff.exercises as ex\nprint(ex.grade({name!r}, {ex.func}))"),
-             nbformat.v4.new_markdown_cell("Stuck? `ex.grade(...).hint(2)`, then `.hint(3)`.")]
-    nb = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                                        "language": "python"}})
-    nbformat.write(nb, path)
+    cells = [_cell("markdown", f"# Exercise `{ex.name}`: {ex.title}\n\n{doc.split(chr(10), 1)[1]}"),
+             _cell("code", given_part.strip()), _cell("code", rule.strip()),
+             _cell("code", f"import matdiff.exercises as ex\nex.grade({name!r}, {ex.func})"),
+             _cell("markdown", "Stuck? `ex.grade(...).hint(2)`, then `.hint(3)`.")]
+    meta = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python"}}
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({"cells": cells, "metadata": meta, "nbformat": 4, "nbformat_minor": 4}, f, indent=1,
+                  ensure_ascii=False)
