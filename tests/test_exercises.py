@@ -390,3 +390,21 @@ def test_a_scaled_reference_fails_every_exercise_without_crashing_the_grader(nam
     g = ex.grade(name, scaled)
     assert not g.ok and g.hint(1) and g.hint(3)
     assert len(str(ex.grade(name, scaled, hint=3))) and len(str(g).splitlines()) <= 40
+
+
+BASICS = [
+    ("trace_identity", "def pairing(X, dX):\n    return float(np.trace(X @ dX))", "transpose"),
+    ("trace_identity", "def pairing(X, dX):\n    return float(np.real(np.sum(X * dX)))", "conjugate X"),
+    ("trace_identity", "def pairing(X, dX):\n    return np.sum(np.conj(X) * dX)", "np.real"),
+    ("trace_identity", "def pairing(X, dX):\n    return float(np.real(np.trace(mH(X) @ dX)))", "axis1=-2"),
+    ("matmul", "def vjp(A, B, Cbar):\n    return Cbar @ np.swapaxes(B, -1, -2), np.swapaxes(A, -1, -2) @ Cbar",
+     "adjoint"),
+    ("matmul", "def vjp(A, B, Cbar):\n    return Cbar @ mH(B), 2 * mH(A) @ Cbar", "B̄"),
+    ("matmul", "def vjp(A, B, Cbar):\n    return Cbar @ B.conj().T, A.conj().T @ Cbar", "not .T"),
+]
+
+
+@pytest.mark.parametrize("name,source,words", BASICS, ids=[b[1].splitlines()[1].strip() for b in BASICS])
+def test_wrong_basics_fail_with_a_pointed_first_hint(name, source, words):
+    g = ex.grade(name, compile_fn(name, source))
+    assert not g.ok and words in g.hint(1), str(g)

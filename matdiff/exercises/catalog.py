@@ -99,7 +99,8 @@ class Exercise:
     def _problem(self, p, case, probe, checks, solution):
         where = "" if p.kind == "todo" else f"\n  (on the {case.label} case, probe {probe!r})"
         if "batch" in case.tags and checks and all(c.ok for c in checks):
-            where += "\n  The single matrices passed: on a stack (..., m, n) use mH / np.swapaxes(X, -1, -2), not .T"
+            where += ("\n  The single matrices passed; on a stack (..., m, n) act on the last two axes only: "
+                      "mH or np.swapaxes(X, -1, -2), not .T; np.trace(X, axis1=-2, axis2=-1)")
         g = Grade(self.name, False, checks, part="call", problem=p.args[0] + where,
                   solution=self.solution if solution else None)
         helps = (self.signature_help(),) * 2

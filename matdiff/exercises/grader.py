@@ -89,7 +89,8 @@ def _one(o, name, expected, func_name):
                                       + _shape_tip(a.shape, np.shape(expected)))
     if np.iscomplexobj(a) and not np.iscomplexobj(expected) and np.max(np.abs(a.imag), initial=0) > 1e-12:
         raise LearnerError("dtype", f"{name} is complex where a real result is expected (imaginary part up to "
-                                      f"{np.max(np.abs(a.imag)):.2g}): a stray 1j, or a complex helper on real data")
+                                      f"{np.max(np.abs(a.imag)):.2g}): take np.real of a complex pairing, "
+                                    "or look for a stray 1j")
     if not np.all(np.isfinite(a)):
         bad = np.argwhere(~np.isfinite(a))[:3].tolist()
         raise LearnerError("nan", f"{name} contains NaN or inf (e.g. at {bad}); the test matrices are well "
