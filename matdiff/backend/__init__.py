@@ -1,7 +1,9 @@
 """Backends: one small interface over an array library, so that one rule serves every device.
 
-A rule never imports numpy, scipy or cupy; it calls the methods of the :class:`Backend` it is handed
-(``ctx.b``) and the arithmetic operators of the arrays themselves (``+ - * @``). Three backends ship:
+A rule never imports numpy, scipy or cupy; it calls the primitives of the backend contract
+(:mod:`matdiff.backend.contract`: every name a rule may use, with its meaning and whether it is differentiable)
+on the backend it is handed (``ctx.b``), and the arithmetic operators of the arrays themselves (``+ - * @``).
+:class:`Backend` implements the contract over an array-API namespace; three backends ship:
 
 * ``NumPyBackend``  -- NumPy + SciPy (LAPACK) on the CPU, device ``"cpu"``;
 * ``CuPyBackend``   -- CuPy + cupyx (cuSOLVER) on the GPU, device ``"gpu"``;

@@ -141,7 +141,7 @@ def _numbers_as_constants(A, B):
     b = like._b
 
     def constant(x):
-        dtype = like.data.dtype if b.is_float(like.data.dtype) else b.xp.float64
+        dtype = like.data.dtype if b.is_float(like.data.dtype) else b.float64
         if isinstance(x, complex) and not b.is_complex(dtype):
             dtype = b.complex_dtype(dtype)
         return Tensor(b.asarray(x, dtype=dtype), b, name=f"{x:.4g}")

@@ -159,8 +159,8 @@ class divide:
         _broadcast("divide", A.shape, B.shape)
         b = ctx.b
         if not (b.is_float(A.dtype) or b.is_float(B.dtype)):      # int / int: true division, in float64
-            A, B = b.astype(A, b.xp.float64), b.astype(B, b.xp.float64)
-        check_later(b, b.xp.any(B == 0), _no_zero)
+            A, B = b.astype(A, b.float64), b.astype(B, b.float64)
+        check_later(b, b.any(B == 0), _no_zero)
         C = A / B
         if C.__class__ is not b.array_type:                          # 0-d: NumPy returns a scalar
             C = b.own(C)

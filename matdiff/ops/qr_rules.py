@@ -70,7 +70,7 @@ def _in_float64(ctx, k, eps):
     A = getattr(ctx, "source", None)
     if eps < 1e-10 or A is None:
         return ""
-    b = getattr(ctx.b, "arrays", ctx.b)
+    b = ctx.b.arrays                         # the array backend (under create_graph=True too)
     a = np.asarray(b.to_host(A))
     a = a[..., :, :k] if ctx.kind == "QR" else np.conj(np.swapaxes(a[..., :k, :], -1, -2))
     wide = np.complex128 if np.iscomplexobj(a) else np.float64
