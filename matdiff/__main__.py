@@ -6,17 +6,19 @@ import sys
 from pathlib import Path
 
 _ABOUT = """matdiff: a small autodiff engine for matrices, built to learn and check the QR/LQ backward passes of
-Roberts & Roberts. Three commands:
+Roberts & Roberts. Four commands:
 
   check       gradcheck every registered node (and the jvp/vjp trace identity) over square, deep, wide and
               batched shapes, real and complex, graph/fused/pivoted -- the main job; non-zero exit on any failure
   tutorials   list the numbered tutorials, run one (step by step), or copy them out to edit
   registry    the registered nodes and the equation each implements
+  exercises   write the paper's rules yourself and have matdiff grade them (list, start, check)
 
 Examples:
   python -m matdiff check
   python -m matdiff tutorials run 03 --step
   python -m matdiff tutorials copy ./my-tutorials
+  python -m matdiff exercises list
 """
 
 _CHECK = """Gradcheck every registered node: for each case, every derivative of the engine (reverse mode) is compared
@@ -88,10 +90,11 @@ def _copy(dest):
     return 0
 
 
-def main(argv=None):
+def _parser():
+    """The command line's parser: check, tutorials, registry (exercises has its own, in matdiff/exercises/cli.py)."""
     p = argparse.ArgumentParser(prog="python -m matdiff", description=_ABOUT,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", metavar="{check,tutorials,registry}")
+    sub = p.add_subparsers(dest="cmd", metavar="{check,tutorials,registry,exercises}")
     c = sub.add_parser("check", help="gradcheck every registered node (the main job)", description=_CHECK,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("--device", default="cpu", choices=["cpu", "gpu"],
@@ -110,6 +113,18 @@ def main(argv=None):
     cp.add_argument("dest", help="the folder to copy into (created if needed)")
     sub.add_parser("registry", help="list the registered nodes and their equations",
                    description="Every registered node with the equation it implements.")
+    sub.add_parser("exercises", add_help=False, help="write the paper's rules yourself, matdiff grades them "
+                   "(python -m matdiff exercises --help)")
+    return p
+
+
+def main(argv=None):
+    """Run the command line on ``argv`` (default ``sys.argv[1:]``); returns the exit status. Alone: the help."""
+    p = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["exercises"]:                # its own command line (matdiff/exercises/cli.py)
+        from matdiff.exercises import main as exercises
+        return exercises(argv[1:])
     args = p.parse_args(argv)
     if args.cmd is None:                       # `python -m matdiff` alone: say what there is, not a usage error
         p.print_help()

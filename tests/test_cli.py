@@ -120,6 +120,18 @@ def test_check_columns_fit_the_longest_names(monkeypatch):
         assert len(ln.rsplit(" ", 1)[0]) == len(header.rsplit(" ", 1)[0]), (ln, header)   # only ok/FAIL after
 
 
+def test_exercises_are_a_subcommand(monkeypatch):
+    """`python -m matdiff exercises ...` hands everything after `exercises` to matdiff/exercises/cli.py."""
+    import matdiff.exercises as ex
+    seen = []
+    monkeypatch.setattr(ex, "main", lambda argv: seen.append(argv) or 7)
+    assert main(["exercises", "check", "qr", "mine.py", "--hint", "2"]) == 7
+    assert seen == [["check", "qr", "mine.py", "--hint", "2"]]
+    r = _cli("exercises", "list")
+    assert r.returncode == 0 and "qr_wide" in r.stdout, r.stdout + r.stderr
+    assert "exercises" in _cli().stdout
+
+
 def test_cli_tutorials_lists_them():
     r = _cli("tutorials")
     assert r.returncode == 0 and r.stdout.count("\n") >= 9 and "03 · Wide QR" in r.stdout and "Figure 2" in r.stdout
