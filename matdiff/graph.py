@@ -1,6 +1,6 @@
 """Higher order: the backward pass recorded as a graph (``create_graph=True``), from the same rules.
 
-Every rule is written once, against the backend interface (``ctx.b``) and the arrays' own operators. A first-order
+Every rule is written once, against the backend contract (``ctx.b``) and the arrays' own operators. A first-order
 sweep hands it the array backend: plain arrays, today's speed. ``create_graph=True`` hands the *same* rule a
 :class:`GraphBackend`, whose methods take and return Tensors by calling ops -- so the rule's arithmetic is recorded
 as nodes, the gradients it returns are Tensors, and they can be differentiated again, to any order.
@@ -14,6 +14,8 @@ backend method / operator                  recorded as
 ``x[...]``                                 slice
 ``mT``, ``mH``, ``conj``, ``real``         transpose, adjoint, conj, real (``imag(x) = real(-i x)``)
 ``tril``, ``triu``, ``tril_matmul``        mul by a constant triangular mask
+``where(cond, x, y)`` (``cond`` constant)  ``x ∘ m + y ∘ (1 - m)``, mul by the constant mask m
+``hcopyltu``                               Backend's generic formula from the primitives above
 ``diagonal``, ``diag_embed``,              mul by a constant identity, sum, reshape
 ``add_diagonal``
 ``sum``, ``reshape``, ``broadcast_to``     sum, reshape, broadcast_to
