@@ -166,7 +166,7 @@ class Backend(Contract):
     def sum(self, a, axis=None, keepdims=False):
         return self.xp.sum(a, axis=axis, keepdims=keepdims)
 
-    def take_along_axis(self, a, idx, axis):
+    def _take_along_axis(self, a, idx, axis):
         return self.xp.take_along_axis(a, idx, axis=axis)
 
     def permute(self, a, perm, axis):
@@ -174,7 +174,7 @@ class Backend(Contract):
         carry batch axes that broadcast with ``a``'s."""
         idx = perm[..., None, :] if axis == -1 else perm[..., :, None]
         shape = np.broadcast_shapes(tuple(idx.shape), tuple(a.shape))
-        return self.take_along_axis(self.broadcast_to(a, shape), self.broadcast_to(idx, shape), axis)
+        return self._take_along_axis(self.broadcast_to(a, shape), self.broadcast_to(idx, shape), axis)
 
     def argsort(self, a, axis=-1):
         return self.xp.argsort(a, axis=axis)

@@ -46,6 +46,13 @@ def test_each_backend_implements_every_primitive_and_attribute(which):
     assert isinstance(b, contract.Contract) and b.arrays.arrays is b.arrays
 
 
+@pytest.mark.parametrize("which", ["numpy", "array_api_strict", "generic", "tensor"])
+def test_a_backend_shows_nothing_public_beyond_the_contract(which):
+    b = _backends()[which]
+    extra = {n for n in dir(b) if not n.startswith("_")} - contract.NAMES
+    assert extra <= {"xp"}, f"{which} has public names outside the contract: {sorted(extra)}"   # xp: its own code
+
+
 def test_the_cupy_backend_implements_every_primitive_without_a_gpu():
     missing = [n for n in contract.PRIMITIVES if _is_stub(CuPyBackend, n)]
     assert not missing and issubclass(CuPyBackend, Backend)
