@@ -57,12 +57,15 @@ from .trace_identity import check_adjoint
 
 __version__ = "0.1.0"
 
+from . import exercises  # noqa: E402, F401 -- md.exercises: imported last, it builds on the ops above
+
 __all__ = [
     "tensor", "Tensor", "Tape", "no_grad", "backward", "grad", "jvp", "register", "registry", "unregister",
     "matmul", "add", "sub", "mul", "divide", "neg", "scale", "reshape", "sum", "transpose", "adjoint", "conj", "real",
     "split", "concat",
     "permute", "solve_triangular", "qr", "lq", "QRResult", "QRPivotedResult", "LQResult", "LQPivotedResult", "FORMULAS",
     "gradcheck", "gradgradcheck", "check_adjoint", "enable_grad", "Report", "NodeCheck", "draw", "paper", "backend",
+    "exercises",
     "MatdiffError", "ShapeError", "DTypeError", "DeviceError", "GraphError", "RankDeficientError", "NonFiniteError",
     "GradcheckError", "ConversionError", "DivisionByZeroError", "IllConditionedWarning", "PrecisionWarning",
 ]

@@ -143,3 +143,11 @@ def can_draw():
         return True
     print("(Graphviz's 'dot' is not installed -- apt-get install graphviz / brew install graphviz -- so no picture)")
     return False
+
+
+def your_turn(*exercises):
+    """The closing line of a tutorial: the exercises (``python -m matdiff exercises``) where the learner writes the
+    rule just shown, and matdiff grades it against finite differences and its own rule."""
+    first = exercises[0]
+    print(f"Your turn: write it yourself -- exercises {', '.join(exercises)}:  python -m matdiff exercises start "
+          f"{first}  then  python -m matdiff exercises check {first} {first}.py --hint 1")

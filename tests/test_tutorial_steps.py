@@ -118,3 +118,21 @@ def test_display_prints_where_the_file_is_outside_jupyter(capsys):
     tutorial.display(Drawn())
     tutorial.display(Drawn(), "open {file} in a browser")
     assert capsys.readouterr().out.splitlines() == ["drew fig.dot, fig.png", "open fig.png in a browser"]
+
+
+@pytest.mark.parametrize("number", ["01", "02", "03", "04", "05", "06", "07"])
+def test_tutorials_01_to_07_end_by_pointing_at_their_exercises(number):
+    """Each tutorial's last line names exercises that exist, and the command it prints is one the CLI takes."""
+    from matdiff import exercises
+    (path,) = (Path(__file__).resolve().parents[1] / "tutorials").glob(f"{number}_*.py")
+    last = path.read_text().rstrip().splitlines()[-1]
+    names = re.fullmatch(r"your_turn\((.*)\)", last)
+    assert names, f"{path.name} ends with {last!r}, not your_turn(...)"
+    for name in re.findall(r'"(\w+)"', names.group(1)):
+        assert name in exercises.ORDER, f"{path.name} points at an exercise {name!r} that does not exist"
+
+
+def test_your_turn_prints_a_start_and_a_check_command(capsys):
+    tutorial.your_turn("qr", "qr_jvp")
+    out = capsys.readouterr().out
+    assert "python -m matdiff exercises start qr" in out and "exercises check qr qr.py" in out and "qr_jvp" in out

@@ -10,7 +10,7 @@
 import numpy as np
 
 import matdiff as md
-from matdiff.tutorial import same, step
+from matdiff.tutorial import same, step, your_turn
 
 rng = np.random.default_rng(0)
 step("1. Build a small graph by hand: C = A B, D = C^T, L = sum(D ∘ W)")
@@ -53,3 +53,4 @@ step("5. gradcheck: every derivative against central differences")
 report = md.gradcheck(lambda A, B: (A @ B).T, [A, B])
 print(report)
 assert report.ok
+your_turn("matmul", "trace_identity")

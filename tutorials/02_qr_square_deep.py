@@ -12,7 +12,7 @@ import numpy as np
 
 import matdiff as md
 from matdiff import paper
-from matdiff.tutorial import can_draw, display, figures_dir, same, show, step
+from matdiff.tutorial import can_draw, display, figures_dir, same, show, step, your_turn
 
 rng = np.random.default_rng(1)
 step("1. One QR node (Figure 1)")
@@ -85,3 +85,4 @@ if can_draw():
     page = md.draw([Q2, R2], figures_dir() / "02_qr_deep_steps.html", steps=True, seeds=[Qbar, Rbar],
                    title="Deep QR (Figure 1): backward step by step")
     display(page, "open {file} in a browser: Next/Previous or the arrow keys step through the sweep")
+your_turn("qr", "qr_jvp")

@@ -14,7 +14,7 @@ import numpy as np
 
 import matdiff as md
 from matdiff import paper
-from matdiff.tutorial import can_draw, display, figures_dir, same, step
+from matdiff.tutorial import can_draw, display, figures_dir, same, step, your_turn
 
 rng = np.random.default_rng(2)
 m, n = 3, 5
@@ -101,3 +101,4 @@ if can_draw():
     page = md.draw([Q3, R3], figures_dir() / "03_qr_wide_steps.html", steps=True, seeds=[Qbar, Rbar],
                    title="Wide QR (Figure 2): backward step by step")
     display(page, "open {file} in a browser; the frame after 'adjoint' shows Qbar' = Qbar + Y Vbar^T")
+your_turn("qr_wide", "figure2")

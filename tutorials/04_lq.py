@@ -13,7 +13,7 @@ import numpy as np
 
 import matdiff as md
 from matdiff import paper
-from matdiff.tutorial import can_draw, display, figures_dir, same, show, step
+from matdiff.tutorial import can_draw, display, figures_dir, same, show, step, your_turn
 
 rng = np.random.default_rng(4)
 step("1. Wide LQ: one node, Eq 17 by hand")
@@ -84,3 +84,4 @@ if can_draw():
     page = md.draw([L3, Q3], figures_dir() / "04_lq_deep_steps.html", steps=True, seeds=[Lbar2, Qbar2],
                    title="Deep LQ (Proposition 3): backward step by step")
     display(page, "open {file} in a browser: Next/Previous or the arrow keys step through the sweep")
+your_turn("lq", "lq_deep")

@@ -13,7 +13,7 @@ import numpy as np
 
 import matdiff as md
 from matdiff import paper
-from matdiff.tutorial import same, show, step
+from matdiff.tutorial import same, show, step, your_turn
 
 rng = np.random.default_rng(5)
 m, n = 6, 4
@@ -53,3 +53,4 @@ same("A.grad", grads["eq3"], eq3, labels=("engine", "Eq 3 in NumPy above"), rtol
 report = md.gradcheck(lambda A: tuple(md.qr(A, formula="eq8")), [md.tensor(a, requires_grad=True)])
 print(report.summary)
 assert report.ok
+your_turn("complex_correction")

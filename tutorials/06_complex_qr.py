@@ -13,7 +13,7 @@ import numpy as np
 
 import matdiff as md
 from matdiff import paper
-from matdiff.tutorial import same, show, step
+from matdiff.tutorial import same, show, step, your_turn
 
 rng = np.random.default_rng(6)
 crandn = lambda *s: rng.standard_normal(s) + 1j * rng.standard_normal(s)  # noqa: E731
@@ -75,3 +75,4 @@ for fused in (False, True):
     report = md.gradcheck(lambda A: tuple(md.qr(A, fused=fused)), [w])
     print(f"fused={fused}:", report.summary)
     assert report.ok
+your_turn("complex_correction", "qr")

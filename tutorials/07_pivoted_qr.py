@@ -10,7 +10,7 @@
 import numpy as np
 
 import matdiff as md
-from matdiff.tutorial import same, show, step
+from matdiff.tutorial import same, show, step, your_turn
 
 rng = np.random.default_rng(7)
 a = rng.standard_normal((3, 6))
@@ -56,3 +56,4 @@ step("5. gradcheck through the pivoted graph")
 report = md.gradcheck(lambda A: tuple(md.qr(A, pivoting=True)[:2]), [A])
 print(report.summary)
 assert report.ok
+your_turn("pivoting")
