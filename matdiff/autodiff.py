@@ -23,7 +23,7 @@ def _as_list(x):
 
 def _seed_array(out, seed, lead=0, what="seed"):
     """Check a seed against its output (shape, dtype, device) and return it as an array of the output's backend."""
-    b, data = out._b, out.data
+    b, data = out._b, out._data
     if type(seed) is b.array_type and seed.shape == data.shape and seed.dtype == data.dtype:
         return seed                                   # the common case: an array that fits
     if isinstance(seed, Tensor):

@@ -10,7 +10,7 @@ import numbers
 
 from . import backend as _backend
 from .errors import DeviceError, MatdiffError
-from .tape import Context, Node, _local
+from .tape import Context, Node, _local, stamp
 from .tensor import Tensor, _host_array, tensor
 
 
@@ -58,6 +58,7 @@ def _call_path(op):
             else:
                 ctx.needs_grad, record = _NOT_NEEDED, False
             out = op.forward(ctx, x._data, **params) if params else op.forward(ctx, x._data)
+            leaf = x.node is None                     # a leaf input: the node stamps it (tape.stamp)
         else:
             b = _one_backend(op, inputs)
             if b is None:                             # arrays or scalars among the inputs: constants
@@ -67,10 +68,11 @@ def _call_path(op):
             record = True in ctx.needs_grad and not _local.off
             arrays = [x._data for x in inputs]
             out = op.forward(ctx, *(arrays if b.promotes else _promoted(b, arrays)), **params)
+            leaf = True                               # (stamp looks)
         if out.__class__ is not tuple:                # one output: the common case, inline
             out = Tensor(out if out.__class__ is b.array_type else _array_out(op, b, out), b, record)
             if record:
-                out.node = Node(op, inputs, (out,), ctx, params)
+                out.node = Node(op, inputs, (out,), ctx, params, stamp(inputs) if leaf else None)
                 if out._data.dtype is not inputs[0]._data.dtype and not b.is_float(out._data.dtype):
                     out.requires_grad = False         # integer outputs: no gradient
             return out
@@ -103,7 +105,7 @@ def _outputs(op, b, inputs, out, ctx, params, record):
         outs.append(Tensor(o if o.__class__ is b.array_type else _array_out(op, b, o), b, record))
     outs = tuple(outs)
     if record:
-        node, like = Node(op, inputs, outs, ctx, params), inputs[0]._data.dtype
+        node, like = Node(op, inputs, outs, ctx, params, stamp(inputs)), inputs[0]._data.dtype
         for o in outs:
             o.node = node
             if o._data.dtype is not like and not b.is_float(o._data.dtype):

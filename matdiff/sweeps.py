@@ -8,7 +8,7 @@ running sum (``_pull``, which checks what the rule returned; a tensor used twice
 type; the running sums are keyed by the tensors themselves (identity hashing: Tensor defines no ``__eq__``).
 """
 from .errors import GraphError
-from .tape import _deferred_checks, check_stamps, check_writes, graph_nodes
+from .tape import _SMALL, _deferred_checks, _writes, check_stamps, check_writes, fingerprint, graph_nodes
 
 
 def fit(b, g, shape, dtype, lead=0):
@@ -51,15 +51,19 @@ def backward_sweep(outputs, seeds, *, retain_graph=False, capture=None, set_grad
     for o, seed in zip(outputs, seeds):              # the sweep has passed the node that made it
         adj[o] = adj[o] + seed if o in adj else seed
     visited, nodes = [], graph_nodes(outputs)
-    check_writes(nodes)                              # a saved value replaced (T.data = ...) since the forward?
+    if nodes and _writes.last > nodes[0].seq:        # a T.data = ... since the forward: were saved values replaced?
+        check_writes(nodes)
     with _deferred_checks():                         # a GPU's checks reach the host once, here, before any write
         for node in reversed(nodes):
             outs = node.outputs
             cots = (adj.get(outs[0]),) if len(outs) == 1 else tuple([adj.get(o) for o in outs])
             if cots[0] is None and all(c is None for c in cots):
                 continue                             # nothing flows through this node (None: an unused output)
-            if node.stamps is not None:              # a leaf input written in place since the forward?
-                check_stamps(node, nodes)
+            stamps = node.stamps                     # a leaf input written in place since the forward?
+            if stamps is not None:
+                for t, d, c in stamps:
+                    if t._data is not d or (d.tobytes() if d.nbytes <= _SMALL else fingerprint(d)) != c:
+                        check_stamps(node, nodes)    # (which raises, saying what changed)
             grads = _pull(node, cots, adj, lead, context)    # its inputs' adjoints, checked and added into adj
             if trace is not None:
                 trace(node, cots, grads)

@@ -16,9 +16,10 @@ naming the tensor, the node and the fix), by the cheapest check for each way a v
   ``np.asarray(T)``: ``exposed``), so ``Q.data[:] = 0`` fails at the write with NumPy's "assignment destination is
   read-only" -- a flag set once, nothing per node;
 * a leaf's array is the user's (``md.tensor`` does not copy, and freezing a user's own array would surprise), so
-  each node that takes a leaf keeps a CRC-32 of its bytes (``Node.stamps``) and the sweep compares it at that node:
-  ``A.data[0, 0] += 5``, or a write to the NumPy array the leaf was made from, is caught there. (A change escapes
-  only if it keeps the CRC, odds 2^-32; on GPU and array_api_strict arrays only ``.data =`` writes are seen.)
+  each node that takes a leaf keeps a stamp of it (``Node.stamps``: a copy of its bytes up to 4 KiB -- cheaper than
+  a CRC call --, else their CRC-32) and the sweep compares it at that node: ``A.data[0, 0] += 5``, or a write to
+  the NumPy array the leaf was made from, is caught there. (A change to a large leaf escapes only if it keeps the
+  CRC, odds 2^-32; on GPU and array_api_strict arrays only ``.data =`` writes are seen.)
 
 This layer knows tensors only by duck type (``.node``, ``._data``, ``.grad``, ``.requires_grad``).
 """
@@ -63,7 +64,7 @@ class Node:
 
     __slots__ = ("op", "inputs", "outputs", "ctx", "params", "seq", "origin", "stamps")
 
-    def __init__(self, op, inputs, outputs, ctx, params):
+    def __init__(self, op, inputs, outputs, ctx, params, stamps=None):
         self.op = op
         self.inputs = inputs
         self.outputs = outputs
@@ -71,12 +72,7 @@ class Node:
         self.params = params              # the call's keyword arguments (axis=, perm=...): to re-run the node alone
         self.seq = next(_seq)
         self.origin = None                # "backward" for a node recorded by a create_graph sweep
-        for t in inputs:                  # stamps: (k, array, CRC) of each leaf input, checked by the sweeps
-            if t.node is None:
-                self.stamps = stamp(inputs)
-                break
-        else:
-            self.stamps = None
+        self.stamps = stamps              # ``stamp(inputs)``: (leaf, array, its bytes or CRC) per leaf input
         if _TAPES:
             for tape in _TAPES:
                 tape.nodes.append(self)
@@ -224,10 +220,11 @@ _SEQ = attrgetter("seq")
 
 # -- saved values changed after the forward (see the module docstring) ------------------------------------------
 class _Writes:
-    last = -1                     # sequence number of the latest ``T.data = ...`` anywhere
+    """``last``: the sequence number of the latest ``T.data = ...`` anywhere (an instance attribute: faster to read)."""
 
 
 _writes = _Writes()
+_writes.last = -1
 _WRITTEN = weakref.WeakKeyDictionary()      # tensor -> sequence number of its latest ``.data =``
 
 
@@ -253,33 +250,50 @@ def _leaf_array(t, d):
     return False
 
 
+_ndarray = np.ndarray
+_SMALL = 4096                     # bytes: a leaf this small is stamped with its bytes, a larger one with a CRC
+
+
 def fingerprint(a):
-    """CRC-32 of a NumPy array's bytes (None for other arrays: the device's memory is not read for a check)."""
+    """What a leaf's NumPy array is stamped with: its bytes (up to 4 KiB: exact, and cheaper than a CRC call), else
+    their CRC-32. None for other arrays (a GPU's memory is not read back for a check)."""
     if a.__class__ is not np.ndarray:
         return None
-    return zlib.crc32(a if a.flags.c_contiguous else np.ascontiguousarray(a))
+    if a.nbytes <= _SMALL:
+        return a.tobytes()
+    try:
+        return zlib.crc32(a)
+    except ValueError:                            # not C-contiguous: the CRC of a contiguous copy
+        return zlib.crc32(np.ascontiguousarray(a))
 
 
 def stamp(inputs):
-    """``(k, array, CRC)`` for each leaf input ``k`` of a new node (None if no NumPy leaf): what ``check_stamps``
-    compares at backward."""
-    out = []
-    for k, t in enumerate(inputs):
+    """``(tensor, array, fingerprint)`` for each NumPy leaf among a new node's ``inputs``, or None: what
+    ``check_stamps`` compares at backward."""
+    if len(inputs) == 1:                          # unary nodes, inline
+        t = inputs[0]
+        d = t._data
+        if t.node is None and d.__class__ is _ndarray:
+            return ((t, d, d.tobytes() if d.nbytes <= _SMALL else fingerprint(d)),)
+        return None
+    out = ()
+    for t in inputs:
         if t.node is None:
             d = t._data
-            c = fingerprint(d)
-            if c is not None:
-                out.append((k, d, c))
-    return tuple(out) if out else None
+            if d.__class__ is _ndarray:
+                out += ((t, d, d.tobytes() if d.nbytes <= _SMALL else fingerprint(d)),)
+    return out or None
 
 
 def check_stamps(node, nodes):
-    """Raise if a leaf input of ``node`` no longer holds the array it had at the forward, or that array changed."""
-    for k, d, c in node.stamps:
-        t = node.inputs[k]
+    """Raise if a leaf input of ``node`` no longer holds the array it had at the forward, or that array changed.
+    (Not for a freed node: the sweep then says it was freed, the first thing to fix.)"""
+    if node.ctx is None:
+        return
+    for t, d, c in node.stamps:
         if t._data is not d:
             raise _changed(t, node, nodes, "its .data was assigned a new array")
-        if fingerprint(d) != c:
+        if (d.tobytes() if d.nbytes <= _SMALL else fingerprint(d)) != c:
             raise _changed(t, node, nodes, "its array was written in place (T.data[...] = ..., or a write to the "
                                            "NumPy array it was made from: md.tensor does not copy)")
 
@@ -287,9 +301,11 @@ def check_stamps(node, nodes):
 def check_writes(nodes):
     """If some ``T.data = ...`` came after the first of ``nodes`` (in execution order), raise for the first node
     with an input or output written after it was recorded. One comparison when nothing was written since."""
-    if not nodes or _writes.last < nodes[0].seq:
+    if not nodes or _writes.last < nodes[0].seq:       # (the sweeps test this inline before calling)
         return
     for node in nodes:
+        if node.ctx is None:                      # freed: the sweep says so, the first thing to fix
+            continue
         for t in (*node.inputs, *node.outputs):
             w = _WRITTEN.get(t)
             if w is not None and w > node.seq:

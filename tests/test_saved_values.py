@@ -247,3 +247,15 @@ def test_optimiser_step_between_backward_and_next_forward_is_fine():
     Q, R = md.qr(W)
     md.backward([Q, R], list(_qr_loss_seeds()))
     np.testing.assert_array_equal(W.grad, _qr_grad(W.numpy()))
+
+
+def test_a_freed_graph_says_freed_even_after_a_change():
+    A = md.tensor(_rand(4, 3), requires_grad=True)
+    Q, R = md.qr(A)
+    md.backward([Q, R], list(_qr_loss_seeds()))
+    A.data[0, 0] += 1                                  # an optimiser step, in place ...
+    with pytest.raises(GraphError, match="freed by an earlier backward"):
+        md.backward([Q, R], list(_qr_loss_seeds()))
+    A.data -= 0.1                                      # ... or through the setter
+    with pytest.raises(GraphError, match="freed by an earlier backward"):
+        md.backward([Q, R], list(_qr_loss_seeds()))
