@@ -11,7 +11,7 @@ import numpy as np
 
 from . import backend as _backend
 from .errors import DeviceError, DTypeError, GraphError, MatdiffError, NonFiniteError, ShapeError
-from .notation import Names, bar, short_ref
+from .notation import Names, bar, cite
 from .sweeps import backward_sweep, forward_sweep
 from .tape import Tape, graph_nodes
 from .tensor import Tensor, tensor
@@ -193,7 +193,8 @@ class _Trace:
 
     def __call__(self, node, cots, grads):
         b, names = node.ctx.b, self.names
-        print(f"── node #{self.number[id(node)]} {node.op.name}: {names.rule(node)}   [{short_ref(node.op.ref)}]")
+        where = f"   [{cite(node)}]" if cite(node) else ""
+        print(f"── node #{self.number[id(node)]} {node.op.name}: {names.rule(node)}{where}")
         for o, c in zip(node.outputs, cots):
             name = bar(names.name(o))
             print("   in  " + (_describe(b, name, c) if c is not None else f"{name}: 0 (this output was not used)"))

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MatdiffError
-from .notation import Names, bar, short_ref
+from .notation import Names, bar, cite
 from .tape import Tape, graph_nodes
 
 FORMATS = (".svg", ".png", ".pdf", ".dot", ".html")
@@ -193,7 +193,7 @@ def _tensor_node(g, key, t, compact=False):
 def _op_node(g, n, compact=False):
     """An op box: its number, name, rule and reference (a recorded node of a compact drawing: number and name)."""
     recorded = n.origin == "backward"                         # recorded by a create_graph backward
-    eq, where = (None, "") if compact and recorded else (g.names.equation(n), short_ref(n.op.ref))
+    eq, where = (None, "") if compact and recorded else (g.names.equation(n), cite(n))
     text = f"#{g.number[id(n)]} {n.op.name}" + (f"\\n{_esc(eq)}" if eq else "")
     text += f"\\n[{_esc(where)}]" if where else ""
     fill = "#dcc8ff" if recorded else "#fff4d6"

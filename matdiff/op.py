@@ -149,6 +149,8 @@ def _as_tensor(x, b, like_dtype):
         dtype = like_dtype
         if isinstance(x, complex) and not b.is_complex(dtype):
             dtype = b.complex_dtype(dtype)
+        elif not b.is_float(dtype) and not isinstance(x, int):     # int tensor + 2.5: float64, as NumPy, not 2
+            dtype = b.float64
         return Tensor(b.asarray(x, dtype=dtype), b)
     xb = _backend.owner(x)
     if xb is None:

@@ -202,4 +202,4 @@ def random_like(rng, t, b):
 
 
 def is_single(ts):
-    return any(t.backend.real_dtype(t.dtype) == t.backend.xp.float32 for t in ts if t.backend.is_float(t.dtype))
+    return any(t.backend.real_dtype(t.dtype) == t.backend.float32 for t in ts if t.backend.is_float(t.dtype))

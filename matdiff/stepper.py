@@ -22,7 +22,7 @@ import numpy as np
 
 from .draw import _render, graph_of, to_dot, value_key
 from .errors import MatdiffError
-from .notation import short_ref
+from .notation import cite
 from .stepper_page import fill
 from .sweeps import fit
 from .tape import Context, graph_nodes
@@ -219,7 +219,7 @@ def _caption(g, k, node, frames):
                 "(dashed red edges carry adjoints; faded ones are not computed yet).")
     if node is None:
         return f"Frame {last} of {last}: the sweep is done; every adjoint is known (the leaves' totals below)."
-    where = short_ref(node.op.ref)
+    where = cite(node)
     return (f"Frame {k} of {last}: node #{g.number[id(node)]} {node.op.name} -- {g.names.rule(node, g.total)}"
             + (f"   [{where}]" if where else "") + "\nIt receives the adjoints of its outputs and sends each input "
             "its contribution (bold edges).")

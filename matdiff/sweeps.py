@@ -38,15 +38,11 @@ def fit(b, g, shape, dtype, lead=0):
 
 def backward_sweep(outputs, seeds, *, retain_graph=False, capture=None, set_grads=True, lead=0, trace=None,
                    context=None):
-    """Reverse sweep from ``outputs`` seeded with ``seeds`` (arrays fitted to the outputs already).
+    """Reverse sweep from ``outputs`` seeded with ``seeds`` (arrays fitted to the outputs already); all or nothing.
 
-    Leaves (and, since this is a teaching engine, every intermediate that requires grad) get ``.grad`` when
-    ``set_grads``; leaves accumulate over calls, intermediates hold the last adjoint. ``capture`` lists tensors whose
-    total adjoints are returned (None where nothing flowed). ``lead`` leading axes of the seeds are a batch of
-    independent seeds (gradcheck's rows). Nodes are freed afterwards unless ``retain_graph``. All or nothing: if a
-    rule raises (a rank-deficient QR, say), no ``.grad`` is written and no node is freed. ``context(node)``, if given,
-    is the context the rules receive instead of ``node.ctx`` (create_graph=True hands them Tensors: graph.py).
-    """
+    ``set_grads``: write ``.grad`` (leaves accumulate, intermediates hold the last adjoint); ``capture``: tensors whose
+    total adjoints are returned; ``lead``: leading seed axes that are a batch of seeds (gradcheck's rows);
+    ``context(node)``: the context the rules get instead of ``node.ctx`` (create_graph=True: Tensors, graph.py)."""
     adj = {}                                         # tensor -> its adjoint: the sum over its uses, complete once
     for o, seed in zip(outputs, seeds):              # the sweep has passed the node that made it
         adj[o] = adj[o] + seed if o in adj else seed

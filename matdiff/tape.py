@@ -166,7 +166,7 @@ class _deferred_checks:
 def _settle(pending):
     """Run the pending checks on one host copy of all their values (the one synchronisation of the sweep)."""
     b = pending[0][0]
-    flat = b.concat([b.reshape(b.astype(v, b.xp.float64), (-1,)) for _, v, _ in pending], axis=0)
+    flat = b.concat([b.reshape(b.astype(v, b.float64), (-1,)) for _, v, _ in pending], axis=0)
     host, start = b.to_host(flat), 0
     for _, v, callback in pending:
         size = math.prod(v.shape)

@@ -47,6 +47,14 @@ def test_backward_trace_prints_each_node_with_its_adjoints(capsys):
     assert out.index("sum") < out.index("mul") < out.index("qr")       # reverse execution order
     assert "── node #1 qr: A = Q R" in out and "── node #3 sum" in out            # numbered from #1 in this graph
     assert "Eq 3" in out and "R\u0304: shape (2, 2)" in out and "A\u0304 (this node's part): shape (3, 2)" in out
+    assert "[]" not in out                      # sum and mul cite no source: no empty brackets
+
+
+def test_a_float_scalar_meets_an_integer_tensor_as_numpy_does():
+    """int tensor + 2.5 is float64 [3.5, 4.5] (NumPy's promotion), never silently truncated to [3, 4]."""
+    T = md.tensor(np.array([1, 2]))
+    assert np.array_equal((T + 2.5).numpy(), [3.5, 4.5]) and (T + 2).dtype == T.dtype
+    assert np.array_equal((T * 0.5).numpy(), [0.5, 1.0]) and np.array_equal((T - 0.5).numpy(), [0.5, 1.5])
 
 
 def test_tensor_to_same_device_and_numpy_roundtrip():

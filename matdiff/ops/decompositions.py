@@ -201,22 +201,22 @@ def _validate(A, name, mode, formula, pivoting, fused):
             raise MatdiffError(f"{name}: {flag} must be True or False, got {value!r}; pass {flag}=True or {flag}=False")
     if not isinstance(A, Tensor):
         A = tensor(A)
-    b, shape = A._b, A.data.shape
+    b, shape = A._b, A._data.shape
     if len(shape) < 2:
         raise ShapeError(f"{name} needs a matrix (or a stack of them) with at least 2 axes, got shape {shape}; "
                          "make a vector a column with x[:, None] (or a row with x[None, :])")
     if not shape[-2] or not shape[-1]:
         raise ShapeError(f"{name} of an empty {shape[-2]}x{shape[-1]} matrix: matdiff requires m, n >= 1 "
                          "(an empty factorisation has nothing to differentiate); an empty batch (0, m, n) is fine")
-    if not b.is_float(A.data.dtype):
+    if not b.is_float(A._data.dtype):
         if A.requires_grad:
             raise DTypeError(f"{name} needs float32/64 or complex64/128 input, got {b.dtype_name(A.dtype)}")
-        A = tensor(b.astype(A.data, b.float64))
+        A = tensor(b.astype(A._data, b.float64))
     if mode != "reduced" and mode != "complete":
         raise MatdiffError(f"{name}: unknown mode {mode!r}; use mode='reduced' (or 'complete')")
     if formula not in FORMULAS:
         raise MatdiffError(f"{name}: unknown formula {formula!r}; choose one of {', '.join(FORMULAS)}")
-    if not b.isfinite_all(A.data):
+    if not b.isfinite_all(A._data):
         raise NonFiniteError(f"{name}: the input contains NaN or inf; a decomposition of it (and its gradient) "
                              "would be meaningless -- clean the data first")
     return A
@@ -248,11 +248,11 @@ def _decompose(kind, A, mode, pivoting, fused, formula):
     kw = {"formula": formula} if kind == "qr" else {}
     perm = None
     if pivoting:
-        host = b.pivots(A.data, rows=kind == "lq")           # on the host (geqp3), checked there by permute
+        host = b.pivots(A._data, rows=kind == "lq")           # on the host (geqp3), checked there by permute
         A = permute(A, perm=host, axis=axis)
         A.name = A.name or spec["permuted"]
         perm = b.from_host(host)                               # the caller's copy, on the tensor's device
-    m, n = A.data.shape[-2:]
+    m, n = A._data.shape[-2:]
     k, long = min(m, n), (n if axis == -1 else m)         # the partitioned axis is the long one when k < long
     if mode == "complete" and _complete(A, kind, (m > n) if kind == "qr" else (m < n)):
         outs = _complete_factors(b, A, kind)
@@ -286,8 +286,8 @@ def _partition_graph(kind, A, k, axis, kw):
 def _complete_factors(b, A, kind):
     """mode='complete' where it differs from reduced (deep QR, wide LQ): no grad, LAPACK's complete QR, gauged."""
     if kind == "qr":
-        return tuple(tensor(x) for x in _gauge(b, *b.qr_complete(A.data)))
-    Qr, Rr = _gauge(b, *b.qr_complete(b.mH(A.data)))
+        return tuple(tensor(x) for x in _gauge(b, *b.qr_complete(A._data)))
+    Qr, Rr = _gauge(b, *b.qr_complete(b.mH(A._data)))
     return tensor(b.mH(Rr)), tensor(b.mH(Qr))
 
 
