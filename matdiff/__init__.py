@@ -10,7 +10,13 @@ Square, Wide, and Deep -- Real or Complex -- Matrices").
 """
 from . import backend, paper  # noqa: F401
 from .autodiff import backward, grad, jvp
-from .draw import draw
+from .checks.finite_differences import gradcheck
+from .checks.report import NodeCheck, Report
+from .checks.second_order import gradgradcheck
+from .checks.trace_identity import check_adjoint
+from .engine.registry import register, registry, unregister
+from .engine.tape import Tape, enable_grad, no_grad
+from .engine.tensor import Tensor, tensor
 from .errors import (
                      ConversionError,
                      DeviceError,
@@ -25,7 +31,6 @@ from .errors import (
                      RankDeficientError,
                      ShapeError,
 )
-from .finite_differences import gradcheck
 from .ops import (
                      add,
                      adjoint,
@@ -48,12 +53,7 @@ from .ops import (
                      transpose,
 )
 from .ops.decompositions import FORMULAS, LQPivotedResult, LQResult, QRPivotedResult, QRResult
-from .registry import register, registry, unregister
-from .report import NodeCheck, Report
-from .second_order import gradgradcheck
-from .tape import Tape, enable_grad, no_grad
-from .tensor import Tensor, tensor
-from .trace_identity import check_adjoint
+from .teach.draw import draw
 
 __version__ = "0.1.0"
 

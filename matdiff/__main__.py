@@ -91,7 +91,7 @@ def _copy(dest):
 
 
 def _parser():
-    """The command line's parser: check, tutorials, registry (exercises has its own, in matdiff/exercises/cli.py)."""
+    """The command line's parser: check, tutorials, registry (exercises: teach/exercises/cli.py)."""
     p = argparse.ArgumentParser(prog="python -m matdiff", description=_ABOUT,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", metavar="{check,tutorials,registry,exercises}")
@@ -122,7 +122,7 @@ def main(argv=None):
     """Run the command line on ``argv`` (default ``sys.argv[1:]``); returns the exit status. Alone: the help."""
     p = _parser()
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["exercises"]:                # its own command line (matdiff/exercises/cli.py)
+    if argv[:1] == ["exercises"]:                # its own command line (matdiff/teach/exercises/cli.py)
         from matdiff.exercises import main as exercises
         return exercises(argv[1:])
     args = p.parse_args(argv)
@@ -137,12 +137,12 @@ def main(argv=None):
     if args.cmd == "registry":
         print(md.registry)
         return 0
-    from matdiff import checks
+    from matdiff import suite
     if args.device == "gpu" and not md.backend.gpu_available():
         print("--device gpu: CuPy with a CUDA device is not available here "
               "(pip install 'matdiff[gpu-cuda12]' or 'matdiff[gpu-cuda13]'; nvidia-smi shows the CUDA version)")
         return 2
-    return 1 if checks.run(device=args.device, fast=args.fast) else 0
+    return 1 if suite.run(device=args.device, fast=args.fast) else 0
 
 
 if __name__ == "__main__":

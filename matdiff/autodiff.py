@@ -10,11 +10,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import backend as _backend
+from .engine.notation import Names, bar, cite
+from .engine.sweeps import backward_sweep, forward_sweep
+from .engine.tape import Tape, graph_nodes
+from .engine.tensor import Tensor, tensor
 from .errors import DeviceError, DTypeError, GraphError, MatdiffError, NonFiniteError, ShapeError
-from .notation import Names, bar, cite
-from .sweeps import backward_sweep, forward_sweep
-from .tape import Tape, graph_nodes
-from .tensor import Tensor, tensor
 
 
 def _as_list(x):
@@ -92,7 +92,7 @@ def backward(outputs: Tensor | Sequence[Tensor], seeds: Any = None, *, retain_gr
     ``seeds`` are the outputs' adjoints (arrays or Tensors); without them each output must be a real scalar.
     ``retain_graph=True`` keeps the saved values for another sweep (default: ``create_graph``).
     ``create_graph=True`` records the backward pass itself as nodes: ``.grad`` then holds Tensors that can be
-    differentiated again (a Hessian-vector product is a backward of a gradient; see :mod:`matdiff.graph`).
+    differentiated again (a Hessian-vector product is a backward of a gradient; see :mod:`matdiff.ops.on_tensors`).
     ``trace=True`` prints each node as the sweep visits it -- numbered from #1 in execution order, its rule in
     the graph's names and its equation, the adjoints coming in and going out (values for small matrices).
     """
@@ -100,7 +100,7 @@ def backward(outputs: Tensor | Sequence[Tensor], seeds: Any = None, *, retain_gr
     outputs, seeds = _prepare(outputs, seeds)
     trace = _Trace(outputs) if trace else None
     if create_graph:
-        from .graph import graph_sweep  # rules on Tensors: the layer above the ops
+        from .ops.on_tensors import graph_sweep  # rules on Tensors: the layer above the ops
         graph_sweep(outputs, _keep_tensors(given, seeds), retain_graph=retain_graph is not False, trace=trace)
     else:
         backward_sweep(outputs, seeds, retain_graph=bool(retain_graph), trace=trace)
@@ -112,7 +112,7 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor], 
     ``create_graph=True``, Tensors whose own graph records the backward pass, so they can be differentiated again
     (``md.grad(md.grad(L, [A], create_graph=True)[0] ..., [A], [V])`` is a Hessian-vector product)."""
     if create_graph:
-        from .graph import graph_sweep
+        from .ops.on_tensors import graph_sweep
         given = _as_list(seeds) if seeds is not None else None
         outputs, arrays = _prepare(outputs, seeds)
         inputs = _as_list(inputs)

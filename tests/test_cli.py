@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 import matdiff as md
-from matdiff import checks
+from matdiff import suite
 from matdiff.__main__ import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,10 +44,10 @@ def test_cli_check_exits_nonzero_on_a_failure(monkeypatch):
         def jvp(ctx, dA):
             return dA * 2
 
-    monkeypatch.setitem(checks.CASES, "bad_check_op", [("2d", [(2, 2)], lambda A: md.registry["bad_check_op"](A))])
+    monkeypatch.setitem(suite.CASES, "bad_check_op", [("2d", [(2, 2)], lambda A: md.registry["bad_check_op"](A))])
     try:
         lines = []
-        failures = checks.run(out=lines.append)
+        failures = suite.run(out=lines.append)
         assert [f[0] for f in failures] == ["bad_check_op", "bad_check_op"]
         assert any("FAIL" in ln for ln in lines)
     finally:
@@ -59,17 +59,17 @@ def _small(backend="numpy"):
 
 
 def _only(monkeypatch, cases):
-    """Run checks.run on ``cases`` alone; every op registered now counts as having a case (an op without one is
+    """Run suite.run on ``cases`` alone; every op registered now counts as having a case (an op without one is
     test_ops.py's business), so the run's verdict is that of these cases."""
-    monkeypatch.setattr(checks, "cases", cases)
-    monkeypatch.setattr(checks, "CASES", {op: [] for op in md.registry})
+    monkeypatch.setattr(suite, "cases", cases)
+    monkeypatch.setattr(suite, "CASES", {op: [] for op in md.registry})
 
 
 def test_check_fast_says_what_it_compares(monkeypatch):
     """--fast compares random projections, not the Jacobian: its header says that instead of the full check's."""
     _only(monkeypatch, _small)
     full, fast = [], []
-    assert not checks.run(out=full.append) and not checks.run(fast=True, out=fast.append)
+    assert not suite.run(out=full.append) and not suite.run(fast=True, out=fast.append)
     assert "compares every derivative" in full[0] and "<v, J u>" not in full[0]
     assert "compares every derivative" not in fast[0]
     for words in ("--fast", "does not form the Jacobian", "<v, J u>", "<J^H v, u>", "random directions"):
@@ -79,7 +79,7 @@ def test_check_fast_says_what_it_compares(monkeypatch):
 
 def test_check_fast_flag_reaches_the_run(monkeypatch):
     seen = []
-    monkeypatch.setattr(checks, "run", lambda device, fast: seen.append((device, fast)) or [])
+    monkeypatch.setattr(suite, "run", lambda device, fast: seen.append((device, fast)) or [])
     assert main(["check", "--fast"]) == 0 and main(["check"]) == 0
     assert seen == [("cpu", True), ("cpu", False)]
     assert "<v, J u>" in _cli("check", "--help").stdout
@@ -106,7 +106,7 @@ def test_check_columns_fit_the_longest_names(monkeypatch):
 
     try:
         lines = []
-        failures = checks.run(out=lines.append)
+        failures = suite.run(out=lines.append)
     finally:
         md.unregister("an_op_without_a_check_case_at_all")
     assert [f[0] for f in failures] == ["an_op_without_a_check_case_at_all"]
@@ -121,7 +121,7 @@ def test_check_columns_fit_the_longest_names(monkeypatch):
 
 
 def test_exercises_are_a_subcommand(monkeypatch):
-    """`python -m matdiff exercises ...` hands everything after `exercises` to matdiff/exercises/cli.py."""
+    """`python -m matdiff exercises ...` hands everything after `exercises` to matdiff/teach/exercises/cli.py."""
     import matdiff.exercises as ex
     seen = []
     monkeypatch.setattr(ex, "main", lambda argv: seen.append(argv) or 7)

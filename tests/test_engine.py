@@ -81,7 +81,7 @@ def test_grad_mode_is_per_thread_and_nests():
     enable_grad inside no_grad records again, and leaving each block restores the mode around it."""
     import threading
 
-    from matdiff.tape import grad_enabled
+    from matdiff.engine.tape import grad_enabled
     A = leaf((2, 2))
     inside, other = threading.Event(), {}
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import matdiff.exercises as ex
-from matdiff.exercises.heatmap import block_map, svg_maps
+from matdiff.teach.exercises.heatmap import block_map, svg_maps
 
 
 def compile_fn(name, source):
@@ -282,7 +282,7 @@ def test_heatmap_scales_to_the_larger_map():
 # -- start: templates and notebooks -------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ex.list())
 def test_start_writes_a_template_that_imports_raises_and_grades_kindly(name, tmp_path):
-    from matdiff.exercises.cli import load
+    from matdiff.teach.exercises.cli import load
     py, nb = ex.start(name, str(tmp_path))
     e = ex.REGISTRY[name]
     text = open(py, encoding="utf-8").read()
@@ -311,7 +311,7 @@ def test_notebook_version_is_valid_and_its_cells_define_the_stub(name, tmp_path)
 
 
 def test_filled_template_passes_and_start_never_overwrites(tmp_path):
-    from matdiff.exercises.cli import load
+    from matdiff.teach.exercises.cli import load
     py, _ = ex.start("qr", str(tmp_path))
     src = open(py, encoding="utf-8").read().split("# -- your rule --")[0] + ex.REGISTRY["qr"].solution
     open(py, "w", encoding="utf-8").write(src)
@@ -333,7 +333,7 @@ def test_main_list_start_check(tmp_path, capsys):
 
 def test_main_check_hint_levels_and_solution(tmp_path, capsys):
     wrong = tmp_path / "qr.py"
-    wrong.write_text("from matdiff.exercises.given import mH, solve_right\nfrom matdiff.paper import copyltu\n\n"
+    wrong.write_text("from matdiff.exercises import mH, solve_right\nfrom matdiff.paper import copyltu\n\n"
                      "def vjp(Q, R, Qbar, Rbar):\n    M = R @ mH(Rbar) - mH(Qbar) @ Q\n"
                      "    return solve_right(Qbar + Q @ copyltu(M), mH(R))\n")
     assert ex.main(["check", "qr", str(wrong)]) == 1
@@ -345,7 +345,7 @@ def test_main_check_hint_levels_and_solution(tmp_path, capsys):
     assert ex.main(["check", "qr", str(wrong), "--solution"]) == 1
     assert "solution:" in capsys.readouterr().out
     right = tmp_path / "right.py"
-    right.write_text("import numpy as np\nfrom matdiff.exercises.given import mH, solve_right\n"
+    right.write_text("import numpy as np\nfrom matdiff.exercises import mH, solve_right\n"
                      "from matdiff.paper import hcopyltu\n\n" + ex.REGISTRY["qr"].solution)
     assert ex.main(["check", "qr", str(right)]) == 0
     assert "✓ all" in capsys.readouterr().out

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import matdiff as md
-import matdiff.jacobians as fd
-from matdiff.report import percent
+import matdiff.checks.jacobians as fd
+from matdiff.checks.report import percent
 from matdiff.testing import leaf
 
 
@@ -276,7 +276,7 @@ def test_help_states_defaults_keywords_and_fields():
     for word in ("1e-6", "1e-3", "1e-5", "1e-4", "1e-2", "fast", "batched", "n_checks", "seed", "max_rows",
                  "raise_on_fail", "blame", "summary", "worst", "max_rel_err"):
         assert word in doc, word
-    assert "max |difference|" in md.Report.__doc__ or "matdiff.report" in md.Report.__doc__
+    assert "max |difference|" in md.Report.__doc__ or "matdiff.checks.report" in md.Report.__doc__
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.complex128])

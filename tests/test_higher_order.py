@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import matdiff as md
-from matdiff.checks import CASES
+from matdiff.suite import CASES
 from matdiff.testing import BACKENDS, factors, leaf, rand
 
 

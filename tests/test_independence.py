@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import matdiff as md
-from matdiff.checks import CASES, decomposition_cases
 from matdiff.ops import decompositions
+from matdiff.suite import CASES, decomposition_cases
 from matdiff.testing import factors, leaf, rand
 
 

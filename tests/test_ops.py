@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import matdiff as md
-from matdiff.checks import CASES
+from matdiff.suite import CASES
 from matdiff.testing import BACKENDS, leaf
 
 ALL = [(op, i, be) for op in sorted(CASES) for i, case in enumerate(CASES[op])

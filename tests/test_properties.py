@@ -38,7 +38,7 @@ def _matrix(batch, m, n, cond, dtype, seed):
 
 
 def _bound(cond, dtype, m, n):
-    """docs/robustness.md's bound for two computations of the same factors and gradients (graph vs fused, LQ vs QR of A^H):
+    """docs/robustness.md's bound, two computations of the same factors and gradients (graph vs fused, LQ vs QR of A^H):
     relative difference <= 10 cond(X) eps max(m, n), cond(X) the partition block's (= ``cond``; observed <= 0.14x
     this in 1,500 random draws of these strategies)."""
     return 10 * cond * np.finfo(dtype).eps * max(m, n)

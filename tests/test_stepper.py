@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import matdiff as md
-from matdiff.draw import graph_of, to_dot
-from matdiff.stepper import frame_count, sweep_frames
+from matdiff.teach.draw import graph_of, to_dot
+from matdiff.teach.stepper import frame_count, sweep_frames
 from matdiff.testing import leaf
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")

@@ -91,5 +91,5 @@ def test_no_function_in_matdiff_is_longer_than_50_lines():
 def test_the_backward_sweep_reads_in_one_sitting():
     import inspect
 
-    from matdiff import sweeps
+    from matdiff.engine import sweeps
     assert len(inspect.getsource(sweeps.backward_sweep).splitlines()) <= 30

@@ -3,7 +3,7 @@ at every pause (answers fed on stdin). Every screen fits a terminal (≤ 30 line
 claim that holds is small, and a step with nothing to show (09 without a GPU) is not waited on.
 
 Each tutorial runs once here (this also is the test that it runs top to bottom); the helpers of
-matdiff/tutorial.py are tested on their own below."""
+matdiff/teach/tutorial.py are tested on their own below."""
 import os
 import re
 import subprocess
@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 
 import matdiff as md
-from matdiff import tutorial
+from matdiff.teach import tutorial
 
 ROOT = Path(__file__).resolve().parent.parent
 TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.py"))
 MAX_LINES = 30
-PROMPT = "press Enter for the next step"             # what step() asks at each pause (matdiff.tutorial.PROMPT)
+PROMPT = "press Enter for the next step"             # what step() asks at each pause (matdiff.teach.tutorial.PROMPT)
 _RUNS = {}
 
 

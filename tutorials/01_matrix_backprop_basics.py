@@ -10,7 +10,7 @@
 import numpy as np
 
 import matdiff as md
-from matdiff.tutorial import same, step, your_turn
+from matdiff.teach.tutorial import same, step, your_turn
 
 rng = np.random.default_rng(0)
 step("1. Build a small graph by hand: C = A B, D = C^T, L = sum(D ∘ W)")

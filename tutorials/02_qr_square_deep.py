@@ -12,7 +12,7 @@ import numpy as np
 
 import matdiff as md
 from matdiff import paper
-from matdiff.tutorial import can_draw, display, figures_dir, same, show, step, your_turn
+from matdiff.teach.tutorial import can_draw, display, figures_dir, same, show, step, your_turn
 
 rng = np.random.default_rng(1)
 step("1. One QR node (Figure 1)")

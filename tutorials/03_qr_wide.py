@@ -14,7 +14,7 @@ import numpy as np
 
 import matdiff as md
 from matdiff import paper
-from matdiff.tutorial import can_draw, display, figures_dir, same, step, your_turn
+from matdiff.teach.tutorial import can_draw, display, figures_dir, same, step, your_turn
 
 rng = np.random.default_rng(2)
 m, n = 3, 5

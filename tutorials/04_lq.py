@@ -13,7 +13,7 @@ import numpy as np
 
 import matdiff as md
 from matdiff import paper
-from matdiff.tutorial import can_draw, display, figures_dir, same, show, step, your_turn
+from matdiff.teach.tutorial import can_draw, display, figures_dir, same, show, step, your_turn
 
 rng = np.random.default_rng(4)
 step("1. Wide LQ: one node, Eq 17 by hand")

@@ -13,7 +13,7 @@ import numpy as np
 
 import matdiff as md
 from matdiff import paper
-from matdiff.tutorial import same, show, step, your_turn
+from matdiff.teach.tutorial import same, show, step, your_turn
 
 rng = np.random.default_rng(5)
 m, n = 6, 4

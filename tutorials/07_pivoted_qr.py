@@ -10,7 +10,7 @@
 import numpy as np
 
 import matdiff as md
-from matdiff.tutorial import same, show, step, your_turn
+from matdiff.teach.tutorial import same, show, step, your_turn
 
 rng = np.random.default_rng(7)
 a = rng.standard_normal((3, 6))

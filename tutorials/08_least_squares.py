@@ -9,7 +9,7 @@
 import numpy as np
 
 import matdiff as md
-from matdiff.tutorial import same, step
+from matdiff.teach.tutorial import same, step
 
 rng = np.random.default_rng(8)
 t = np.linspace(-1, 1, 20)

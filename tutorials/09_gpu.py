@@ -9,7 +9,7 @@
 import numpy as np
 
 import matdiff as md
-from matdiff.tutorial import same, step
+from matdiff.teach.tutorial import same, step
 
 GPU = md.backend.gpu_available()
 SKIP = None if GPU else "no GPU"

@@ -10,7 +10,7 @@
 import numpy as np
 
 import matdiff as md
-from matdiff.tutorial import can_draw, display, figures_dir, same, show, step
+from matdiff.teach.tutorial import can_draw, display, figures_dir, same, show, step
 
 rng = np.random.default_rng(10)
 m, n = 3, 5

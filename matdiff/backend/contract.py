@@ -9,7 +9,7 @@ and broadcast as in NumPy.
 
 Each primitive is one stub below, tagged with its kind (``PRIMITIVES[name]``):
 
-* ``differentiable`` -- the Tensor backend (``matdiff.graph.GraphBackend``) records it as ops, so a rule built from
+* ``differentiable`` -- the Tensor backend (``ops.on_tensors.GraphBackend``) records it as ops, so a rule built from
   these can be differentiated again (``create_graph=True``);
 * ``forward`` -- forward-only (a factorisation, a pivot choice, a phase, a host check): the Tensor backend applies
   it to constant arrays and refuses it on a Tensor with a MatdiffError naming it;

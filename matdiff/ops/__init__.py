@@ -12,9 +12,9 @@ import math
 import numbers
 from typing import Any, Sequence
 
+from ..engine.op import _named as _name_outputs
+from ..engine.tensor import Tensor
 from ..errors import MatdiffError, ShapeError
-from ..op import _named as _name_outputs
-from ..tensor import Tensor
 from . import decompositions, elementary, primitives, solve, structural
 from .decompositions import lq, qr  # noqa: F401
 from .interop import array_function, array_ufunc

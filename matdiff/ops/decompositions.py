@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+from ..engine.registry import register
+from ..engine.tape import grad_enabled
+from ..engine.tensor import Tensor, tensor
 from ..errors import DTypeError, MatdiffError, NonFiniteError, ShapeError
-from ..registry import register
-from ..tape import grad_enabled
-from ..tensor import Tensor, tensor
 from .elementary import adjoint, matmul
 from .qr_rules import _check_rank, _gauge, _lq_forward, lq_backward, lq_variations, qr_backward, qr_variations
 from .structural import concat, permute, split

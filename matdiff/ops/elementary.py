@@ -9,9 +9,9 @@ import numbers
 
 import numpy as np
 
+from ..engine.registry import register
+from ..engine.tape import check_later
 from ..errors import DivisionByZeroError, MatdiffError, ShapeError
-from ..registry import register
-from ..tape import check_later
 
 
 def _broadcast(op, *shapes):

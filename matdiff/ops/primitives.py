@@ -1,12 +1,12 @@
 """Shape primitives the backward pass is written with: reshape, broadcast_to, embed (the adjoint of slicing) and
 cast. First-order rules run them on arrays through the backend; ``create_graph=True`` runs the same rules on
-Tensors (matdiff/graph.py), where these ops record the backward pass as nodes -- so they too need a forward, a
+Tensors (matdiff/ops/on_tensors.py), where these ops record the backward pass as nodes -- so they too need a forward, a
 vjp and a jvp, like every op.
 """
 import math
 
+from ..engine.registry import register
 from ..errors import ShapeError
-from ..registry import register
 
 
 @register("reshape", ref="C = reshape(A);  Abar = reshape(Cbar) back to A's shape")

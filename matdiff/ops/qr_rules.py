@@ -6,9 +6,9 @@ non-negative diagonal; ``_check_rank`` refuses a singular triangular factor befo
 """
 import numpy as np
 
-from .. import paper
+from ..engine.tape import check_later
 from ..errors import IllConditionedWarning, RankDeficientError, warn
-from ..tape import check_later
+from . import paper
 
 
 def _gauge(b, Q, R):

@@ -5,8 +5,8 @@ triangle (the other triangle is never read, so it gets no gradient); forward mod
 """
 import math
 
+from ..engine.registry import register
 from ..errors import NonFiniteError, RankDeficientError, ShapeError
-from ..registry import register
 
 
 def _tri(b, M, lower):

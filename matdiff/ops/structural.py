@@ -10,8 +10,8 @@ import numbers
 
 import numpy as np
 
+from ..engine.registry import register
 from ..errors import MatdiffError, ShapeError
-from ..registry import register
 
 
 def _neg_axis(op, axis, ndim):

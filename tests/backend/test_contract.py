@@ -10,8 +10,8 @@ import matdiff as md
 from matdiff.backend import contract
 from matdiff.backend.base import Backend
 from matdiff.backend.gpu import CuPyBackend
-from matdiff.checks import CASES, decomposition_cases
-from matdiff.graph import _DELEGATED, GraphBackend
+from matdiff.ops.on_tensors import _DELEGATED, GraphBackend
+from matdiff.suite import CASES, decomposition_cases
 
 NP = md.backend.get("numpy")
 

@@ -1,4 +1,4 @@
-"""The Tensor backend (matdiff.graph.GraphBackend) directly: each differentiable primitive gives the array backend's
+"""The Tensor backend (ops/on_tensors.py) directly: each differentiable primitive gives the array backend's
 numbers and is differentiable twice (gradgradcheck through it); a forward-only primitive on a Tensor is a clear
 MatdiffError; the backends' fast ``hcopyltu`` equals the paper's literal ``symh(E ∘ M)``."""
 import numpy as np
@@ -8,7 +8,7 @@ import matdiff as md
 from matdiff import paper
 from matdiff.backend import contract
 from matdiff.backend.base import Backend
-from matdiff.graph import GraphBackend, NotRecordableError
+from matdiff.ops.on_tensors import GraphBackend, NotRecordableError
 from matdiff.testing import BACKENDS, leaf, rand
 
 _MASK = np.array([[True, False, True, False], [False, True, True, False], [True, True, False, False]])

@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from . import backend as _backend
+from .. import backend as _backend
+from ..errors import ConversionError, DTypeError, MatdiffError, ShapeError
 from . import tape as _tape
-from .errors import ConversionError, DTypeError, MatdiffError, ShapeError
 
 
 class Tensor:
-    """A node value on the tape. Build one with :func:`matdiff.tensor`.
+    """A node value on the tape. Build one with :func:`matdiff.engine.tensor`.
 
     ``grad``: None until a backward reaches the tensor, then an array of its backend, shape and dtype (a Tensor
     after ``create_graph=True``). A leaf's ``grad`` *accumulates* over backward calls, as in PyTorch (two
@@ -176,7 +176,7 @@ class Tensor:
         ``.grad`` of a leaf accumulates: each backward *adds* to it (as PyTorch), so a training loop resets it first,
         ``A.grad = None``; an intermediate's ``.grad`` is replaced by the latest backward.
         """
-        from .autodiff import backward  # the sweeps sit above the tensor layer
+        from ..autodiff import backward  # the sweeps sit above the tensor layer
         backward([self], None if seed is None else [seed], retain_graph=retain_graph, create_graph=create_graph,
                  trace=trace)
 

@@ -31,17 +31,17 @@ questions, constants) are the array backend's own bound methods, listed in ``_DE
 ``pivots``, ``phase``, host checks) runs on constant arrays and refuses a Tensor with a MatdiffError naming it.
 There is no catch-all: a name outside the contract is an AttributeError.
 """
-from .backend import contract as _contract
-from .backend.base import Backend
-from .backend.contract import Contract
-from .errors import MatdiffError
-from .ops import elementary as _el
-from .ops import primitives as _pr
-from .ops import solve as _solve
-from .ops import structural as _st
-from .sweeps import backward_sweep
-from .tape import Tape
-from .tensor import Tensor
+from ..backend import contract as _contract
+from ..backend.base import Backend
+from ..backend.contract import Contract
+from ..engine.sweeps import backward_sweep
+from ..engine.tape import Tape
+from ..engine.tensor import Tensor
+from ..errors import MatdiffError
+from . import elementary as _el
+from . import primitives as _pr
+from . import solve as _solve
+from . import structural as _st
 
 # the contract's queries and attributes that GraphBackend takes from the array backend as they are
 _DELEGATED = ("is_complex", "is_float", "real_dtype", "complex_dtype", "result_type", "eps", "dtype_name",

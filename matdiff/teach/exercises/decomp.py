@@ -2,9 +2,9 @@
 shared diagnosis -- the factor probe, the imaginary diagonal, Q̄ = 0 vs R̄ = 0, then the first failing case's kind.
 """
 
-from .. import qr as md_qr
-from .. import tensor
-from ..autodiff import backward
+from ...autodiff import backward
+from ...engine.tensor import tensor
+from ...ops import qr as md_qr
 from . import _linalg as la
 from . import hints as H
 from . import structure as st
@@ -119,6 +119,6 @@ class LQExercise(Decomposition):
         return la.lq(A)
 
     def reference(self, env):
-        from .. import lq as md_lq
+        from ...ops import lq as md_lq
         return engine_vjp(md_lq, env["A"], [env["Lbar"], env["Qbar"]])
 

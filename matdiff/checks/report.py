@@ -21,8 +21,8 @@ import numbers
 
 import numpy as np
 
-from .errors import GradcheckError, MatdiffError
-from .tensor import Tensor, tensor
+from ..engine.tensor import Tensor, tensor
+from ..errors import GradcheckError, MatdiffError
 
 
 class Report:

@@ -5,7 +5,7 @@ forward), ``_analytic`` the engine's by rows (all unit seeds of a chunk in one b
 is first checked against one unbatched evaluation, and falls back to loops for functions that do not broadcast.
 Chunks run in a few threads: NumPy and LAPACK release the GIL. ``_Compare`` streams the analytic rows against the
 stored numeric Jacobian and keeps only the figures and the entries that use the largest fraction of their
-tolerance (``|analytic - numeric| / (atol + rtol |numeric|)``, :func:`matdiff.report.tol_used`).
+tolerance (``|analytic - numeric| / (atol + rtol |numeric|)``, :func:`matdiff.checks.report.tol_used`).
 """
 import os
 import threading
@@ -13,11 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .autodiff import grad_batched
-from .errors import MatdiffError
+from ..autodiff import grad_batched
+from ..engine.tape import no_grad
+from ..engine.tensor import tensor
+from ..errors import MatdiffError
 from .report import float_outputs, tol_used
-from .tape import no_grad
-from .tensor import tensor
 
 _CHUNK = 1 << 22            # entries per batched evaluation (bounds memory)
 _BATCHED = True             # evaluate along a leading axis first (tests switch it off to compare with the loops)

@@ -9,7 +9,7 @@ an unbatched evaluation first, with loops as the fallback for functions that do 
 ``batched=True`` treats the leading axes as a stack of independent matrices: the Jacobian is block-diagonal,
 so coordinate ``j`` of *every* matrix is perturbed (and seeded) at once -- ``nb`` times fewer evaluations than
 the cross-batch Jacobian, and the report names the worst matrix. When a check fails, every node the function
-recorded is re-checked on its own (``matdiff/blame.py``) and ``report.blame`` names the ones at fault.
+recorded is re-checked on its own (``matdiff/checks/blame.py``) and ``report.blame`` names the ones at fault.
 """
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .autodiff import grad_batched
-from .errors import MatdiffError, PrecisionWarning, warn
+from ..autodiff import grad_batched
+from ..engine.tape import Tape, no_grad
+from ..engine.tensor import tensor
+from ..errors import MatdiffError, PrecisionWarning, warn
 from .jacobians import _analytic, _Compare, _Layout, _numeric, _out_layouts
 from .report import Report, check_args, finish, float_outputs, is_single, percent, random_like, rel_err, setup, tol_used
-from .tape import Tape, no_grad
-from .tensor import tensor
 
 DEFAULTS = {"double": dict(eps=1e-6, atol=1e-5, rtol=1e-4), "single": dict(eps=1e-3, atol=1e-2, rtol=1e-2)}
 
@@ -30,7 +30,7 @@ DEFAULTS = {"double": dict(eps=1e-6, atol=1e-5, rtol=1e-4), "single": dict(eps=1
 def gradcheck(f: Callable[..., Any], inputs: Any, *, eps: float | None = None, atol: float | None = None,
               rtol: float | None = None, fast: bool = False, batched: bool = False, n_checks: int = 3, seed: int = 0,
               max_rows: int = 12, raise_on_fail: bool = False, blame: bool = True) -> Report:
-    """Check ``f``'s derivatives against central differences; returns a :class:`~matdiff.report.Report`
+    """Check ``f``'s derivatives against central differences; returns a :class:`~matdiff.checks.report.Report`
     (truthy when every entry passes).
 
     ``f`` maps Tensors to a Tensor or a tuple of Tensors. ``inputs``: Tensors (those with ``requires_grad`` are
@@ -52,7 +52,7 @@ def gradcheck(f: Callable[..., Any], inputs: Any, *, eps: float | None = None, a
     * ``blame=True`` -- on failure re-check each recorded node alone and fill ``report.blame``.
 
     The report holds ``ok``, ``max_abs_err``, ``max_rel_err`` (max |difference| / max |value|, the one definition of
-    :mod:`matdiff.report`), ``worst``, ``rows``/``table``, ``n_compared``, ``tol``, ``blame``, ``node_checks`` and
+    :mod:`.report`), ``worst``, ``rows``/``table``, ``n_compared``, ``tol``, ``blame``, ``node_checks`` and
     the one-line ``summary``.
     """
     check_args("gradcheck", f, eps=eps, atol=atol, rtol=rtol, n_checks=n_checks)

@@ -7,11 +7,11 @@ here knows any particular op, so a user-registered node is blamed exactly like `
 """
 import numpy as np
 
-from .errors import MatdiffError
+from ..engine.tensor import tensor
+from ..errors import MatdiffError
 from .finite_differences import gradcheck
 from .report import NodeCheck
 from .second_order import gradgradcheck
-from .tensor import tensor
 from .trace_identity import check_adjoint
 
 _FULL_LIMIT = 1 << 20        # Jacobian entries above which a node is checked by random projections (fast=True)

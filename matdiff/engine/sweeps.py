@@ -7,7 +7,7 @@ running sum (``_pull``, which checks what the rule returned; a tensor used twice
 ``.grad`` only when the whole sweep went through (``_commit``). Like the tape, this layer knows tensors only by duck
 type; the running sums are keyed by the tensors themselves (identity hashing: Tensor defines no ``__eq__``).
 """
-from .errors import GraphError
+from ..errors import GraphError
 from .tape import _SMALL, _deferred_checks, _writes, check_stamps, check_writes, fingerprint, graph_nodes
 
 

@@ -24,18 +24,18 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .errors import MatdiffError
+from ..errors import MatdiffError
 from .op import Op
 
 REGISTRY = {}
 
 
 def register(name: str, ref: str = "", *, replace: bool = False) -> Callable[[type], Op]:
-    """Class decorator adding an op to the registry; returns the :class:`~matdiff.op.Op` (call it on Tensors).
+    """Class decorator adding an op to the registry; returns the :class:`~matdiff.engine.op.Op` (call it on Tensors).
 
     ``ref`` names the equation it implements. A duplicate name is an error (``replace=True`` overwrites on
     purpose). A class attribute ``takes_none = True`` says the vjp accepts None for an unused output; ``symbols``,
-    ``equation`` and ``adjoints`` give the paper notation printed tapes and drawings use (see matdiff/notation.py).
+    ``equation`` and ``adjoints`` give the paper notation printed tapes and drawings use (engine/notation.py).
     """
     def deco(cls):
         if name in REGISTRY and not replace:

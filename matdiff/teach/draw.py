@@ -22,9 +22,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from .errors import MatdiffError
-from .notation import Names, bar, cite
-from .tape import Tape, graph_nodes
+from ..engine.notation import Names, bar, cite
+from ..engine.tape import Tape, graph_nodes
+from ..errors import MatdiffError
 
 FORMATS = (".svg", ".png", ".pdf", ".dot", ".html")
 # An adjoint edge runs against the forward edge beside it, so it is written as that forward edge drawn backwards:
@@ -135,7 +135,7 @@ def _plain(label):
 
 def _rhs(eq):
     """``Qᴴ`` for ``Qᴴ = (Q)ᴴ``: a name that only restates how the tensor was made."""
-    from .notation import simplify
+    from ..engine.notation import simplify
     return simplify(eq.split(" = ", 1)[1]) if eq and " = " in eq else None
 
 
@@ -249,7 +249,7 @@ def _sum_node(g, key, t, srcs):
 def draw(x: Any, path: str | Path = "graph.svg", title: str | None = None, backward: bool = True, *,
          steps: bool = False, seeds: Any = None) -> Drawing:
     """Write the graph of ``x`` (a Tensor, a list of Tensors, or a Tape) to ``path`` and return a :class:`Drawing`
-    (with ``steps=True`` a :class:`matdiff.stepper.Steps`, which Jupyter shows inline as the page).
+    (with ``steps=True`` a :class:`matdiff.teach.stepper.Steps`, which Jupyter shows inline as the page).
 
     The format follows the extension: ``.svg`` (also the default when ``path`` has none), ``.png``, ``.pdf``
     (these need Graphviz's ``dot`` program: ``apt-get install graphviz``, ``brew install graphviz``, or conda's

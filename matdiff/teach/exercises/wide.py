@@ -4,8 +4,8 @@ Y block first (Ȳ = Q V̄, or V̄ Q), then at Q̄′, then inside the X block's 
 """
 import numpy as np
 
-from .. import permute
-from .. import qr as md_qr
+from ...ops import permute
+from ...ops import qr as md_qr
 from . import _linalg as la
 from . import wide_hints as W
 from .catalog import exercise
@@ -95,7 +95,7 @@ class LQDeep(Partitioned):
         return la.lq(A)
 
     def reference(self, env):
-        from .. import lq as md_lq
+        from ...ops import lq as md_lq
         return engine_vjp(lambda t: md_lq(t, fused=True), env["A"], [env["Lbar"], env["Qbar"]])
 
 

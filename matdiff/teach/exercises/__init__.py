@@ -35,10 +35,10 @@ def list():  # noqa: A001 -- md.exercises.list() is the name the issue asks for
 def grade(name, fn, *, hint=1, solution=False):
     """Grade the learner's function ``fn`` for exercise ``name``; ``str(result)`` shows hints up to ``hint``."""
     if name not in REGISTRY:
-        from ..errors import MatdiffError
+        from ...errors import MatdiffError
         raise MatdiffError(f"no exercise {name!r}; the exercises are: {', '.join(REGISTRY)}")
     if not callable(fn):
-        from ..errors import MatdiffError
+        from ...errors import MatdiffError
         raise MatdiffError(f"grade({name!r}, fn): fn must be your function, got {type(fn).__name__}; "
                            f"pass it as grade({name!r}, {REGISTRY[name].func})")
     g = REGISTRY[name].grade(fn, solution=solution)

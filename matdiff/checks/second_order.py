@@ -9,18 +9,18 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .autodiff import grad
+from ..autodiff import grad
+from ..engine.tape import Tape, enable_grad, grad_enabled, no_grad
+from ..engine.tensor import Tensor, tensor
 from .finite_differences import gradcheck, tolerances
 from .report import Report, check_args, finish, float_outputs, random_like, setup
-from .tape import Tape, enable_grad, grad_enabled, no_grad
-from .tensor import Tensor, tensor
 
 
 def gradgradcheck(f: Callable[..., Any], inputs: Any, *, seeds: Any = None, eps: float | None = None,
                   atol: float | None = None, rtol: float | None = None, fast: bool = False, n_checks: int = 3,
                   seed: int = 0, max_rows: int = 12, raise_on_fail: bool = False, blame: bool = True) -> Report:
     """Check ``f``'s second derivatives: the backward of its backward against central differences of its first
-    derivatives. Returns the same :class:`~matdiff.report.Report` as :func:`gradcheck` (kind "gradgradcheck").
+    derivatives. Returns the same :class:`~matdiff.checks.report.Report` as :func:`gradcheck` (kind "gradgradcheck").
 
     With output adjoints ``v`` (``seeds``, or random ones drawn from ``seed``), ``g(x) = J(x)^H v`` -- the gradient of
     ``Re <v, f(x)>`` -- is computed by ``md.grad(..., create_graph=True)``; then ``gradcheck(g)`` compares the

@@ -100,7 +100,7 @@ def decomposition_cases():
                 yield _node(kind, shape, vname), f"{kind} {sname} {vname}", shape, f
 
 
-HEADER = ("rel err = max |difference| / max |value| (matdiff.report): 'gradcheck' compares every derivative\n"
+HEADER = ("rel err = max |difference| / max |value| (matdiff.checks.report): 'gradcheck' compares every derivative\n"
           "with central differences (ok: |analytic - numeric| <= 1e-5 + 1e-4 |numeric|); 'jvp = vjp' is the\n"
           "trace identity of Eq 2 between forward and reverse mode on 3 random directions (ok: agreement to 1e-9).\n")
 HEADER_FAST = ("--fast: 'gradcheck' does not form the Jacobian J. For 3 random directions per case, u (inputs)\n"

@@ -8,8 +8,8 @@ import numpy as np
 
 import matdiff
 
-from .. import tensor
-from ..autodiff import backward
+from ...autodiff import backward
+from ...engine.tensor import tensor
 from .catalog import exercise
 from .grader import LearnerError
 from .wide import QRWide

@@ -10,10 +10,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .autodiff import grad, jvp
+from ..autodiff import grad, jvp
+from ..engine.tape import Tape
+from ..engine.tensor import tensor
 from .report import Report, check_args, finish, float_outputs, is_single, percent, random_like, rel_err, setup, tol_used
-from .tape import Tape
-from .tensor import tensor
 
 
 def check_adjoint(f: Callable[..., Any], inputs: Any, *, n_checks: int = 3, rtol: float | None = None, seed: int = 0,
@@ -25,7 +25,7 @@ def check_adjoint(f: Callable[..., Any], inputs: Any, *, n_checks: int = 3, rtol
     from ``seed``. A pair passes when ``|jvp side - vjp side| <= rtol max(|jvp side|, |vjp side|)``; ``rtol``
     defaults to 1e-9 (double) and 1e-4 (single). No finite differences, so the agreement is to rounding. The rows
     and ``worst`` are ranked by the fraction of that tolerance each pair uses, largest first.
-    Returns a :class:`~matdiff.report.Report` (``max_rel_err`` as defined there); on failure, with
+    Returns a :class:`~matdiff.checks.report.Report` (``max_rel_err`` as defined there); on failure, with
     ``blame=True``, every recorded node is re-checked alone and ``report.blame`` names the failing ones.
     """
     check_args("check_adjoint", f, rtol=rtol, n_checks=n_checks)

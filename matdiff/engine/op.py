@@ -3,13 +3,13 @@ tape.
 
 ``A @ B`` is ``matmul.apply(A, B)``: ``Tensor.__matmul__`` *is* the op's ``apply`` (bound by the ops layer), which
 checks the devices, runs ``forward`` on the arrays, wraps the outputs as Tensors and, when an input requires grad
-and grad mode is on, records one :class:`~matdiff.tape.Node`. ``op(...)`` (``md.registry["qr"](X)``) is the same
+and grad mode is on, records one :class:`~matdiff.engine.tape.Node`. ``op(...)`` (``md.registry["qr"](X)``) is the same
 path plus ``name=``. Nothing is looked up by name on the way.
 """
 import numbers
 
-from . import backend as _backend
-from .errors import DeviceError, MatdiffError
+from .. import backend as _backend
+from ..errors import DeviceError, MatdiffError
 from .tape import Context, Node, _local, stamp
 from .tensor import Tensor, _host_array, tensor
 

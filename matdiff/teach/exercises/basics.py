@@ -3,7 +3,7 @@ hand) and ``qr_jvp`` (Lemma 1: the variations dQ, dR -- Step 1 of the paper's tw
 """
 import numpy as np
 
-from ..ops.qr_rules import qr_variations
+from ...ops.qr_rules import qr_variations
 from . import _linalg as la
 from . import basics_hints as T
 from .catalog import Exercise, exercise

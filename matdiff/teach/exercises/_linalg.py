@@ -1,11 +1,11 @@
 """NumPy pieces every exercise shares: the gauged forwards, seeded test matrices, the real inner product of
 Eq 2 / Eq 19, relative errors and the central differences that give the *true* derivative to grade against.
 
-Nothing here calls the learner's code; :mod:`matdiff.exercises.grader` does that.
+Nothing here calls the learner's code; :mod:`matdiff.teach.exercises.grader` does that.
 """
 import numpy as np
 
-from ..backend import get
+from ...backend import get
 
 EPS = 1e-6          # the central-difference step (float64)
 B = get("numpy")    # the backend the reference rules run on

@@ -6,7 +6,7 @@ internals; the grader uses the same functions, so what the learner is given is w
 """
 import numpy as np
 
-from ..paper import P_L
+from ...ops.paper import P_L
 
 
 def mH(X):

@@ -1,6 +1,6 @@
 """The common kind of exercise: a forward on NumPy arrays and the learner's reverse-mode rule for it.
 
-The true adjoints come from central differences of the forward (:func:`matdiff.exercises._linalg.jacobian`, once
+The true adjoints come from central differences of the forward (:func:`matdiff.teach.exercises._linalg.jacobian`, once
 per case, then any cotangent is a contraction), the reference from matdiff's rules. A probe named ``"X = 0"`` zeroes
 the cotangent ``X``: ``Qbar = 0`` leaves only the R̄ terms of a rule, ``Rbar = 0`` only the Q̄ terms.
 """

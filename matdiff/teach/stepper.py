@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..engine.notation import cite
+from ..engine.sweeps import fit
+from ..engine.tape import Context, graph_nodes
+from ..engine.tensor import Tensor
+from ..errors import MatdiffError
 from .draw import _render, graph_of, to_dot, value_key
-from .errors import MatdiffError
-from .notation import cite
 from .stepper_page import fill
-from .sweeps import fit
-from .tape import Context, graph_nodes
-from .tensor import Tensor
 
 
 class Steps:
@@ -47,7 +47,7 @@ class Steps:
 
 
 def write_steps(x, path, title, seeds):
-    """The page for ``md.draw(outputs, path, steps=True, seeds=...)`` (see :func:`matdiff.draw.draw`)."""
+    """The page for ``md.draw(outputs, path, steps=True, seeds=...)`` (see :func:`matdiff.teach.draw.draw`)."""
     if shutil.which("dot") is None:
         raise MatdiffError("draw(steps=True) lays the graph out with Graphviz's 'dot' program, which is not "
                            "installed: apt-get install graphviz (Debian/Ubuntu), brew install graphviz, or conda "
@@ -75,7 +75,7 @@ def sweep_frames(g, outputs, seeds):
     known after it, as host arrays keyed like ``draw.value_key``. Returns ``(frames, source)``: which backward."""
     recorded = seeds is None and any(o.grad is not None for o in outputs)
     if seeds is not None:
-        from .autodiff import _prepare  # the same seed checks as md.backward
+        from ..autodiff import _prepare  # the same seed checks as md.backward
         seeds, source = _prepare(outputs, seeds)[1], "the seeds given"
     elif not recorded:
         if not all(int(np.prod(o.shape)) == 1 and not o.backend.is_complex(o.dtype) for o in outputs):
@@ -144,7 +144,7 @@ def _vjp(node, cots):
 def _rebuilt(node):
     """A freed node's context, rebuilt by running its forward again on its inputs (what backward had saved). If
     the result differs from the recorded outputs, an input was changed after the forward: say so."""
-    from .op import _promoted
+    from ..engine.op import _promoted
     b = node.inputs[0].backend
     ctx = Context()
     ctx.b, ctx.needs_grad = b, tuple(t.requires_grad for t in node.inputs)

@@ -33,7 +33,7 @@ from operator import attrgetter
 
 import numpy as np
 
-from .errors import GraphError
+from ..errors import GraphError
 from .notation import Names
 
 _seq = itertools.count()

@@ -1,7 +1,7 @@
 """The grader: run the learner's rule on every case and probe, compare it with the true derivative (central
 differences of the forward) and with matdiff's reference rule, and say which part is wrong.
 
-An exercise (:class:`matdiff.exercises.catalog.Exercise`) supplies the cases, the probes (one cotangent at a time,
+An exercise (:class:`matdiff.teach.exercises.catalog.Exercise`) supplies the cases, the probes (one cotangent at a time,
 a permutation that is its own inverse, ...), the expected outputs and a ``diagnose`` that turns the pass/fail
 pattern into a *part* (a key of its ``hints``). This module owns everything that touches the learner's function:
 calling it, turning an exception, a wrong shape or dtype or a NaN into a plain sentence, and the :class:`Grade`.
