@@ -8,7 +8,7 @@ import pytest
 import matdiff as md
 from matdiff.testing import BACKENDS
 
-try:        # the test extras have hypothesis; a bare GPU machine running only tests/test_gpu.py may not
+try:        # the test extras have hypothesis; a bare GPU machine running only tests/backend/test_gpu.py may not
     from hypothesis import HealthCheck, settings
 except ImportError:
     settings = None
