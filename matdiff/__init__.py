@@ -10,10 +10,8 @@ Square, Wide, and Deep -- Real or Complex -- Matrices").
 """
 from . import backend, paper  # noqa: F401
 from .autodiff import backward, grad, jvp
-from .checks.finite_differences import gradcheck
+from .checks.blame import check_adjoint, gradcheck, gradgradcheck
 from .checks.report import NodeCheck, Report
-from .checks.second_order import gradgradcheck
-from .checks.trace_identity import check_adjoint
 from .engine.registry import register, registry, unregister
 from .engine.tape import Tape, enable_grad, no_grad
 from .engine.tensor import Tensor, tensor
@@ -52,7 +50,8 @@ from .ops import (
                      sum,
                      transpose,
 )
-from .ops.decompositions import FORMULAS, LQPivotedResult, LQResult, QRPivotedResult, QRResult
+from .ops.lq import LQPivotedResult, LQResult
+from .ops.qr import FORMULAS, QRPivotedResult, QRResult
 from .teach.draw import draw
 
 __version__ = "0.1.0"

@@ -13,8 +13,27 @@ from . import backend as _backend
 from .engine.notation import Names, bar, cite
 from .engine.sweeps import backward_sweep, forward_sweep
 from .engine.tape import Tape, graph_nodes
-from .engine.tensor import Tensor, tensor
+from .engine.tensor import (
+    Tensor,
+    as_array,
+    as_complex,
+    as_float,
+    as_int,
+    equals,
+    length,
+    no_abs,
+    no_power,
+    not_equals,
+    refuses,
+    rows,
+    tensor,
+)
 from .errors import DeviceError, DTypeError, GraphError, MatdiffError, NonFiniteError, ShapeError
+from .ops import elementary as _e
+from .ops import reshape_method, rmul, rtruediv, truediv
+from .ops import structural as _s
+from .ops.interop import array_function, array_ufunc
+from .ops.on_tensors import graph_sweep
 
 
 def _as_list(x):
@@ -100,7 +119,6 @@ def backward(outputs: Tensor | Sequence[Tensor], seeds: Any = None, *, retain_gr
     outputs, seeds = _prepare(outputs, seeds)
     trace = _Trace(outputs) if trace else None
     if create_graph:
-        from .ops.on_tensors import graph_sweep  # rules on Tensors: the layer above the ops
         graph_sweep(outputs, _keep_tensors(given, seeds), retain_graph=retain_graph is not False, trace=trace)
     else:
         backward_sweep(outputs, seeds, retain_graph=bool(retain_graph), trace=trace)
@@ -112,7 +130,6 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor], 
     ``create_graph=True``, Tensors whose own graph records the backward pass, so they can be differentiated again
     (``md.grad(md.grad(L, [A], create_graph=True)[0] ..., [A], [V])`` is a Hessian-vector product)."""
     if create_graph:
-        from .ops.on_tensors import graph_sweep
         given = _as_list(seeds) if seeds is not None else None
         outputs, arrays = _prepare(outputs, seeds)
         inputs = _as_list(inputs)
@@ -201,3 +218,44 @@ class _Trace:
         for i, g, need in zip(node.inputs, grads, node.ctx.needs_grad):
             if g is not None and need:
                 print("   out " + _describe(b, bar(names.name(i)) + " (this node's part)", g))
+
+
+def tensor_backward(self: Tensor, seed: Any = None, *, retain_graph: bool | None = None, create_graph: bool = False,
+             trace: bool = False) -> None:
+    """Reverse sweep from this tensor; every leaf (and intermediate) that requires grad gets ``.grad``.
+
+    Without ``seed`` the tensor must be a real scalar (as in PyTorch); ``seed`` is its adjoint otherwise.
+    ``retain_graph=True`` keeps the saved values for a second backward. ``create_graph=True`` records the
+    backward pass as nodes, so ``.grad`` holds Tensors that can be differentiated again. ``trace=True`` prints
+    each node as the sweep visits it: its op, the equation, the adjoints coming in and going out (values for
+    small matrices, shape and norm for large ones) -- backward, watched step by step.
+
+    ``.grad`` of a leaf accumulates: each backward *adds* to it (as PyTorch), so a training loop resets it first,
+    ``A.grad = None``; an intermediate's ``.grad`` is replaced by the latest backward.
+    """
+    backward([self], None if seed is None else [seed], retain_graph=retain_graph, create_graph=create_graph,
+             trace=trace)
+
+
+# -- Tensor's whole surface, in one table: each name a user calls on a Tensor -> what it runs. The operators are the
+# ops' call paths themselves (``A @ B`` is ``matmul.apply``: a plain function binds as the method, one frame per
+# node); the rest is defined where it belongs (engine/tensor.py, ops/__init__.py, this file).
+SURFACE = {
+    "__matmul__": _e.matmul.apply, "__rmatmul__": lambda A, B: _e.matmul.apply(B, A),
+    "__add__": _e.add.apply, "__radd__": lambda A, B: _e.add.apply(B, A),
+    "__sub__": _e.sub.apply, "__rsub__": lambda A, B: _e.sub.apply(B, A),
+    "__mul__": _e.times, "__rmul__": rmul, "__truediv__": truediv, "__rtruediv__": rtruediv,
+    "__neg__": _e.neg.apply, "__getitem__": lambda A, key: _s.slice_.apply(A, key=key),
+    "T": property(_e.transpose.apply, doc="Swap the last two axes (a transpose node)."),
+    "mH": property(_e.adjoint.apply, doc="Conjugate transpose of the last two axes (an adjoint node)."),
+    "real": property(_e.real.apply, doc="Real part (a real node)."),
+    "conj": _e.conj.apply, "sum": lambda A, axis=None: _e.sum.apply(A, axis=axis), "reshape": reshape_method,
+    "backward": tensor_backward,
+    "__float__": as_float, "__complex__": as_complex, "__int__": as_int, "__bool__": refuses("bool(T) / `if T:`"),
+    "__lt__": refuses("T < x"), "__le__": refuses("T <= x"), "__gt__": refuses("T > x"), "__ge__": refuses("T >= x"),
+    "__eq__": equals, "__ne__": not_equals, "__len__": length, "__iter__": rows, "__abs__": no_abs,
+    "__pow__": no_power, "__rpow__": no_power,
+    "__array__": as_array, "__array_ufunc__": array_ufunc, "__array_function__": array_function,
+}
+for _name, _method in SURFACE.items():
+    setattr(Tensor, _name, _method)

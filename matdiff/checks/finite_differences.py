@@ -9,7 +9,8 @@ an unbatched evaluation first, with loops as the fallback for functions that do 
 ``batched=True`` treats the leading axes as a stack of independent matrices: the Jacobian is block-diagonal,
 so coordinate ``j`` of *every* matrix is perturbed (and seeded) at once -- ``nb`` times fewer evaluations than
 the cross-batch Jacobian, and the report names the worst matrix. When a check fails, every node the function
-recorded is re-checked on its own (``matdiff/checks/blame.py``) and ``report.blame`` names the ones at fault.
+recorded is re-checked on its own -- by ``matdiff/checks/blame.py``, which defines the public ``gradcheck`` as
+this pure check plus that blame -- and ``report.blame`` names the ones at fault.
 """
 from __future__ import annotations
 
@@ -18,56 +19,27 @@ from typing import Any, Callable
 import numpy as np
 
 from ..autodiff import grad_batched
-from ..engine.tape import Tape, no_grad
+from ..engine.tape import no_grad
 from ..engine.tensor import tensor
 from ..errors import MatdiffError, PrecisionWarning, warn
 from .jacobians import _analytic, _Compare, _Layout, _numeric, _out_layouts
-from .report import Report, check_args, finish, float_outputs, is_single, percent, random_like, rel_err, setup, tol_used
+from .report import Report, check_args, float_outputs, is_single, percent, random_like, rel_err, setup, tol_used
 
 DEFAULTS = {"double": dict(eps=1e-6, atol=1e-5, rtol=1e-4), "single": dict(eps=1e-3, atol=1e-2, rtol=1e-2)}
 
 
-def gradcheck(f: Callable[..., Any], inputs: Any, *, eps: float | None = None, atol: float | None = None,
-              rtol: float | None = None, fast: bool = False, batched: bool = False, n_checks: int = 3, seed: int = 0,
-              max_rows: int = 12, raise_on_fail: bool = False, blame: bool = True) -> Report:
-    """Check ``f``'s derivatives against central differences; returns a :class:`~matdiff.checks.report.Report`
-    (truthy when every entry passes).
-
-    ``f`` maps Tensors to a Tensor or a tuple of Tensors. ``inputs``: Tensors (those with ``requires_grad`` are
-    differentiated; if none has it, every float input is) or arrays.
-
-    * ``eps`` -- the central-difference step: 1e-6 in double precision, 1e-3 if any input is float32/complex64.
-    * ``atol``, ``rtol`` -- an entry passes when ``|analytic - numeric| <= atol + rtol |numeric|``; defaults
-      1e-5 / 1e-4 (double), 1e-2 / 1e-2 (single, with a :class:`PrecisionWarning`).
-    * ``fast=True`` -- compare ``n_checks`` random projections ``<J^H v, u>`` (vjp) with ``<v, J u>`` (central
-      differences along ``u``) instead of the full Jacobian; ``seed`` fixes the directions.
-    * ``batched=True`` -- the leading axes (all but the last two of the first differentiated input) are
-      independent matrices: only the block-diagonal Jacobian is compared, one block per matrix, and
-      ``report.worst["batch"]`` is the worst matrix. ``f`` must keep those axes in front of every output and
-      must not mix matrices (checked by perturbing one).
-    * ``max_rows`` -- entries listed in ``report.rows`` / ``report.table``: those that use the largest fraction of
-      their tolerance, ``|analytic - numeric| / (atol + rtol |numeric|)``, largest first (so on a passing check the
-      largest errors, not exact zeros). ``report.worst`` is the first of them; the summary quotes its figures.
-    * ``raise_on_fail=True`` -- raise :class:`matdiff.GradcheckError` with the report instead of returning it.
-    * ``blame=True`` -- on failure re-check each recorded node alone and fill ``report.blame``.
-
-    The report holds ``ok``, ``max_abs_err``, ``max_rel_err`` (max |difference| / max |value|, the one definition of
-    :mod:`.report`), ``worst``, ``rows``/``table``, ``n_compared``, ``tol``, ``blame``, ``node_checks`` and
-    the one-line ``summary``.
-    """
+def compare(f: Callable[..., Any], inputs: Any, *, eps: float | None = None, atol: float | None = None,
+            rtol: float | None = None, fast: bool = False, batched: bool = False, n_checks: int = 3, seed: int = 0,
+            max_rows: int = 12) -> Report:
+    """The pure check behind :func:`matdiff.gradcheck` (its keywords and Report are documented there, in
+    ``checks/blame.py``, which adds the blame and ``raise_on_fail``): the engine's derivatives of ``f`` at
+    ``inputs`` against central differences."""
     check_args("gradcheck", f, eps=eps, atol=atol, rtol=rtol, n_checks=n_checks)
     ts, diff = setup(inputs)
     eps, atol, rtol = tolerances([ts[i] for i in diff], eps, atol, rtol, "gradcheck")
-    with Tape() as tape:
-        if fast:
-            rep = _fast(f, ts, diff, eps, atol, rtol, n_checks, seed)
-        else:
-            rep = _full(f, ts, diff, eps, atol, rtol, max_rows, batched)
-    if blame and not rep.ok:
-        from .blame import blame_nodes  # blame runs gradcheck per node: imported here to break the cycle
-        rep.node_checks = blame_nodes(tape.nodes, eps, atol, rtol)
-        rep.blame = [c for c in rep.node_checks if not c.ok]
-    return finish(rep, raise_on_fail)
+    if fast:
+        return _fast(f, ts, diff, eps, atol, rtol, n_checks, seed)
+    return _full(f, ts, diff, eps, atol, rtol, max_rows, batched)
 
 
 def tolerances(ts, eps, atol, rtol, what):

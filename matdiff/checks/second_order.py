@@ -1,7 +1,7 @@
 """``gradgradcheck``: second derivatives -- the backward of the backward -- against central differences of first
 derivatives. It is gradcheck applied to the function ``x -> J(x)^H v`` that ``md.grad(..., create_graph=True)``
-records, so its report, its tolerances and its blame are gradcheck's (blame goes to second order when every node
-passes to first).
+records, so its report and its tolerances are gradcheck's. Pure: the blame (the function's own nodes re-checked, to
+second order when every one passes to first) is added by ``checks/blame.py``, which defines ``md.gradgradcheck``.
 """
 from __future__ import annotations
 
@@ -10,25 +10,17 @@ from typing import Any, Callable
 import numpy as np
 
 from ..autodiff import grad
-from ..engine.tape import Tape, enable_grad, grad_enabled, no_grad
+from ..engine.tape import enable_grad, grad_enabled, no_grad
 from ..engine.tensor import Tensor, tensor
-from .finite_differences import gradcheck, tolerances
-from .report import Report, check_args, finish, float_outputs, random_like, setup
+from .finite_differences import compare
+from .report import Report, check_args, float_outputs, random_like, setup
 
 
-def gradgradcheck(f: Callable[..., Any], inputs: Any, *, seeds: Any = None, eps: float | None = None,
-                  atol: float | None = None, rtol: float | None = None, fast: bool = False, n_checks: int = 3,
-                  seed: int = 0, max_rows: int = 12, raise_on_fail: bool = False, blame: bool = True) -> Report:
-    """Check ``f``'s second derivatives: the backward of its backward against central differences of its first
-    derivatives. Returns the same :class:`~matdiff.checks.report.Report` as :func:`gradcheck` (kind "gradgradcheck").
-
-    With output adjoints ``v`` (``seeds``, or random ones drawn from ``seed``), ``g(x) = J(x)^H v`` -- the gradient of
-    ``Re <v, f(x)>`` -- is computed by ``md.grad(..., create_graph=True)``; then ``gradcheck(g)`` compares the
-    Jacobian of ``g`` that the engine gets by differentiating the recorded backward pass (every entry, or
-    ``n_checks`` random projections with ``fast=True``) with central differences of ``g``, i.e. first derivatives
-    at ``x ± eps e``. Tolerances, the ranking (``worst`` and ``rows`` by the fraction of its tolerance each entry
-    uses) and ``blame`` are gradcheck's: on failure the nodes the backward pass recorded are re-checked one by one.
-    """
+def compare_second(f: Callable[..., Any], inputs: Any, *, seeds: Any = None, eps: float | None = None,
+                   atol: float | None = None, rtol: float | None = None, fast: bool = False, n_checks: int = 3,
+                   seed: int = 0, max_rows: int = 12) -> Report:
+    """The pure check behind :func:`matdiff.gradgradcheck` (documented there, in ``checks/blame.py``):
+    :func:`~.finite_differences.compare` of ``x -> J(x)^H v``, recorded by ``md.grad(..., create_graph=True)``."""
     check_args("gradgradcheck", f, eps=eps, atol=atol, rtol=rtol, n_checks=n_checks)
     ts, diff = setup(inputs, "gradgradcheck")
     with no_grad():
@@ -50,17 +42,10 @@ def gradgradcheck(f: Callable[..., Any], inputs: Any, *, seeds: Any = None, eps:
             outs = float_outputs(f(*leaves), "gradgradcheck")[0]
             return tuple(tensor(g) for g in grad(outs, [leaves[i] for i in diff], _spread(V, outs, lead)))
 
-    rep = gradcheck(first_derivatives, ts, eps=eps, atol=atol, rtol=rtol, fast=fast, n_checks=n_checks, seed=seed,
-                    max_rows=max_rows, blame=blame)
+    rep = compare(first_derivatives, ts, eps=eps, atol=atol, rtol=rtol, fast=fast, n_checks=n_checks, seed=seed,
+                  max_rows=max_rows)
     rep.kind = "gradgradcheck" + ("(fast)" if fast else "")
-    if blame and not rep.ok and not rep.blame:     # every node right to first order: check them to second order
-        from .blame import blame_nodes
-        with Tape() as tape:
-            f(*[tensor(t.data, requires_grad=(i in diff), name=t.name) for i, t in enumerate(ts)])
-        eps_, atol_, rtol_ = tolerances([ts[i] for i in diff], eps, atol, rtol, "gradgradcheck")
-        rep.node_checks = blame_nodes(tape.nodes, eps_, atol_, rtol_, order=2)
-        rep.blame = [c for c in rep.node_checks if not c.ok]
-    return finish(rep, raise_on_fail)
+    return rep
 
 
 def _spread(V, outs, lead):

@@ -1,7 +1,10 @@
 """Tensor: an array of a backend, plus what autodiff needs (``grad``, ``requires_grad``, the node that made it).
 
 Its operators are ops (``@`` -> ``matmul``, ``+`` -> ``add``, ``A[:, :k]`` -> ``slice``, ``.mH`` -> ``adjoint`` ...),
-bound by the ops layer that defines them, so everything a user writes lands on the tape as nodes.
+so everything a user writes lands on the tape as nodes. The class holds the state, the metadata and the conversions;
+everything else a user calls on a Tensor -- operators, ``.T``, ``.mH``, ``reshape``, ``backward``, ``float(T)``,
+``==``, NumPy's protocols -- is bound in one table, ``SURFACE`` in ``matdiff/autodiff.py`` (the lowest layer that
+sees the ops and the sweeps).
 NumPy: ``np.asarray(T)`` is T's data (not recorded); NumPy functions either dispatch to the matdiff op of the
 same meaning (``np.matmul``, ``np.add``, ``np.sum``, ``np.linalg.qr``...) or raise a MatdiffError naming the fix.
 """
@@ -93,56 +96,7 @@ class Tensor:
             raise ConversionError(_one_element(what, self))
         return self.numpy().reshape(()).item()
 
-    # -- Python numbers: float(T), complex(T), int(T) are T.item(); truth values and orderings refuse ------------
-    def __float__(self):
-        """``float(loss)``: ``loss.item()`` as a float; a complex entry must have a zero imaginary part."""
-        v = self._number("float()")
-        if isinstance(v, complex):
-            if v.imag != 0:
-                raise DTypeError(f"float() of a complex tensor whose entry {v} has a nonzero imaginary part would drop "
-                                 "it; take the part you mean first (md.real(T), or complex(T) / T.item())")
-            v = v.real
-        return float(v)
-
-    def __complex__(self):
-        """``complex(T)``: ``T.item()`` as a complex number."""
-        return complex(self._number("complex()"))
-
-    def __int__(self):
-        """``int(T)``: the one entry truncated towards zero, as ``int(T.item())`` (a complex one needs imag 0)."""
-        v = self._number("int()")
-        return int(v) if isinstance(v, int) else int(self.__float__())      # int(bool) too: 1, not True
-
-    def __bool__(self):
-        raise ConversionError(_truth("bool(T) / `if T:`", self))
-
-    def __lt__(self, other):
-        raise ConversionError(_truth("T < x", self))
-
-    def __le__(self, other):
-        raise ConversionError(_truth("T <= x", self))
-
-    def __gt__(self, other):
-        raise ConversionError(_truth("T > x", self))
-
-    def __ge__(self, other):
-        raise ConversionError(_truth("T >= x", self))
-
-    def __eq__(self, other):
-        """``T == U`` for two Tensors is identity (``T is U``): the engine keys dicts and sets by tensor, as Python
-        objects; ``T == 1`` or ``T == array`` refuses (it is not elementwise here) -- compare ``T.item()`` or
-        ``T.numpy()``. Anything else (``T == None``) is not equal."""
-        if isinstance(other, Tensor):
-            return self is other
-        if isinstance(other, numbers.Number) or hasattr(other, "__array_namespace__") or hasattr(other, "shape"):
-            raise ConversionError(_truth("T == x", self))
-        return NotImplemented
-
-    def __ne__(self, other):
-        eq = self.__eq__(other)
-        return eq if eq is NotImplemented else not eq
-
-    __hash__ = object.__hash__     # by identity, as the engine's dicts of adjoints and tangents need
+    __hash__ = object.__hash__     # by identity, as the engine's dicts of adjoints and tangents need (``equals``)
 
     def named(self, name: str) -> Tensor:
         """Give this tensor a name (for printed tapes and drawings) and return it: ``V = (Q.mH @ Y).named("V")``."""
@@ -163,53 +117,86 @@ class Tensor:
         data = self.data if target is self._b else target.from_host(self._b.to_host(self.data))
         return Tensor(data, target, self.requires_grad, self.name)
 
-    def backward(self, seed: Any = None, *, retain_graph: bool | None = None, create_graph: bool = False,
-                 trace: bool = False) -> None:
-        """Reverse sweep from this tensor; every leaf (and intermediate) that requires grad gets ``.grad``.
 
-        Without ``seed`` the tensor must be a real scalar (as in PyTorch); ``seed`` is its adjoint otherwise.
-        ``retain_graph=True`` keeps the saved values for a second backward. ``create_graph=True`` records the
-        backward pass as nodes, so ``.grad`` holds Tensors that can be differentiated again. ``trace=True`` prints
-        each node as the sweep visits it: its op, the equation, the adjoints coming in and going out (values for
-        small matrices, shape and norm for large ones) -- backward, watched step by step.
+# -- what Python and NumPy call on a Tensor: defined here, bound with the rest of Tensor's surface in one table
+# (``matdiff/autodiff.py``, ``SURFACE``). float(T), complex(T), int(T) are T.item(); truth values and orderings
+# refuse; ``==`` is identity; ``np.asarray(T)`` is the data.
+def as_float(T):
+    """``float(loss)``: ``loss.item()`` as a float; a complex entry must have a zero imaginary part."""
+    v = T._number("float()")
+    if isinstance(v, complex):
+        if v.imag != 0:
+            raise DTypeError(f"float() of a complex tensor whose entry {v} has a nonzero imaginary part would drop "
+                             "it; take the part you mean first (md.real(T), or complex(T) / T.item())")
+        v = v.real
+    return float(v)
 
-        ``.grad`` of a leaf accumulates: each backward *adds* to it (as PyTorch), so a training loop resets it first,
-        ``A.grad = None``; an intermediate's ``.grad`` is replaced by the latest backward.
-        """
-        from ..autodiff import backward  # the sweeps sit above the tensor layer
-        backward([self], None if seed is None else [seed], retain_graph=retain_graph, create_graph=create_graph,
-                 trace=trace)
 
-    # -- operators: A @ B, A + B, A[...], A.T ... are the ops of matdiff/ops, bound there (ops/__init__.py) ----
-    def __len__(self):
-        if not self.shape:
-            raise MatdiffError("len() of a 0-d tensor")
-        return self.shape[0]
+def as_complex(T):
+    """``complex(T)``: ``T.item()`` as a complex number."""
+    return complex(T._number("complex()"))
 
-    def __iter__(self):
-        return (self[i] for i in range(len(self)))
 
-    # -- NumPy interop ---------------------------------------------------------------------------------
-    def __array__(self, dtype=None, copy=None):
-        """``np.asarray(T)``: the data, outside the graph (nothing is recorded). A GPU tensor refuses: say
-        ``T.numpy()`` to copy it to the host on purpose."""
-        if self._b.device != "cpu":
-            raise MatdiffError(f"np.asarray of a tensor on {self.device} would copy it to the host silently; call "
-                               "T.numpy() to copy it on purpose")
-        a = self.numpy()
-        if dtype is not None:
-            a = a.astype(dtype, copy=False)
-        return a.copy() if copy else a
+def as_int(T):
+    """``int(T)``: the one entry truncated towards zero, as ``int(T.item())`` (a complex one needs imag 0)."""
+    v = T._number("int()")
+    return int(v) if isinstance(v, int) else int(as_float(T))      # int(bool) too: 1, not True
 
-    def __abs__(self):
-        raise MatdiffError("abs(T): matdiff has no abs node (|z| is not differentiable at 0); for a size use "
-                           "md.sum(md.real(T * T.conj())), or abs(T.numpy()) for the values")
 
-    def __pow__(self, p):
-        raise MatdiffError(f"T ** {p!r}: matdiff has no power node; write the product out -- T * T (entrywise) or "
-                           "T @ T (matrix) -- so each factor is a node of the graph")
+def refuses(what):
+    """The method for a truth value or an ordering (``what`` as the user wrote it): a ConversionError."""
+    def refuse(T, *other):
+        raise ConversionError(_truth(what, T))
+    return refuse
 
-    __rpow__ = __pow__
+
+def equals(T, other):
+    """``T == U`` for two Tensors is identity (``T is U``): the engine keys dicts and sets by tensor, as Python
+    objects; ``T == 1`` or ``T == array`` refuses (it is not elementwise here) -- compare ``T.item()`` or
+    ``T.numpy()``. Anything else (``T == None``) is not equal."""
+    if isinstance(other, Tensor):
+        return T is other
+    if isinstance(other, numbers.Number) or hasattr(other, "__array_namespace__") or hasattr(other, "shape"):
+        raise ConversionError(_truth("T == x", T))
+    return NotImplemented
+
+
+def not_equals(T, other):
+    eq = equals(T, other)
+    return eq if eq is NotImplemented else not eq
+
+
+def length(T):
+    if not T.shape:
+        raise MatdiffError("len() of a 0-d tensor")
+    return T.shape[0]
+
+
+def rows(T):
+    return (T[i] for i in range(length(T)))
+
+
+def as_array(T, dtype=None, copy=None):
+    """``np.asarray(T)``: the data, outside the graph (nothing is recorded). A GPU tensor refuses: say
+    ``T.numpy()`` to copy it to the host on purpose."""
+    if T._b.device != "cpu":
+        raise MatdiffError(f"np.asarray of a tensor on {T.device} would copy it to the host silently; call "
+                           "T.numpy() to copy it on purpose")
+    a = T.numpy()
+    if dtype is not None:
+        a = a.astype(dtype, copy=False)
+    return a.copy() if copy else a
+
+
+def no_abs(T):
+    raise MatdiffError("abs(T): matdiff has no abs node (|z| is not differentiable at 0); for a size use "
+                       "md.sum(md.real(T * T.conj())), or abs(T.numpy()) for the values")
+
+
+def no_power(T, p):
+    raise MatdiffError(f"T ** {p!r}: matdiff has no power node; write the product out -- T * T (entrywise) or "
+                       "T @ T (matrix) -- so each factor is a node of the graph")
+
 
 def _one_element(what, T):
     return (f"{what} needs a tensor with one element, this one has shape {T.shape}; reduce it first (md.sum(T)) or "

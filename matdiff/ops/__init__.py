@@ -1,6 +1,7 @@
 """The registered ops, their functional spellings (``md.split(A, [2], axis=-1)``, ``md.concat([U, V], axis=-1)``...;
 each takes ``name=`` to name its result at the call)
-and Tensor's operators, which are these ops: ``A @ B`` calls ``matmul(A, B)`` directly.
+and the spellings of Tensor's operators (``A @ B`` is ``matmul``'s call path itself; the table that binds them to
+Tensor is ``SURFACE`` in matdiff/autodiff.py).
 
 ``split``, ``concat`` and ``permute`` take ``axis`` as a required keyword: NumPy's ``split``/``concatenate``
 default to axis 0 and ``torch.permute`` permutes *axes*, while the paper's partitions act on the columns
@@ -15,9 +16,11 @@ from typing import Any, Sequence
 from ..engine.op import _named as _name_outputs
 from ..engine.tensor import Tensor
 from ..errors import MatdiffError, ShapeError
-from . import decompositions, elementary, primitives, solve, structural
-from .decompositions import lq, qr  # noqa: F401
-from .interop import array_function, array_ufunc
+from . import elementary, primitives, solve, structural
+# md.qr / md.lq: the functions (they shadow the attributes naming the modules ops/qr.py and ops/lq.py, which register
+# the nodes qr, qr_wide, lq, lq_deep; reach a module by ``from matdiff.ops.qr import ...`` or importlib)
+from .lq import lq  # noqa: F401
+from .qr import qr  # noqa: F401
 
 _matmul, _add, _sub, _mul, _neg, _scale = (elementary.matmul, elementary.add, elementary.sub, elementary.mul,
                                            elementary.neg, elementary.scale)
@@ -26,7 +29,7 @@ _sum, _transpose, _adjoint, _conj, _real = (elementary.sum, elementary.transpose
                                             elementary.real)
 _slice, _split, _concat, _permute = structural.slice_, structural.split, structural.concat, structural.permute
 _solve = solve.solve_triangular_node
-assert decompositions and primitives    # registers qr, qr_wide, lq, lq_deep; reshape, broadcast_to, embed, cast
+assert primitives    # registers reshape, broadcast_to, embed, cast
 
 
 def matmul(A: Tensor, B: Any, *, name: Any = None) -> Tensor:
@@ -166,33 +169,22 @@ def _shape(A, shape):
     return tuple(int(s) for s in shape)
 
 
-# -- Tensor's operators are these ops (bound here, where the ops are defined) ----------------------------------
-def _truediv(A, B):
+# -- the operators' own spellings (bound, with all of Tensor's surface, by ``SURFACE`` in matdiff/autodiff.py) -----
+def truediv(A: Any, B: Any) -> Tensor:
+    """``A / B``: a divide node, a Python number beside it a constant."""
     return _divide.apply(*_numbers_as_constants(A, B))
 
 
-def _rtruediv(A, B):
+def rtruediv(A: Any, B: Any) -> Tensor:
+    """``B / A`` (``2 / A``)."""
     return _divide.apply(*_numbers_as_constants(B, A))
 
 
-Tensor.__matmul__ = _matmul.apply        # each op's call path is a plain function: it binds as the method itself
-Tensor.__rmatmul__ = lambda A, B: _matmul.apply(B, A)
-Tensor.__add__ = _add.apply
-Tensor.__radd__ = lambda A, B: _add.apply(B, A)
-Tensor.__sub__ = _sub.apply
-Tensor.__rsub__ = lambda A, B: _sub.apply(B, A)
-Tensor.__mul__ = elementary.times
-Tensor.__rmul__ = lambda A, B: _scale.apply(A, s=B) if isinstance(B, numbers.Number) else _mul.apply(B, A)
-Tensor.__truediv__ = _truediv
-Tensor.__rtruediv__ = _rtruediv
-Tensor.__neg__ = _neg.apply
-Tensor.__getitem__ = lambda A, key: _slice.apply(A, key=key)
-Tensor.T = property(_transpose.apply, doc="Swap the last two axes (a transpose node).")
-Tensor.mH = property(_adjoint.apply, doc="Conjugate transpose of the last two axes (an adjoint node).")
-Tensor.real = property(_real.apply, doc="Real part (a real node).")
-Tensor.conj = _conj.apply
-Tensor.sum = lambda A, axis=None: _sum.apply(A, axis=axis)
-Tensor.reshape = lambda A, *shape: _reshape.apply(A, shape=_shape(A, shape[0] if len(shape) == 1 else shape))
-Tensor.reshape.__doc__ = "``T.reshape(2, 3)`` or ``T.reshape((2, 3))``: a reshape node (see ``md.reshape``)."
-Tensor.__array_ufunc__ = array_ufunc
-Tensor.__array_function__ = array_function
+def rmul(A: Tensor, B: Any) -> Tensor:
+    """``B * A``: a scale node for a Python number ``B``, else an elementwise product."""
+    return _scale.apply(A, s=B) if isinstance(B, numbers.Number) else _mul.apply(B, A)
+
+
+def reshape_method(A: Tensor, *shape: Any) -> Tensor:
+    """``T.reshape(2, 3)`` or ``T.reshape((2, 3))``: a reshape node (see ``md.reshape``)."""
+    return _reshape.apply(A, shape=_shape(A, shape[0] if len(shape) == 1 else shape))

@@ -1,5 +1,6 @@
 """The checkers themselves: they must fail on wrong rules, name the worst entry and the node at fault, check
 batches per matrix, and their batched evaluation paths must equal their loops."""
+import inspect
 import time
 
 import numpy as np
@@ -343,3 +344,23 @@ def test_check_adjoint_accepts_integer_inputs_like_gradcheck():
     k = md.tensor(np.arange(9).reshape(3, 3))
     assert md.gradcheck(lambda A, k: A * k, [A, k]).ok
     assert md.check_adjoint(lambda A, k: A * k, [A, k]).ok
+
+
+def test_gradgradcheck_blames_the_functions_own_nodes_not_its_finite_difference_copies(wrong_op):
+    """Blame is applied in one place (checks/blame.py) to one recorded run of the function: gradgradcheck of a
+    3-node function re-checks 3 nodes (it used to hand blame every node its first-derivative evaluations recorded)."""
+    A = leaf((2, 2), np.complex128)
+    rep = md.gradgradcheck(lambda A: md.sum(wrong_op(A) @ A, axis=-1), [A])
+    assert not rep.ok
+    assert [c.op for c in rep.node_checks] == ["square_wrong", "matmul", "sum"]
+    assert [c.op for c in rep.blame] == ["square_wrong"] and rep.blame[0].order == 1
+
+
+def test_the_public_checkers_are_the_pure_checks_plus_blame():
+    from matdiff.checks import blame, finite_differences, second_order, trace_identity
+    assert (md.gradcheck, md.gradgradcheck, md.check_adjoint) == (blame.gradcheck, blame.gradgradcheck,
+                                                                  blame.check_adjoint)
+    rep = finite_differences.compare(lambda A: A @ A @ A, [leaf((3, 3))], eps=1e-1, atol=0, rtol=1e-8)
+    assert not rep.ok and rep.node_checks == [] and rep.blame == []     # pure: a failure is reported, not blamed
+    for pure in (finite_differences.compare, second_order.compare_second, trace_identity.compare_pairs):
+        assert "blame" not in inspect.signature(pure).parameters
