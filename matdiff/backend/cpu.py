@@ -12,6 +12,7 @@ import cmath
 import numpy as np
 from scipy.linalg import blas, lapack
 
+from . import fast_qr
 from .base import Backend
 
 _SMALL = 4096       # entries: one matrix this small goes straight to LAPACK (numpy.linalg's wrappers cost more)
@@ -93,9 +94,15 @@ class NumPyBackend(Backend):
         return D
 
     def qr(self, A):
-        if A.ndim == 2 and 0 < A.size <= _SMALL and A.dtype.char in "fdFD":
-            return _qr_small(A)
+        """One small matrix: geqrf + orgqr straight from SciPy; one larger one: :func:`fast_qr.qr` (CholeskyQR2 where
+        it is faster and proves its result, else Householder on the thread count measured best); stacks: NumPy."""
+        if A.ndim == 2 and 0 < A.size and A.dtype.char in "fdFD":
+            return _qr_small(A) if A.size <= _SMALL else fast_qr.qr(A)
         return np.linalg.qr(A, mode="reduced")
+
+    def qr_complete(self, A):
+        """Complete QR: Householder (numpy.linalg.qr) on the thread count measured best for geqrf + orgqr."""
+        return fast_qr.householder(A, mode="complete")
 
     def isfinite_all(self, *arrays):
         """Small arrays: a finite sum of squares (one BLAS dot, which raises no floating-point warnings) proves every

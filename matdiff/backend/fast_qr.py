@@ -1,0 +1,165 @@
+"""Reduced QR of one matrix at the BLAS limit, proved a posteriori: CholeskyQR2 on NumPy's own OpenBLAS.
+
+CholeskyQR2 (Fukaya, Nakatsukasa, Yamamoto et al. 2014/2015) of a deep or square A (m >= n) is two passes of
+``G = A^H A`` (syrk/herk), ``R1 = chol(G)`` (potrf), ``Q1 = A R1^{-1}`` (trsm), then ``R = R2 R1`` (trmm):
+all level-3 BLAS, which OpenBLAS threads well -- unlike LAPACK's Householder ``geqrf``, whose level-2 panels ran
+2-4x *slower* on two threads than on one here. Cholesky gives R2 and R1 a real positive diagonal, so R = R2 R1 is
+already in matdiff's gauge.
+
+Proof, a posteriori and free: the second pass forms ``G2 = Q1^H Q1`` anyway, so ``delta = ||G2 - I||_F`` is the
+measured orthogonality of the first pass. If ``delta <= 1/2`` then ``cond(Q1) <= sqrt(3)``, and the rounding
+analysis of one CholeskyQR of a matrix that well conditioned (Yamamoto et al. 2015, Thm 3.3 and 3.4, whose
+hypothesis ``8 cond(Q1) sqrt((mn + n(n+1)) u) <= 1`` is checked here too) bounds the result::
+
+    ||Q^H Q - I||_F <= 6 (mn + n(n+1)) u,          ||A - Q R||_F <= 5 n^2 sqrt(n) u ||A||_2  (up to O(u^2))
+
+(the residual because trsm is backward stable row by row whatever cond(A), once ||Q1|| <= sqrt(3/2) is known).
+Anything else -- potrf failing (a zero column, exact rank deficiency, cond(A) >~ 1e8, an overflow), a NaN, an inf,
+``delta > 1/2``, a matrix too large for the hypothesis (float32 beyond ~8e4 entries) -- returns ``None`` and the
+caller runs LAPACK Householder. ``docs/performance.md`` states the bounds; ``tests/backend/test_fast_qr.py`` checks
+them and the fallbacks on inputs built to defeat the fast path.
+
+The routines are NumPy's bundled OpenBLAS (scipy-openblas64, ILP64) through ctypes, found by threadpoolctl: SciPy's
+LAPACK is a *second* OpenBLAS whose spinning thread pool slowed NumPy's next matmuls 2x on two cores. Where NumPy
+is built on another BLAS the binding is absent (``available()`` is False) and every QR goes to Householder.
+"""
+import ctypes
+
+import numpy as np
+
+_RM, _CM, _UP, _NT, _TR, _CT, _LEFT, _RIGHT, _NONUNIT = 101, 102, 121, 111, 112, 113, 141, 142, 131
+_I, _P = ctypes.c_int64, ctypes.c_void_p
+_LIB, _F = None, {}
+
+
+def _bind():
+    """Find NumPy's OpenBLAS and bind syrk/herk, trsm, trmm, potrf and the thread count for s, d, c, z."""
+    global _LIB
+    try:
+        import threadpoolctl
+        paths = [d["filepath"] for d in threadpoolctl.threadpool_info()
+                 if d.get("internal_api") == "openblas" and "numpy" in d.get("filepath", "")]
+        lib = ctypes.CDLL(paths[0])
+        lib.scipy_cblas_dsyrk64_        # the scipy-openblas64 naming: scipy_ prefix, 64_ suffix
+    except (ImportError, IndexError, OSError, AttributeError):
+        return
+    for ch, real, cplx in (("s", ctypes.c_float, False), ("d", ctypes.c_double, False),
+                           ("c", ctypes.c_float, True), ("z", ctypes.c_double, True)):
+        scal = _P if cplx else real
+        rank = getattr(lib, f"scipy_cblas_{ch}{'herk' if cplx else 'syrk'}64_")
+        rank.argtypes, rank.restype = [_I, _I, _I, _I, _I, real, _P, _I, real, _P, _I], None
+        tri = [getattr(lib, f"scipy_cblas_{ch}{op}64_") for op in ("trsm", "trmm")]
+        for f in tri:
+            f.argtypes, f.restype = [_I, _I, _I, _I, _I, _I, _I, scal, _P, _I, _P, _I], None
+        potrf = getattr(lib, f"scipy_LAPACKE_{ch}potrf64_")
+        potrf.argtypes, potrf.restype = [_I, ctypes.c_char, _I, _P, _I], _I
+        one = (ctypes.c_float * 2)(1, 0) if ch == "c" else (ctypes.c_double * 2)(1, 0) if cplx else 1.0
+        _F[ch] = (rank, tri[0], tri[1], potrf, one, cplx)
+    lib.scipy_openblas_set_num_threads64_.argtypes = [ctypes.c_int]
+    lib.scipy_openblas_get_num_threads64_.restype = ctypes.c_int
+    _LIB = lib
+
+
+def available():
+    """Whether the fast path exists in this NumPy (its BLAS is the bundled scipy-openblas64)."""
+    return _LIB is not None
+
+
+def get_threads():
+    return _LIB.scipy_openblas_get_num_threads64_() if _LIB is not None else None
+
+
+def set_threads(n):
+    if _LIB is not None:
+        _LIB.scipy_openblas_set_num_threads64_(int(n))
+
+
+_EPS = {"s": 2.0 ** -24, "c": 2.0 ** -24, "d": 2.0 ** -53, "z": 2.0 ** -53}    # unit round-off u
+
+
+def _cholesky_pass(A, ch, m, n, measure):
+    """One CholeskyQR pass on C-ordered A (m x n), in place: ``A <- A R^{-1}``; returns ``(R, delta)`` with
+    ``delta = ||A^H A - I||_F`` of A *before* the pass (if ``measure``, else None), or ``(None, None)`` if potrf
+    fails (or meets a NaN).
+
+    Row-major CBLAS reads the C-order arrays as they are; LAPACKE's column-major potrf reads the upper triangle of
+    the C-order Gram matrix G as the lower triangle of G^T = conj(G) and returns L with conj(G) = L L^H, whose C-order
+    view ``R = L^T`` is upper triangular with ``R^H R = G``."""
+    rank, trsm, _, potrf, one, cplx = _F[ch]
+    G = np.zeros((n, n), dtype=A.dtype)
+    rank(_RM, _UP, _CT if cplx else _TR, n, m, 1.0, A.ctypes.data, n, 0.0, G.ctypes.data, n)
+    delta = None
+    if measure:         # ||G - I||_F from G's upper triangle: the off-diagonal part counts twice (G is Hermitian)
+        with np.errstate(all="ignore"):
+            H = G.copy()
+            H.reshape(-1)[::n + 1] -= 1
+            delta = float(np.sqrt(2 * np.vdot(H, H).real - np.vdot(d := H.diagonal(), d).real))
+    if potrf(_CM, b"L", n, G.ctypes.data, n) != 0:
+        return None, None
+    trsm(_RM, _RIGHT, _UP, _NT, _NONUNIT, m, n, one, G.ctypes.data, n, A.ctypes.data, n)
+    return G, delta
+
+
+def cholesky_qr2(A):
+    """``(Q, R)`` of a 2-D A (m >= n, float32/64, complex64/128) by CholeskyQR2 with the a-posteriori proof of the
+    module docstring, or ``None`` where the proof fails (the caller then runs Householder). R's diagonal is real and
+    positive. A is not modified."""
+    m, n = A.shape
+    ch = {"f": "s", "d": "d", "F": "c", "D": "z"}.get(A.dtype.char)
+    u = _EPS.get(ch)
+    if _LIB is None or ch is None or m < n or n == 0 or 8 * 3 ** 0.5 * ((m * n + n * (n + 1)) * u) ** 0.5 > 1:
+        return None
+    Q = np.array(A, order="C", copy=True)
+    R1, _ = _cholesky_pass(Q, ch, m, n, False)
+    if R1 is None:
+        return None
+    R2, delta = _cholesky_pass(Q, ch, m, n, True)
+    if R2 is None or not delta <= 0.5:           # NaN fails too
+        return None
+    _F[ch][2](_RM, _LEFT, _UP, _NT, _NONUNIT, n, n, _F[ch][4], R2.ctypes.data, n, R1.ctypes.data, n)   # R1 <- R2 R1
+    return Q, R1
+
+
+def qr(A):
+    """Reduced QR of one 2-D matrix (any m, n; float32/64, complex64/128), the fastest proved way measured here.
+
+    Deep with ``m >= 2n`` (float64: from there CholeskyQR2's 4mn^2 level-3 flops beat Householder's 4mn^2 - 4n^3/3
+    level-2-heavy ones, measured): :func:`cholesky_qr2` on the caller's thread count, Householder if its proof
+    fails. Otherwise LAPACK Householder (``numpy.linalg.qr``: geqrf + orgqr) on :func:`householder_threads`. Wide
+    (m < n): the QR of the leading square block X and ``V = Q^H Y`` -- what geqrf does to a wide matrix, with the
+    trailing block as one matmul."""
+    m, n = A.shape
+    if m < n:
+        Q, U = qr(A[:, :m])
+        R = np.empty((m, n), dtype=np.result_type(Q, A))
+        R[:, :m] = U
+        np.matmul(Q.conj().T if Q.dtype.kind == "c" else Q.T, A[:, m:], out=R[:, m:])
+        return Q, R
+    if m >= 2 * n and (A.dtype.char in "dD"):
+        fast = cholesky_qr2(A)
+        if fast is not None:
+            return fast
+    return householder(A)
+
+
+def householder_threads(m, n, dtype, threads):
+    """Threads for LAPACK's geqrf + orgqr: OpenBLAS threads their level-2 panels badly (500x200: 3.5 ms on one
+    thread, 7.6 ms on two), so one thread below ~1000 columns' worth of trailing work (measured)."""
+    return 1 if n < 512 else threads
+
+
+def householder(A, mode="reduced"):
+    """LAPACK Householder QR (``numpy.linalg.qr``, any stack) on :func:`householder_threads` threads; R's diagonal
+    may be negative (the caller's gauge fixes its phases)."""
+    user = get_threads()
+    t = user if user is None or A.ndim < 2 else householder_threads(*A.shape[-2:], A.dtype, user)
+    if t == user:
+        return np.linalg.qr(A, mode=mode)
+    set_threads(t)
+    try:
+        return np.linalg.qr(A, mode=mode)
+    finally:
+        set_threads(user)
+
+
+_bind()
