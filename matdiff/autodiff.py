@@ -67,7 +67,10 @@ def _seed_array(out, seed, lead=0, what="seed"):
     return b.astype(seed, out.dtype)        # a gradient has its tensor's dtype: a float64 seed of a float32 output too
 
 
-def _prepare(outputs, seeds, lead=0):
+def prepare(outputs: Any, seeds: Any, lead: int = 0) -> tuple:
+    """``(outputs, seeds)`` as lists, each seed checked against its output (shape, dtype, device, finite) and made an
+    array of its backend; without seeds, unit seeds of real scalar outputs. What every sweep (and the stepper)
+    starts from."""
     outputs = _as_list(outputs)
     if seeds is None:
         return outputs, _unit_seeds(outputs)
@@ -116,7 +119,7 @@ def backward(outputs: Tensor | Sequence[Tensor], seeds: Any = None, *, retain_gr
     the graph's names and its equation, the adjoints coming in and going out (values for small matrices).
     """
     given = _as_list(seeds) if create_graph and seeds is not None else None
-    outputs, seeds = _prepare(outputs, seeds)
+    outputs, seeds = prepare(outputs, seeds)
     trace = _Trace(outputs) if trace else None
     if create_graph:
         graph_sweep(outputs, _keep_tensors(given, seeds), retain_graph=retain_graph is not False, trace=trace)
@@ -131,7 +134,7 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor], 
     (``md.grad(md.grad(L, [A], create_graph=True)[0] ..., [A], [V])`` is a Hessian-vector product)."""
     if create_graph:
         given = _as_list(seeds) if seeds is not None else None
-        outputs, arrays = _prepare(outputs, seeds)
+        outputs, arrays = prepare(outputs, seeds)
         inputs = _as_list(inputs)
         got = graph_sweep(outputs, _keep_tensors(given, arrays), capture=inputs, set_grads=False,
                           retain_graph=retain_graph is not False)
@@ -154,7 +157,7 @@ def grad_batched(outputs, inputs, seeds, lead):
 
 
 def _grad(outputs, inputs, seeds, retain_graph, lead):
-    outputs, seeds = _prepare(outputs, seeds, lead)
+    outputs, seeds = prepare(outputs, seeds, lead)
     inputs = _as_list(inputs)
     got = backward_sweep(outputs, seeds, retain_graph=retain_graph, capture=inputs, set_grads=False, lead=lead)
     lead_shape = tuple(seeds[0].shape[:lead])

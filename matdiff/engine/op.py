@@ -67,7 +67,7 @@ def _call_path(op):
             ctx.needs_grad = tuple([x.requires_grad for x in inputs])
             record = True in ctx.needs_grad and not _local.off
             arrays = [x._data for x in inputs]
-            out = op.forward(ctx, *(arrays if b.promotes else _promoted(b, arrays)), **params)
+            out = op.forward(ctx, *(arrays if b.promotes else promoted(b, arrays)), **params)
             leaf = True                               # (stamp looks)
         if out.__class__ is not tuple:                # one output: the common case, inline
             out = Tensor(out if out.__class__ is b.array_type else _array_out(op, b, out), b, record)
@@ -161,7 +161,7 @@ def _as_tensor(x, b, like_dtype):
     return Tensor(x, b)
 
 
-def _promoted(b, arrays):
+def promoted(b, arrays):
     """Operands cast to NumPy's result type -- for backends (array_api_strict) that refuse mixed kinds.
 
     Only the arrays handed to the forward are cast; the node keeps the original tensors, and the engine casts

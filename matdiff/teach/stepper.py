@@ -20,12 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..autodiff import prepare
 from ..engine.notation import cite
+from ..engine.op import promoted
 from ..engine.sweeps import fit
 from ..engine.tape import Context, graph_nodes
 from ..engine.tensor import Tensor
 from ..errors import MatdiffError
-from .draw import _render, graph_of, to_dot, value_key
+from .graphviz import graph_of, render, to_dot, value_key
 from .stepper_page import fill
 
 
@@ -47,7 +49,7 @@ class Steps:
 
 
 def write_steps(x, path, title, seeds):
-    """The page for ``md.draw(outputs, path, steps=True, seeds=...)`` (see :func:`matdiff.teach.draw.draw`)."""
+    """The page for ``md.draw(outputs, path, steps=True, seeds=...)`` (see :func:`matdiff.draw`)."""
     if shutil.which("dot") is None:
         raise MatdiffError("draw(steps=True) lays the graph out with Graphviz's 'dot' program, which is not "
                            "installed: apt-get install graphviz (Debian/Ubuntu), brew install graphviz, or conda "
@@ -59,7 +61,7 @@ def write_steps(x, path, title, seeds):
     g = graph_of(outputs)
     frames, source = sweep_frames(g, outputs, seeds)
     title = title or "backward, step by step"
-    svg = _render(to_dot(g, None, True), "svg")
+    svg = render(to_dot(g, None, True), "svg")
     svg = svg[svg.find("<svg"):]                      # drop the XML prologue: the SVG is inline
     panels = [_panel(g, k, node, values, frames) for k, (node, values) in enumerate(frames)]
     script = [_frame_state(g, node, values) for node, values in frames]
@@ -72,11 +74,10 @@ def write_steps(x, path, title, seeds):
 
 def sweep_frames(g, outputs, seeds):
     """Per frame ``(node, values)``: the node the sweep visits (None for the first and last frame) and every adjoint
-    known after it, as host arrays keyed like ``draw.value_key``. Returns ``(frames, source)``: which backward."""
+    known after it, as host arrays keyed like ``graphviz.value_key``. Returns ``(frames, source)``: which backward."""
     recorded = seeds is None and any(o.grad is not None for o in outputs)
     if seeds is not None:
-        from ..autodiff import _prepare  # the same seed checks as md.backward
-        seeds, source = _prepare(outputs, seeds)[1], "the seeds given"
+        seeds, source = prepare(outputs, seeds)[1], "the seeds given"     # the same seed checks as md.backward
     elif not recorded:
         if not all(int(np.prod(o.shape)) == 1 and not o.backend.is_complex(o.dtype) for o in outputs):
             raise MatdiffError(
@@ -144,12 +145,11 @@ def _vjp(node, cots):
 def _rebuilt(node):
     """A freed node's context, rebuilt by running its forward again on its inputs (what backward had saved). If
     the result differs from the recorded outputs, an input was changed after the forward: say so."""
-    from ..engine.op import _promoted
     b = node.inputs[0].backend
     ctx = Context()
     ctx.b, ctx.needs_grad = b, tuple(t.requires_grad for t in node.inputs)
     arrays = [t.data for t in node.inputs]
-    out = node.op.forward(ctx, *(arrays if b.promotes else _promoted(b, arrays)), **node.params)
+    out = node.op.forward(ctx, *(arrays if b.promotes else promoted(b, arrays)), **node.params)
     out = out if isinstance(out, tuple) else (out,)
     for o, new in zip(node.outputs, out):
         if not np.allclose(b.to_host(new), b.to_host(o.data), rtol=1e-9, atol=1e-12, equal_nan=True):

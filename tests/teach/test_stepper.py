@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import matdiff as md
-from matdiff.teach.draw import graph_of, to_dot
+from matdiff.teach.graphviz import graph_of, to_dot
 from matdiff.teach.stepper import frame_count, sweep_frames
 from matdiff.testing import leaf
 

@@ -84,7 +84,7 @@ def test_figure_2_shows_the_sum_it_teaches(tmp_path):
 
 def test_deep_lq_is_drawn_with_lq_labels():
     A = leaf((5, 3), name="A")
-    from matdiff.teach.draw import to_dot
+    from matdiff.teach.graphviz import to_dot
     dot = to_dot(list(md.lq(A)))
     assert "[X; Y] = A" in dot and "L = [U; V]" in dot and "X = U Q" in dot and "V = Y Qᴴ" in dot
     assert "[X|Y]" not in dot and "R = [U|V]" not in dot
@@ -95,7 +95,7 @@ def test_bars_sit_over_whole_symbols_and_no_stray_bar():
     assert bar("Q") == "Q" + BAR and bar("AP") == "A" + LINE + "P" + LINE and bar("Q′") == "Q" + BAR + "′"
     A = leaf((3, 5), name="A")
     Q, R, _ = md.qr(A, pivoting=True)
-    from matdiff.teach.draw import to_dot
+    from matdiff.teach.graphviz import to_dot
     dot = to_dot([Q, R])
     assert f"A{LINE}P{LINE}" in dot and f"AP{BAR}" not in dot and "·" + BAR not in dot
 

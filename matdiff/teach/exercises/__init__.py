@@ -12,7 +12,7 @@ structure (which triangle or diagonal of the middle matrix, which block of a wid
 with hints in three levels -- never the solution unless ``solution=True``. Command line: :func:`main`.
 """
 from . import basics, decomp, figure2, wide  # noqa: F401  -- registers the exercises
-from .catalog import REGISTRY
+from .catalog import REGISTRY, grade
 from .cli import main
 from .grader import Check, Grade
 from .templates import namespace, start
@@ -30,17 +30,3 @@ _list = list
 def list():  # noqa: A001 -- md.exercises.list() is the name the issue asks for
     """The exercise names in course order (``REGISTRY[name].title`` and ``.equation`` describe each)."""
     return _list(REGISTRY)
-
-
-def grade(name, fn, *, hint=1, solution=False):
-    """Grade the learner's function ``fn`` for exercise ``name``; ``str(result)`` shows hints up to ``hint``."""
-    if name not in REGISTRY:
-        from ...errors import MatdiffError
-        raise MatdiffError(f"no exercise {name!r}; the exercises are: {', '.join(REGISTRY)}")
-    if not callable(fn):
-        from ...errors import MatdiffError
-        raise MatdiffError(f"grade({name!r}, fn): fn must be your function, got {type(fn).__name__}; "
-                           f"pass it as grade({name!r}, {REGISTRY[name].func})")
-    g = REGISTRY[name].grade(fn, solution=solution)
-    g.level = max(1, min(3, int(hint)))
-    return g

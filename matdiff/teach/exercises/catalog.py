@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ...errors import MatdiffError
 from . import _linalg as la
 from .grader import TOL, Check, Grade, LearnerError, as_outputs, call
 
@@ -82,7 +83,7 @@ class Exercise:
         return self._verdict(checks, failing, fn, solution)
 
     def _verdict(self, checks, failing, fn, solution, notes=()):
-        g = Grade(self.name, not failing, checks, solution=self.solution if solution else None)
+        g = Grade(self.name, not failing, checks, solution=self.solution if solution else None, ex=self)
         g.notes = self.notes(fn) + list(notes)
         if failing:
             results = {(c.case, c.probe): c for c in checks}
@@ -101,7 +102,7 @@ class Exercise:
         if "batch" in case.tags and checks and all(c.ok for c in checks):
             where += ("\n  The single matrices passed; on a stack (..., m, n) act on the last two axes only: "
                       "mH or np.swapaxes(X, -1, -2), not .T; np.trace(X, axis1=-2, axis2=-1)")
-        g = Grade(self.name, False, checks, part="call", problem=p.args[0] + where,
+        g = Grade(self.name, False, checks, ex=self, part="call", problem=p.args[0] + where,
                   solution=self.solution if solution else None)
         helps = (self.signature_help(),) * 2
         g.hints = (p.args[0],) if p.kind == "todo" else (p.args[0] + where, *helps)
@@ -132,3 +133,14 @@ def solo(results, case, probes):
     """Which of ``probes`` fail on ``case`` (each probe keeps one cotangent and zeroes the others)."""
     return [p for p in probes if (case.label, p) in results and not results[case.label, p].ok]
 
+
+def grade(name, fn, *, hint=1, solution=False):
+    """Grade the learner's function ``fn`` for exercise ``name``; ``str(result)`` shows hints up to ``hint``."""
+    if name not in REGISTRY:
+        raise MatdiffError(f"no exercise {name!r}; the exercises are: {', '.join(REGISTRY)}")
+    if not callable(fn):
+        raise MatdiffError(f"grade({name!r}, fn): fn must be your function, got {type(fn).__name__}; "
+                           f"pass it as grade({name!r}, {REGISTRY[name].func})")
+    g = REGISTRY[name].grade(fn, solution=solution)
+    g.level = max(1, min(3, int(hint)))
+    return g

@@ -11,7 +11,8 @@ import os
 import sys
 import traceback
 
-from .catalog import REGISTRY
+from .catalog import REGISTRY, grade
+from .templates import start
 
 
 def _parser():
@@ -45,7 +46,6 @@ def main(argv=None) -> int:
         print(f"no exercise {args.name!r}; the exercises are: {', '.join(REGISTRY)}", file=sys.stderr)
         return 1
     if args.cmd == "start":
-        from .templates import start
         for path in start(args.name, args.dir):
             print(f"wrote {path}")
         print(f"next: write the rule, then python -m matdiff exercises check {args.name} "
@@ -55,7 +55,6 @@ def main(argv=None) -> int:
 
 
 def _check(args):
-    from . import grade
     fn = load(args.file, REGISTRY[args.name].func)
     if isinstance(fn, str):
         print(fn, file=sys.stderr)

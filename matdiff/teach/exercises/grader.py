@@ -8,13 +8,16 @@ calling it, turning an exception, a wrong shape or dtype or a NaN into a plain s
 """
 from __future__ import annotations
 
+import html
 import os
 import traceback
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from .heatmap import block_map, svg_maps
+from .report import render
 
 TOL = 1e-6          # relative error allowed against the true derivative (central differences are good to ~1e-9)
 
@@ -125,6 +128,7 @@ class Grade:
     maps: tuple | None = None           # (label, yours_error, reference) for the heat map
     solution: str | None = None
     level: int = 1
+    ex: Any = None                      # the Exercise graded (its title, equation, outputs: for the report)
 
     def hint(self, level=1):
         """The hint at ``level`` (1-3; never the solution)."""
@@ -133,16 +137,12 @@ class Grade:
         return self.hints[max(1, min(level, len(self.hints))) - 1]
 
     def __str__(self):
-        from .report import render
         return render(self, self.level)
 
     __repr__ = __str__                  # at a prompt, `grade` shows the report (not a dump of the arrays)
 
     def _repr_html_(self):
         """Jupyter: the report as text, with the heat map as an inline SVG instead of block characters."""
-        import html
-
-        from .report import render
         return f"<pre>{html.escape(render(self, self.level, picture=False))}</pre>" + (self._repr_svg_() or "")
 
     def _repr_svg_(self):

@@ -20,8 +20,7 @@ def _case_lines(checks):
 def render(g, level=1, picture=True):
     """The report for Grade ``g``, showing hints up to ``level`` (and the solution if the Grade carries it);
     ``picture=False`` leaves out the block-character heat map (Jupyter draws it as SVG)."""
-    from . import REGISTRY
-    ex = REGISTRY[g.exercise]
+    ex = g.ex
     n_ok = sum(c.ok for c in g.checks)
     head = f"matdiff exercise {ex.name!r}: {ex.title} -- {ex.equation}"
     if g.problem:
