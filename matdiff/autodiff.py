@@ -10,6 +10,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import backend as _backend
+from .engine import show
 from .engine.notation import Names, bar, cite
 from .engine.sweeps import backward_sweep, forward_sweep
 from .engine.tape import Tape, graph_nodes
@@ -194,9 +195,9 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any) -> tuple:
 # -- the step-by-step trace -------------------------------------------------------------------------
 def _describe(b, name, a):
     host = b.to_host(a)
-    line = f"{name}: shape {tuple(host.shape)}, norm {np.linalg.norm(host.ravel()):.4g}"
-    if host.size <= 16:
-        line += "\n" + _indent(np.array2string(host, precision=4, suppress_small=True), 10)
+    line = f"{name}: shape {tuple(host.shape)}, norm {show.norm(host):.4g}"
+    if host.size <= show.SMALL:
+        line += "\n" + _indent(show.text(host), 10)
     return line
 
 

@@ -117,9 +117,8 @@ def blame_nodes(nodes, eps, atol, rtol, order=1):
 
 def _check_node(number, node, eps, atol, rtol, order=1):
     op = node.op
-    needs = node.ctx.needs_grad if node.ctx is not None else tuple(t.requires_grad for t in node.inputs)
     xs = [tensor(t.data, requires_grad=bool(need), name=t.name or f"input{k}")
-          for k, (t, need) in enumerate(zip(node.inputs, needs))]
+          for k, (t, need) in enumerate(zip(node.inputs, node.needs_grad))]
     inputs = [f"{'x'.join(map(str, t.shape)) or 'scalar'} {t.backend.dtype_name(t.dtype)}" for t in node.inputs]
     params = dict(node.params)
 

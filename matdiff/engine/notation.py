@@ -119,7 +119,7 @@ class Names:
         if eq is None:
             return node.op.ref
         parts = [f"{bar(self.names[id(t)])} += {a}" for t, a, need in
-                 zip(node.inputs, self.adjoints(node, bars), _needs(node)) if a and need]
+                 zip(node.inputs, self.adjoints(node, bars), node.needs_grad) if a and need]
         return eq + ("; " + ", ".join(parts) if parts else "")
 
     def line(self, number, node):
@@ -129,11 +129,6 @@ class Names:
         ins, outs = ", ".join(map(show, node.inputs)), ", ".join(map(show, node.outputs))
         where = cite(node)
         return f"#{number} {node.op.name}({ins}) -> {outs}   {self.rule(node)}" + (f"   [{where}]" if where else "")
-
-
-def _needs(node):
-    ctx = node.ctx
-    return ctx.needs_grad if ctx is not None else [t.requires_grad for t in node.inputs]
 
 
 def short_ref(ref):

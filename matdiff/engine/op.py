@@ -10,7 +10,7 @@ import numbers
 
 from .. import backend as _backend
 from ..errors import DeviceError, MatdiffError
-from .tape import Context, Node, _local, stamp
+from .tape import Context, Node, per_thread, stamp
 from .tensor import Tensor, _host_array, tensor
 
 
@@ -54,7 +54,7 @@ def _call_path(op):
             x = inputs[0]
             ctx.b = b = x._b
             if x.requires_grad:
-                ctx.needs_grad, record = _NEEDED, not _local.off
+                ctx.needs_grad, record = _NEEDED, not per_thread.off
             else:
                 ctx.needs_grad, record = _NOT_NEEDED, False
             out = op.forward(ctx, x._data, **params) if params else op.forward(ctx, x._data)
@@ -65,7 +65,7 @@ def _call_path(op):
                 return apply(*_constants_as_tensors(op, inputs), **params)
             ctx.b = b
             ctx.needs_grad = tuple([x.requires_grad for x in inputs])
-            record = True in ctx.needs_grad and not _local.off
+            record = True in ctx.needs_grad and not per_thread.off
             arrays = [x._data for x in inputs]
             out = op.forward(ctx, *(arrays if b.promotes else promoted(b, arrays)), **params)
             leaf = True                               # (stamp looks)

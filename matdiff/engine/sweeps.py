@@ -72,7 +72,7 @@ def _pull(node, cots, adj, lead, context):
     returned, add each input's adjoint into its running sum ``adj`` (a tensor used twice receives the sum), and
     return the adjoints."""
     ctx = node.ctx
-    if ctx is None:                                  # node.free() dropped it
+    if ctx is None:                                  # freed: a backward dropped it
         raise GraphError(
             f"backward reached node #{node.seq} ({node.op.name}) whose saved values were freed by an earlier "
             "backward; pass retain_graph=True to the first backward() to differentiate the same graph twice")
@@ -127,7 +127,7 @@ def _commit(visited, adj, capture, set_grads, retain_graph):
                 if o.requires_grad and o not in adj:
                     o.grad = node.ctx.b.zeros(tuple(o.shape), o.dtype)
         if not retain_graph:
-            node.ctx = None                          # node.free(), inline: this loop runs once per node
+            node.ctx = None                          # freed: the saved values dropped (Node.freed)
     if capture is None:
         return None
     return [captured.get(t) for t in capture]

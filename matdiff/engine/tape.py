@@ -37,16 +37,18 @@ from ..errors import GraphError
 from .notation import Names
 
 _seq = itertools.count()
-_TAPES = []                       # the Tapes being recorded into (``with md.Tape()``), innermost last
 
 
-class _GradMode(threading.local):
-    """Grad mode is per thread, as in PyTorch (gradcheck evaluates in threads); ``off`` under ``no_grad``."""
+class _PerThread(threading.local):
+    """What is per thread, as in PyTorch (gradcheck evaluates in threads): grad mode (``off`` under ``no_grad``)
+    and the Tapes recording (``with md.Tape()``, innermost last) -- a Tape sees the nodes of the thread that
+    entered it, from its ``with`` to its end, never another thread's."""
 
     off = False
+    tapes = ()
 
 
-_local = _GradMode()
+per_thread = _PerThread()
 
 
 class Context:
@@ -73,15 +75,17 @@ class Node:
         self.seq = next(_seq)
         self.origin = None                # "backward" for a node recorded by a create_graph sweep
         self.stamps = stamps              # ``stamp(inputs)``: (leaf, array, its bytes or CRC) per leaf input
-        if _TAPES:
-            for tape in _TAPES:
+        tapes = per_thread.tapes
+        if tapes:
+            for tape in tapes:
                 tape.nodes.append(self)
 
     freed = property(lambda self: self.ctx is None, doc="Were the saved values dropped (by a backward)?")
 
-    def free(self):
-        """Drop the saved values (what backward needed); the node stays in the graph, ``freed``."""
-        self.ctx = self.stamps = None
+    @property
+    def needs_grad(self):
+        """Per input: does it want an adjoint? (The context's; once freed, the inputs' ``requires_grad``.)"""
+        return self.ctx.needs_grad if self.ctx is not None else tuple(t.requires_grad for t in self.inputs)
 
     def __repr__(self):
         ins = ", ".join(_label(t) for t in self.inputs)
@@ -107,11 +111,11 @@ class Tape:
         self.nodes = []
 
     def __enter__(self):
-        _TAPES.append(self)
+        per_thread.tapes += (self,)
         return self
 
     def __exit__(self, *exc):
-        _TAPES.remove(self)
+        per_thread.tapes = tuple(t for t in per_thread.tapes if t is not self)
         return False
 
     def __len__(self):
@@ -175,29 +179,27 @@ def _settle(pending):
 
 
 @contextmanager
+def _grad_mode(off):
+    """Grad mode ``off`` (True: record nothing) for the block, then back to what it was; per thread."""
+    old, per_thread.off = per_thread.off, off
+    try:
+        yield
+    finally:
+        per_thread.off = old
+
+
 def no_grad():
     """Within this block ops record nothing (outputs do not require grad), as ``torch.no_grad``; per thread."""
-    old = _local.off
-    _local.off = True
-    try:
-        yield
-    finally:
-        _local.off = old
+    return _grad_mode(True)
 
 
-@contextmanager
 def enable_grad():
     """Record again inside a ``no_grad`` block (as ``torch.enable_grad``); per thread."""
-    old = _local.off
-    _local.off = False
-    try:
-        yield
-    finally:
-        _local.off = old
+    return _grad_mode(False)
 
 
 def grad_enabled():
-    return not _local.off
+    return not per_thread.off
 
 
 def graph_nodes(outputs):

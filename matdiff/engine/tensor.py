@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import backend as _backend
 from ..errors import ConversionError, DTypeError, MatdiffError, ShapeError
+from . import show
 from . import tape as _tape
 
 
@@ -75,9 +76,8 @@ class Tensor:
         if self.name:
             parts.append(f"name={self.name!r}")
         head = f"Tensor({', '.join(parts)})"
-        if int(np.prod(self.shape)) <= 16:
-            body = np.array2string(self.numpy(), precision=4, suppress_small=True, separator=", ")
-            head += "\n" + body
+        if int(np.prod(self.shape)) <= show.SMALL:
+            head += "\n" + show.text(self.numpy(), separator=", ")
         return head
 
     # -- conversion ----------------------------------------------------------------------------

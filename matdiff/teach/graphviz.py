@@ -100,8 +100,7 @@ class _Graph:
             for o in n.outputs:
                 self._close(o)
             labels = self.names.adjoints(n, self.total)
-            needs = n.ctx.needs_grad if n.ctx is not None else [t.requires_grad for t in n.inputs]
-            for k, (t, label, need) in enumerate(zip(n.inputs, labels, needs)):
+            for k, (t, label, need) in enumerate(zip(n.inputs, labels, n.needs_grad)):
                 if need:
                     self.contrib.setdefault(id(t), []).append((n, label or bar(self.names.name(t)), (id(n), k)))
         for t in self.tensors.values():

@@ -23,6 +23,7 @@ import numpy as np
 from ..autodiff import prepare
 from ..engine.notation import cite
 from ..engine.op import promoted
+from ..engine.show import norm, number, shape_text
 from ..engine.sweeps import fit
 from ..engine.tape import Context, graph_nodes
 from ..engine.tensor import Tensor
@@ -190,7 +191,7 @@ def _matrix(a):
     a = np.asarray(a)
     m = a.reshape(1, -1) if a.ndim < 2 else a.reshape(-1, a.shape[-1])
     big = m.shape[0] > 8 or m.shape[1] > 8
-    head = f'<div class="meta">{"×".join(map(str, a.shape)) or "scalar"}, ‖·‖ = {np.linalg.norm(a.ravel()):.4g}'
+    head = f'<div class="meta">{shape_text(a.shape)}, ‖·‖ = {norm(a):.4g}'
     head += " (top-left corner)</div>" if big else "</div>"
     m = m[:6, :6] if big else m
     top = float(np.abs(m).max()) or 1.0
@@ -200,15 +201,9 @@ def _matrix(a):
         for x in row:
             r = float(np.real(x))
             shade = f"rgba({'192,57,43' if r < 0 else '41,98,255'},{0.45 * abs(r) / top:.2f})"
-            tds.append(f'<td style="background:{shade}">{_num(x)}</td>')
+            tds.append(f'<td style="background:{shade}">{number(x)}</td>')
         cells.append("<tr>" + "".join(tds) + "</tr>")
     return head + '<table class="mat">' + "".join(cells) + "</table>"
-
-
-def _num(x):
-    if np.iscomplexobj(x):
-        return f"{x.real:.3g}{x.imag:+.3g}i"
-    return "0" if abs(x) < 5e-13 else f"{x:.3g}"
 
 
 def _caption(g, k, node, frames):

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..engine.show import lines
+
 _STEPPING = "--step" in sys.argv
 _state = {"shown": False, "stepping": _STEPPING}
 PROMPT = "   … press Enter for the next step "
-FULL_ROWS, FULL_COLS, CORNER = 6, 8, 4      # show a matrix whole up to 6 x 8, else its shape, norm and a corner
 
 
 def step(title, skip=None):
@@ -46,25 +47,10 @@ def _host(a):
     return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
-def _text(a, precision):
-    return np.array2string(a, precision=precision, suppress_small=True, max_line_width=100).splitlines()
-
-
-def _body(a, precision=4):
-    """The lines that show ``a``: all of it when small (up to 6 x 8), else shape, norm and a top-left corner."""
-    rows, cols = {0: (1, 1), 1: (1, a.size)}.get(a.ndim, a.shape[-2:])
-    if a.ndim <= 2 and rows <= FULL_ROWS and cols <= FULL_COLS:
-        return _text(a, precision)
-    corner = a[:CORNER] if a.ndim == 1 else a[(0,) * (a.ndim - 2)][:CORNER, :CORNER]
-    what = f"first {corner.shape[0]}" if a.ndim == 1 else f"top-left {'×'.join(map(str, corner.shape))}"
-    shape = "×".join(map(str, a.shape))
-    return [f"{shape}, norm {np.linalg.norm(a.ravel()):.6g}, {what}:"] + _text(corner, precision)
-
-
 def show(name, a, precision=4):
     """Print a matrix with its name: a scalar on one line, a small matrix whole, a large one by shape, norm and
     its top-left corner (so no step scrolls off a terminal)."""
-    body = _body(_host(a), precision)
+    body = lines(_host(a), precision)
     if len(body) == 1:
         print(f"{name} = {body[0]}")
     else:
@@ -80,7 +66,7 @@ def _term(label):
 
 def _beside(what, labels, a, b):
     """Both sides next to each other (one line per row), or one above the other when too wide for a terminal."""
-    left, right = _body(a), _body(b)
+    left, right = lines(a), lines(b)
     titles = (f"{what}  [{labels[0]}]", f"[{labels[1]}]")
     width = max(len(titles[0]) - 4, *map(len, left)) + 3
     if 4 + width + max(len(titles[1]), *map(len, right)) > 100:

@@ -103,6 +103,44 @@ def test_grad_mode_is_per_thread_and_nests():
     assert other["enabled"] and other["B"].node is not None and other["B"].requires_grad
 
 
+def test_a_tape_records_only_its_own_threads_nodes_and_only_inside_its_with():
+    """The recorder is per thread, like grad mode: two threads each inside their own ``with md.Tape()`` at the same
+    time get only their own nodes (a module-global list of tapes gave each both threads' nodes)."""
+    import threading
+
+    A = leaf((2, 2))
+    both_inside, done, tapes = threading.Barrier(2), threading.Barrier(2), {}
+
+    def record(label, op):
+        with md.Tape() as tape:
+            both_inside.wait()
+            op(A)
+            done.wait()                  # the other thread has recorded its node by now
+        tapes[label] = tape
+
+    ts = [threading.Thread(target=record, args=("neg", lambda A: -A)),
+          threading.Thread(target=record, args=("matmul", lambda A: A @ A))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert [n.op.name for n in tapes["neg"]] == ["neg"] and [n.op.name for n in tapes["matmul"]] == ["matmul"]
+    with md.Tape() as outer:
+        with md.Tape() as inner:
+            -A
+        A @ A
+    -A
+    assert [n.op.name for n in inner] == ["neg"] and [n.op.name for n in outer] == ["neg", "matmul"]
+
+
+def test_no_grad_and_enable_grad_are_one_definition_and_work_as_decorators():
+    from matdiff.engine import tape
+    assert tape.no_grad.__code__.co_names == tape.enable_grad.__code__.co_names == ("_grad_mode",)
+    A = leaf((2, 2))
+    quiet = md.no_grad()(lambda: A @ A)
+    assert quiet().node is None and (A @ A).node is not None
+
+
 def test_tape_lists_nodes_in_execution_order():
     A = leaf((3, 5), name="A")
     with md.Tape() as tape:
