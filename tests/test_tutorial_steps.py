@@ -136,3 +136,8 @@ def test_your_turn_prints_a_start_and_a_check_command(capsys):
     tutorial.your_turn("qr", "qr_jvp")
     out = capsys.readouterr().out
     assert "python -m matdiff exercises start qr" in out and "exercises check qr qr.py" in out and "qr_jvp" in out
+
+
+def test_there_are_ten_numbered_tutorials():
+    assert [p.name[:2] for p in sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.py"))] == [f"{i:02d}" for i in
+                                                                                          range(1, 11)]

@@ -251,3 +251,16 @@ def test_float32_rank_error_is_silent_about_float64_when_it_would_not_help(a):
     with pytest.raises(md.RankDeficientError) as err:
         md.sum(R * R).backward()
     assert "eps" not in str(err.value)                      # float64 input: nothing to suggest
+
+
+def test_a_float_scalar_meets_an_integer_tensor_as_numpy_does():
+    """int tensor + 2.5 is float64 [3.5, 4.5] (NumPy's promotion), never silently truncated to [3, 4]."""
+    T = md.tensor(np.array([1, 2]))
+    assert np.array_equal((T + 2.5).numpy(), [3.5, 4.5]) and (T + 2).dtype == T.dtype
+    assert np.array_equal((T * 0.5).numpy(), [0.5, 1.0]) and np.array_equal((T - 0.5).numpy(), [0.5, 1.5])
+
+
+def test_tensor_to_same_device_and_numpy_roundtrip():
+    A = leaf((2, 2))
+    assert A.to("cpu") is A
+    np.testing.assert_array_equal(A.numpy(), A.data)
