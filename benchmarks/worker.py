@@ -49,7 +49,11 @@ def data(shape, dtype, seed):
 def run_matdiff(cfg):
     import matdiff as md
     from matdiff.backend import get
-    from matdiff.ops.qr_rules import _gauge, qr_backward
+    try:
+        from matdiff.ops.factorization import gauge as _gauge
+        from matdiff.ops.qr import qr_vjp as qr_backward
+    except ImportError:                   # a tree from before ops/qr.py (benchmarks/instructions.py --tree)
+        from matdiff.ops.qr_rules import _gauge, qr_backward
 
     dev = cfg.get("device", "cpu")
     b = get("cupy" if dev == "gpu" else "numpy")

@@ -235,6 +235,14 @@ class Backend(Contract):
         X = self.xp.linalg.solve(T, B)
         return self.mT(X) if side == "right" else X
 
+    def solve_right_adjoint(self, R, X):
+        """``X R^{-H}``, R upper triangular: a right solve that may reuse X's memory (X is the rule's temporary)."""
+        return self.solve_triangular(R, X, lower=False, side="right", adjoint=True, overwrite=True)
+
+    def solve_left_adjoint(self, L, X):
+        """``L^{-H} X``, L lower triangular: a left solve that may reuse X's memory (X is the rule's temporary)."""
+        return self.solve_triangular(L, X, lower=True, side="left", adjoint=True, overwrite=True)
+
     def hcopyltu(self, M):
         """``symh(E ∘ M)`` (Section 4.2, ``paper.hcopyltu``): M's strict lower triangle, its conjugate mirrored above,
         the real part of M's diagonal on it. Reads nothing above M's diagonal."""

@@ -213,6 +213,16 @@ class Contract:
         axes broadcast. ``overwrite=True`` lets the result reuse B's memory (the caller owns B and drops it)."""
 
     @differentiable
+    def solve_right_adjoint(self, R, X):
+        """``X R^{-H}`` for upper triangular R (..., k, k) and X (..., p, k): the right solve of Eq 3 / Eq 9. X is a
+        temporary the rule just made: the result may reuse its memory (never pass an array someone else holds)."""
+
+    @differentiable
+    def solve_left_adjoint(self, L, X):
+        """``L^{-H} X`` for lower triangular L (..., k, k) and X (..., k, p): the left solve of Eq 17. X is a
+        temporary the rule just made: the result may reuse its memory (never pass an array someone else holds)."""
+
+    @differentiable
     def tril_matmul(self, A, B, upper_a=False):
         """The lower triangle (with the diagonal) of the square product ``A @ B`` (BLAS gemmt); what lies above
         it is unspecified (zeros or the product's entries). ``upper_a``: A is upper triangular (a hint)."""

@@ -10,8 +10,9 @@ algorithm (Golub & Van Loan, Alg. 5.2.1, with LAPACK's choice of reflector ``bet
 * :mod:`matdiff.backend.cuda_qr` -- the same steps as one CUDA kernel, one thread block per matrix, the matrix in
   shared memory (``MATDIFF_CUDA_QR=kernel``; opt-in until a GPU run of ``benchmarks/gpu_check.sh`` verifies it).
 
-Both return the reduced factors with R's diagonal real and non-negative (the gauge matdiff always uses), so they
-agree with LAPACK's gauged factors to round-off times the condition number.
+Both return the reduced factors with LAPACK's phases on R's diagonal (the kernel also rotates them to real and
+non-negative); the QR and LQ nodes apply the one gauge, ``matdiff.ops.factorization.gauge``, to whatever ``b.qr``
+returns, so gauged they agree with LAPACK's gauged factors to round-off times the condition number.
 """
 
 
@@ -20,8 +21,9 @@ def _abs2(b, x):
 
 
 def householder_qr(b, A):
-    """Reduced QR of a stack ``A`` (..., m, n): ``Q`` (..., m, k), ``R`` (..., k, n), ``k = min(m, n)``, R's diagonal
-    real and >= 0. ``b`` is the backend (NumPy, array_api_strict, CuPy): only its portable methods are used."""
+    """Reduced QR of a stack ``A`` (..., m, n): ``Q`` (..., m, k), ``R`` (..., k, n), ``k = min(m, n)``, with LAPACK's
+    phases on R's diagonal (``beta = -phase(alpha) |x|``; the caller applies the gauge). ``b`` is the backend (NumPy,
+    array_api_strict, CuPy): only its portable methods are used."""
     xp = b.xp
     *batch, m, n = A.shape
     k = min(m, n)
@@ -47,6 +49,4 @@ def householder_qr(b, A):
         v, scale = vs[j], scales[j]
         w = b.conj(v)[..., None, :] @ Q[..., j:, :]
         Q[..., j:, :] = Q[..., j:, :] - (scale[..., None, None] * v[..., :, None]) * w
-    R = b.triu(R[..., :k, :])
-    D = b.phase(b.diagonal(R))                                       # the gauge: diag(R) real and >= 0
-    return Q * D[..., None, :], R * b.conj(D)[..., :, None]
+    return Q, b.triu(R[..., :k, :])          # LAPACK's phases; the QR/LQ nodes apply the gauge (ops/factorization.py)

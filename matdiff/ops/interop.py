@@ -8,7 +8,8 @@ NumPy calls ``Tensor.__array_ufunc__`` for ufuncs (``np.add``, ``ndarray + Tenso
 import numpy as np
 
 from ..errors import MatdiffError
-from . import decompositions, elementary, structural
+from . import elementary, structural
+from .qr import qr as _qr
 
 _UFUNCS = {np.add: elementary.add, np.subtract: elementary.sub, np.multiply: elementary.times,
            np.matmul: elementary.matmul, np.negative: elementary.neg, np.conjugate: elementary.conj,
@@ -21,7 +22,7 @@ _FUNCTIONS = {
     np.matrix_transpose: lambda a: elementary.transpose(a),
     np.concatenate: lambda arrays, axis=0: structural.concat(*arrays, axis=axis),
     np.split: lambda a, indices_or_sections, axis=0: structural.split(a, indices=indices_or_sections, axis=axis),
-    np.linalg.qr: lambda a, mode="reduced": decompositions.qr(a, mode=mode),
+    np.linalg.qr: lambda a, mode="reduced": _qr(a, mode=mode),
 }
 
 

@@ -21,7 +21,7 @@ backend method / operator                  recorded as
 ``sum``, ``reshape``, ``broadcast_to``     sum, reshape, broadcast_to
 ``astype``, ``concat``, ``permute``        cast, concat, permute
 ``setitem_copy`` (the adjoint of slicing)  embed
-``solve_triangular`` (left/right, ^H)      solve_triangular with transpose/adjoint around it
+``solve_triangular``, ``solve_*_adjoint``  solve_triangular with transpose/adjoint around it
 =========================================  ===============================================================
 
 Constants (the masks E and P_L, zeros) stay arrays and enter ops as constants. The contract
@@ -208,6 +208,15 @@ class GraphBackend(Contract):
             return _solve.solve_triangular_node(opT, B, lower=low)
         # B op(T)^{-1} = (op(T)^{-T} B^T)^T, and op(T)^T is triangular the other way
         return self.mT(_solve.solve_triangular_node(self.mT(opT), self.mT(B), lower=not low))
+
+
+    def solve_right_adjoint(self, R, X):
+        """``X R^{-H}`` recorded as a solve (nothing is overwritten on the graph)."""
+        return self.solve_triangular(R, X, lower=False, side="right", adjoint=True)
+
+    def solve_left_adjoint(self, L, X):
+        """``L^{-H} X`` recorded as a solve."""
+        return self.solve_triangular(L, X, lower=True, side="left", adjoint=True)
 
 
 for _name in ("qr", "qr_complete", "pivots", "phase", "abs", "amin", "any", "argsort",

@@ -86,7 +86,7 @@ _RUN = {"float64": "run_f64", "float32": "run_f32", "complex128": "run_c128", "c
 @pytest.mark.parametrize("shape", [(5, 8, 4), (3, 4, 4), (4, 3, 6), (2, 1, 5), (2, 6, 1), (3, 64, 32)], ids=str)
 def test_the_kernels_source_equals_lapack(kernel, shape, dtype, threads):
     from matdiff.backend import get
-    from matdiff.ops.qr_rules import _gauge
+    from matdiff.ops.factorization import gauge as _gauge
     batch, m, n = shape
     k = min(m, n)
     a = np.ascontiguousarray(svd_conditioned((batch,), m, n, cond=30, dtype=dtype, seed=m * n))

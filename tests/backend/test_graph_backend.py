@@ -43,6 +43,10 @@ CALLS = {
     "permute": ([(3, 4)], lambda b, A: b.permute(A, b.from_host(_PERM), -1)),
     "sum": ([(2, 3, 4)], lambda b, A: b.sum(A, axis=-1, keepdims=True)),
     "solve_triangular": ([(3, 3), (3, 2)], _solve(False, "left", False)),
+    "solve_right_adjoint": ([(3, 3), (2, 3)], lambda b, T, X: b.solve_right_adjoint(                 # X * 1: the
+        T + 3 * b.eye(3, b.real_dtype(T.dtype)), X * 1)),                                          # rule's temporary
+    "solve_left_adjoint": ([(3, 3), (3, 2)], lambda b, T, X: b.solve_left_adjoint(
+        T + 3 * b.eye(3, b.real_dtype(T.dtype)), X * 1)),
     "tril_matmul": ([(4, 4), (4, 4)], lambda b, A, B: b.tril(b.tril_matmul(b.triu(A), B, upper_a=True))),
     "hcopyltu": ([(4, 4)], lambda b, M: b.hcopyltu(M)),
 }

@@ -3,7 +3,7 @@ hand) and ``qr_jvp`` (Lemma 1: the variations dQ, dR -- Step 1 of the paper's tw
 """
 import numpy as np
 
-from ...ops.qr_rules import qr_variations
+from ...ops.qr import qr_jvp
 from . import _linalg as la
 from . import basics_hints as T
 from .catalog import Exercise, exercise
@@ -108,7 +108,7 @@ class QRJvp(VjpExercise):
     def expected(self, case, probe):
         d = case.data
         true = la.directional(la.qr, [d["prim"]["A"]], d["tangents"])
-        return tuple(true), qr_variations(la.B, d["outs"]["Q"], d["outs"]["R"], d["tangents"][0].copy())
+        return tuple(true), qr_jvp(la.B, d["outs"]["Q"], d["outs"]["R"], d["tangents"][0].copy())
 
     def diagnose(self, results, failing):
         return _by_output(self, results, failing)
