@@ -15,7 +15,8 @@ autodiff   ``autodiff.py``: ``backward`` / ``grad`` / ``jvp`` (and ``Tensor.back
 checks     ``checks/``: Report, Jacobians, the pure checks, and ``blame.py`` (the public checkers: check + blame)
 teach      ``teach/``: drawings, the backward stepper, the tutorials' helpers, the exercises
 tools      ``suite.py`` (the ``check`` command), ``testing.py``, ``__main__.py``, the facades ``paper.py`` and
-           ``exercises.py``, and ``matdiff/__init__.py`` itself (``import matdiff`` is an import of this layer)
+           ``exercises.py``, the bridge ``torch.py``, and ``matdiff/__init__.py`` itself (``import matdiff`` is an
+           import of this layer)
 =========  ==========================================================================================================
 """
 LAYERS = ("errors", "backend", "engine", "ops", "autodiff", "checks", "teach", "tools")
@@ -30,7 +31,9 @@ MODULES = {
     "autodiff": "autodiff",
     "checks": "checks",
     "teach": "teach",
-    "suite": "tools", "testing": "tools", "__main__": "tools", "paper": "tools", "exercises": "tools", "": "tools",
+    "suite": "tools", "testing": "tools", "__main__": "tools", "paper": "tools", "exercises": "tools",
+    "torch": "tools",               # matdiff.torch: the rules as torch.autograd.Functions (a bridge, like a facade)
+    "": "tools",                    # matdiff/__init__.py (only the package itself: a new top-level module needs a row)
 }
 
 # Imports of a higher layer that are meant, each with its reason: (importer, imported) -> why. The test exempts
@@ -48,7 +51,7 @@ UPWARD = {
 def layer_of(module: str) -> str:
     """The layer of ``module`` (``"matdiff.ops.elementary"`` -> ``"ops"``; ``"matdiff"`` -> ``"tools"``)."""
     parts = module.split(".")[1:]
-    for k in range(len(parts), -1, -1):
+    for k in range(len(parts), 0 if parts else -1, -1):
         key = ".".join(parts[:k])
         if key in MODULES:
             return MODULES[key]

@@ -113,3 +113,9 @@ def test_no_import_closes_a_circle():
                                                                                    "c": []}, False)])
 def test_the_circle_search_finds_a_circle_and_only_a_circle(g, has):
     assert (_circle(g) is not None) == has
+
+
+def test_a_new_top_level_module_needs_its_row():
+    with pytest.raises(KeyError, match="add it to MODULES"):
+        layer_of("matdiff.something_new")
+    assert layer_of("matdiff") == "tools" and layer_of("matdiff.ops.qr") == "ops"
