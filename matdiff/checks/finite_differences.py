@@ -23,7 +23,7 @@ from ..engine.tape import no_grad
 from ..engine.tensor import tensor
 from ..errors import MatdiffError, PrecisionWarning, warn
 from .jacobians import _analytic, _Compare, _Layout, _numeric, _out_layouts
-from .report import Report, check_args, float_outputs, is_single, percent, random_like, rel_err, setup, tol_used
+from .report import Report, check_args, float_outputs, is_single, percent, random_like, ranked, rel_err, setup, tol_used
 
 DEFAULTS = {"double": dict(eps=1e-6, atol=1e-5, rtol=1e-4), "single": dict(eps=1e-3, atol=1e-2, rtol=1e-2)}
 
@@ -143,10 +143,7 @@ def _fast(f, ts, diff, eps, atol, rtol, n_checks, seed):
         err, tol = abs(analytic - numeric), atol + rtol * abs(numeric)
         found.append((tol_used(err, tol), c, analytic, numeric, err, tol))
         max_abs, mag = max(max_abs, err), max(mag, abs(analytic), abs(numeric))
-    found.sort(key=lambda x: (-x[0], -x[4]))                     # largest fraction of the tolerance first
-    rows = [[f"#{c}", f"{a:.10g}", f"{nm:.10g}", f"{e:.2e}", f"{tol:.2e}", percent(q), "ok" if q <= 1 else "FAIL"]
-            for q, c, a, nm, e, tol in found]
-    q, c, a, nm, e, tol = found[0]
+    (q, c, a, nm, e, tol), rows = ranked(found, 10)              # largest fraction of the tolerance first
     worst = dict(check=c, where=f"direction #{c}", analytic=a, numeric=nm, abs_err=e, tolerance=tol, ratio=q,
                  batch=None)
     return Report("gradcheck(fast)", q <= 1, max_abs, rel_err(max_abs, mag), worst, rows,

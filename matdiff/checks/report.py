@@ -132,6 +132,16 @@ def tol_used(err, tol):
     return float(r) if r.ndim == 0 else r
 
 
+def ranked(found, digits):
+    """Random-direction checks ``(fraction of tolerance, check, one side, other side, abs err, tolerance)`` ranked
+    largest fraction first (then largest error): ``(the worst, the table's rows)`` -- gradcheck(fast) and
+    check_adjoint rank alike."""
+    found = sorted(found, key=lambda x: (-x[0], -x[4]))
+    rows = [[f"#{c}", f"{a:.{digits}g}", f"{b:.{digits}g}", f"{e:.2e}", f"{tol:.2e}", percent(q),
+             "ok" if q <= 1 else "FAIL"] for q, c, a, b, e, tol in found]
+    return found[0], rows
+
+
 def percent(ratio):
     """A ratio as a readable percentage: ``'8.8e-04%'``, ``'0.5%'``, ``'37%'``, ``'1,200%'``, ``'inf%'``."""
     pct = 100 * ratio

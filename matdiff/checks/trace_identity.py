@@ -12,7 +12,7 @@ import numpy as np
 
 from ..autodiff import grad, jvp
 from ..engine.tensor import tensor
-from .report import Report, check_args, float_outputs, is_single, percent, random_like, rel_err, setup, tol_used
+from .report import Report, check_args, float_outputs, is_single, random_like, ranked, rel_err, setup, tol_used
 
 
 def compare_pairs(f: Callable[..., Any], inputs: Any, *, n_checks: int = 3, rtol: float | None = None,
@@ -30,10 +30,7 @@ def compare_pairs(f: Callable[..., Any], inputs: Any, *, n_checks: int = 3, rtol
         err, tol = abs(lhs - rhs), rtol * max(abs(lhs), abs(rhs))
         found.append((tol_used(err, tol), c, lhs, rhs, err, tol))
         max_abs, mag = max(max_abs, err), max(mag, abs(lhs), abs(rhs))
-    found.sort(key=lambda x: (-x[0], -x[4]))                     # largest fraction of the tolerance first
-    rows = [[f"#{c}", f"{a:.12g}", f"{b_:.12g}", f"{e:.2e}", f"{tol:.2e}", percent(q), "ok" if q <= 1 else "FAIL"]
-            for q, c, a, b_, e, tol in found]
-    q, c, a, b_, e, tol = found[0]
+    (q, c, a, b_, e, tol), rows = ranked(found, 12)              # largest fraction of the tolerance first
     rep = Report("check_adjoint", q <= 1, max_abs, rel_err(max_abs, mag),
                  dict(check=c, where=f"direction #{c}", jvp_side=a, vjp_side=b_, abs_err=e, tolerance=tol, ratio=q,
                       batch=None),
