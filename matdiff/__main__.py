@@ -5,6 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matdiff as md
+from matdiff import suite
+
 _ABOUT = """matdiff: a small autodiff engine for matrices, built to learn and check the QR/LQ backward passes of
 Roberts & Roberts. Four commands:
 
@@ -123,8 +126,7 @@ def main(argv=None):
     p = _parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["exercises"]:                # its own command line (matdiff/teach/exercises/cli.py)
-        from matdiff.exercises import main as exercises
-        return exercises(argv[1:])
+        return md.exercises.main(argv[1:])
     args = p.parse_args(argv)
     if args.cmd is None:                       # `python -m matdiff` alone: say what there is, not a usage error
         p.print_help()
@@ -133,11 +135,9 @@ def main(argv=None):
         if args.action == "run":
             return _run(args.number, args.step)
         return _copy(args.dest) if args.action == "copy" else _list()
-    import matdiff as md
     if args.cmd == "registry":
         print(md.registry)
         return 0
-    from matdiff import suite
     if args.device == "gpu" and not md.backend.gpu_available():
         print("--device gpu: CuPy with a CUDA device is not available here "
               "(pip install 'matdiff[gpu-cuda12]' or 'matdiff[gpu-cuda13]'; nvidia-smi shows the CUDA version)")

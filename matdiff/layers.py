@@ -15,8 +15,8 @@ autodiff   ``autodiff.py``: ``backward`` / ``grad`` / ``jvp`` (and ``Tensor.back
 checks     ``checks/``: Report, Jacobians, the pure checks, and ``blame.py`` (the public checkers: check + blame)
 teach      ``teach/``: drawings, the backward stepper, the tutorials' helpers, the exercises
 tools      ``suite.py`` (the ``check`` command), ``testing.py``, ``__main__.py``, the facades ``paper.py`` and
-           ``exercises.py``, the bridge ``torch.py``, and ``matdiff/__init__.py`` itself (``import matdiff`` is an
-           import of this layer)
+           ``exercises.py``, the bridges ``torch.py`` and ``jax.py``, and ``matdiff/__init__.py`` itself
+           (``import matdiff`` is an import of this layer)
 =========  ==========================================================================================================
 """
 LAYERS = ("errors", "backend", "engine", "ops", "autodiff", "checks", "teach", "tools")
@@ -32,7 +32,7 @@ MODULES = {
     "checks": "checks",
     "teach": "teach",
     "suite": "tools", "testing": "tools", "__main__": "tools", "paper": "tools", "exercises": "tools",
-    "torch": "tools",               # matdiff.torch: the rules as torch.autograd.Functions (a bridge, like a facade)
+    "torch": "tools", "jax": "tools",   # the bridges: the rules as torch.autograd.Functions, jax.custom_vjp (facades)
     "": "tools",                    # matdiff/__init__.py (only the package itself: a new top-level module needs a row)
 }
 

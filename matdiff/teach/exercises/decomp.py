@@ -4,11 +4,13 @@ shared diagnosis -- the factor probe, the imaginary diagonal, Q̄ = 0 vs R̄ = 0
 
 from ...autodiff import backward
 from ...engine.tensor import tensor
+from ...ops import lq as md_lq
 from ...ops import qr as md_qr
 from . import _linalg as la
 from . import hints as H
 from . import structure as st
 from .catalog import exercise, solo
+from .given import eq8_uncorrected
 from .vjp import VjpExercise
 
 SPECS_QR = [((4, 4), False), ((6, 3), False), ((4, 4), True), ((5, 3), True), ((2, 4, 3), False), ((2, 5, 3), True)]
@@ -93,7 +95,6 @@ class ComplexCorrection(QRExercise):
 
     def notes(self, fn):
         """Eq 8 without the correction, on the complex square case: how wrong it is."""
-        from .given import eq8_uncorrected
         case = self.cases()[1]
         true = self.expected(case, "all")[0][0]
         err = la.relerr(eq8_uncorrected(*self.args(case, "all")), true)
@@ -119,6 +120,5 @@ class LQExercise(Decomposition):
         return la.lq(A)
 
     def reference(self, env):
-        from ...ops import lq as md_lq
         return engine_vjp(md_lq, env["A"], [env["Lbar"], env["Qbar"]])
 

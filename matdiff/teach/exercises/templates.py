@@ -9,6 +9,7 @@ import os
 
 import numpy as np
 
+from ...errors import MatdiffError
 from ...ops import paper
 from . import given
 from .catalog import REGISTRY
@@ -70,7 +71,6 @@ def source(name):
 def start(name, dir="."):  # noqa: A002 -- the issue's signature
     """Write ``dir/<name>.py`` and ``dir/<name>.ipynb`` for exercise ``name`` (an existing file is kept, so a
     learner's work is never overwritten). Returns the two paths."""
-    from ...errors import MatdiffError
     if name not in REGISTRY:
         raise MatdiffError(f"no exercise {name!r}; the exercises are: {', '.join(REGISTRY)}")
     os.makedirs(dir, exist_ok=True)

@@ -4,6 +4,7 @@ Y block first (Ȳ = Q V̄, or V̄ Q), then at Q̄′, then inside the X block's 
 """
 import numpy as np
 
+from ...ops import lq as md_lq
 from ...ops import permute
 from ...ops import qr as md_qr
 from . import _linalg as la
@@ -95,7 +96,6 @@ class LQDeep(Partitioned):
         return la.lq(A)
 
     def reference(self, env):
-        from ...ops import lq as md_lq
         return engine_vjp(lambda t: md_lq(t, fused=True), env["A"], [env["Lbar"], env["Qbar"]])
 
 
