@@ -1,0 +1,73 @@
+"""The backend contract on JAX arrays (``jax.numpy``), so matdiff's forward rules run inside JAX tracing.
+
+``jax.numpy`` is an array-API namespace, so :class:`~matdiff.backend.base.Backend` serves almost every primitive as
+it is; here only what JAX does differently: immutable arrays (``setitem_copy`` by ``.at[].set``), a triangular solve
+whose batch axes must match (broadcast here first -- JAX's own ``triangular_solve`` refuses otherwise), NumPy dtype
+objects. Used by ``matdiff.jax`` on concrete arrays and on tracers alike (no host primitive is called on a tracer).
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from .base import Backend
+
+_INSTANCE = []
+
+
+def jax_backend():
+    """The one JAX backend (JAX places arrays itself; the contract's creators make them on the default device)."""
+    if not _INSTANCE:
+        _INSTANCE.append(JaxBackend())
+    return _INSTANCE[0]
+
+
+class JaxBackend(Backend):
+    """``jax.numpy`` arrays (concrete or traced) on JAX's default device."""
+
+    name = "jax"
+    promotes = True
+
+    def __init__(self):
+        super().__init__(jnp, jax.Array)
+        self.float32, self.float64 = np.dtype(np.float32), np.dtype(np.float64)
+        self.complex64, self.complex128 = np.dtype(np.complex64), np.dtype(np.complex128)
+        self.device = "cpu" if jax.default_backend() == "cpu" else "gpu"
+        self.defers_checks = self.device != "cpu"
+
+    def own(self, x):
+        return x if isinstance(x, jax.Array) else None          # tracers too
+
+    def from_host(self, a):
+        return jnp.asarray(np.asarray(a))
+
+    def to_host(self, a):
+        return np.asarray(a)
+
+    def dtype_name(self, dtype):
+        return np.dtype(dtype).name
+
+    def _kind(self, dtype):
+        k = np.dtype(dtype).kind
+        return "c" if k == "c" else "f" if k == "f" else ""
+
+    def real_dtype(self, dtype):
+        return np.dtype(jnp.finfo(dtype).dtype) if self._kind(dtype) == "c" else np.dtype(dtype)
+
+    def complex_dtype(self, dtype):
+        return np.result_type(dtype, np.complex64) if self._kind(dtype) == "f" else np.dtype(dtype)
+
+    def result_type(self, *dtypes):
+        return np.result_type(*[np.dtype(d) for d in dtypes])
+
+    def setitem_copy(self, shape, dtype, key, value):
+        return jnp.zeros(shape, dtype=dtype).at[key].set(value)
+
+    def solve_triangular(self, T, B, *, lower, side="left", adjoint=False, overwrite=False):
+        """``op(T)^{-1} B`` or ``B op(T)^{-1}`` by ``lax.linalg.triangular_solve``, batch axes broadcast first."""
+        batch = np.broadcast_shapes(tuple(T.shape[:-2]), tuple(B.shape[:-2]))
+        T = jnp.broadcast_to(T, batch + tuple(T.shape[-2:]))
+        B = jnp.broadcast_to(B, batch + tuple(B.shape[-2:]))
+        cplx = self.is_complex(T.dtype)
+        return lax.linalg.triangular_solve(T, B, left_side=side == "left", lower=lower, transpose_a=adjoint,
+                                           conjugate_a=adjoint and cplx)
