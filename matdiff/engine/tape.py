@@ -49,6 +49,7 @@ class _PerThread(threading.local):
 
 
 per_thread = _PerThread()
+_OPEN = []                        # every Tape open now, in any thread: Node reads this first, as it costs less
 
 
 class Context:
@@ -75,9 +76,8 @@ class Node:
         self.seq = next(_seq)
         self.origin = None                # "backward" for a node recorded by a create_graph sweep
         self.stamps = stamps              # ``stamp(inputs)``: (leaf, array, its bytes or CRC) per leaf input
-        tapes = per_thread.tapes
-        if tapes:
-            for tape in tapes:
+        if _OPEN:                         # a Tape is open in some thread (a global test: cheap when none is)
+            for tape in per_thread.tapes:
                 tape.nodes.append(self)
 
     freed = property(lambda self: self.ctx is None, doc="Were the saved values dropped (by a backward)?")
@@ -112,10 +112,12 @@ class Tape:
 
     def __enter__(self):
         per_thread.tapes += (self,)
+        _OPEN.append(self)
         return self
 
     def __exit__(self, *exc):
         per_thread.tapes = tuple(t for t in per_thread.tapes if t is not self)
+        _OPEN.remove(self)
         return False
 
     def __len__(self):
