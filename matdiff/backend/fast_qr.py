@@ -29,7 +29,7 @@ import numpy as np
 
 _RM, _CM, _UP, _NT, _TR, _CT, _LEFT, _RIGHT, _NONUNIT = 101, 102, 121, 111, 112, 113, 141, 142, 131
 _I, _P = ctypes.c_int64, ctypes.c_void_p
-_LIB, _F = None, {}
+_LIB, _F, _W = None, {}, {}
 
 
 def _bind():
@@ -55,6 +55,13 @@ def _bind():
         potrf.argtypes, potrf.restype = [_I, ctypes.c_char, _I, _P, _I], _I
         one = (ctypes.c_float * 2)(1, 0) if ch == "c" else (ctypes.c_double * 2)(1, 0) if cplx else 1.0
         _F[ch] = (rank, tri[0], tri[1], potrf, one, cplx)
+        gemm = getattr(lib, f"scipy_cblas_{ch}gemm64_")
+        gemm.argtypes, gemm.restype = [_I, _I, _I, _I, _I, _I, scal, _P, _I, _P, _I, scal, _P, _I], None
+        geqrt3 = getattr(lib, f"scipy_LAPACKE_{ch}geqrt364_")
+        geqrt3.argtypes, geqrt3.restype = [_I, _I, _I, _P, _I, _P, _I], _I
+        arr = ctypes.c_float * 2 if ch == "c" else ctypes.c_double * 2
+        consts = (arr(1, 0), arr(-1, 0), arr(0, 0)) if cplx else (1.0, -1.0, 0.0)
+        _W[ch] = (gemm, tri[1], geqrt3, consts)
     lib.scipy_openblas_set_num_threads64_.argtypes = [ctypes.c_int]
     lib.scipy_openblas_get_num_threads64_.restype = ctypes.c_int
     _LIB = lib
@@ -125,7 +132,8 @@ def qr(A):
 
     Deep with ``m >= 2n`` (float64: from there CholeskyQR2's 4mn^2 level-3 flops beat Householder's 4mn^2 - 4n^3/3
     level-2-heavy ones, measured): :func:`cholesky_qr2` on the caller's thread count, Householder if its proof
-    fails. Otherwise LAPACK Householder (``numpy.linalg.qr``: geqrf + orgqr) on :func:`householder_threads`. Wide
+    fails. Householder is :func:`blocked_householder` from 64 columns, else LAPACK's geqrf + orgqr
+    (``numpy.linalg.qr``) on :func:`householder_threads`. Wide
     (m < n): the QR of the leading square block X and ``V = Q^H Y`` -- what geqrf does to a wide matrix, with the
     trailing block as one matmul."""
     m, n = A.shape
@@ -135,11 +143,18 @@ def qr(A):
         R[:, :m] = U
         np.matmul(Q.conj().T if Q.dtype.kind == "c" else Q.T, A[:, m:], out=R[:, m:])
         return Q, R
-    if m >= 2 * n and (A.dtype.char in "dD"):
+    if m >= 2 * n and A.dtype.char in "dD":
         fast = cholesky_qr2(A)
         if fast is not None:
             return fast
+    if _LIB is not None and n >= _WY_MIN:
+        out = blocked_householder(A, 128 if n >= 256 else 64)
+        if out is not None:
+            return out
     return householder(A)
+
+
+_WY_MIN = 64        # columns: below, one panel is the whole matrix and geqrf + orgqr on one thread does as well
 
 
 def householder_threads(m, n, dtype, threads):
@@ -160,6 +175,52 @@ def householder(A, mode="reduced"):
         return np.linalg.qr(A, mode=mode)
     finally:
         set_threads(user)
+
+
+def blocked_householder(A, nb=64):
+    """Householder QR in compact-WY blocks (Schreiber & Van Loan): each panel of ``nb`` columns by LAPACK's recursive
+    ``geqrt3`` on one thread (it returns the block reflector ``I - V T V^H``), every trailing update and the
+    accumulation of Q as two large gemms and one small trmm on all threads. The same arithmetic as geqrf + orgqr
+    (Householder, backward stable), but OpenBLAS's geqrf blocks by 32 with level-2 panels and threads poorly.
+    ``None`` if LAPACKE refuses a panel (it checks for NaN)."""
+    ch = {"f": "s", "d": "d", "F": "c", "D": "z"}[A.dtype.char]
+    gemm, trmm, geqrt3, (one, minus, zero) = _W[ch]
+    cplx = A.dtype.kind == "c"
+    m, n = A.shape
+    W = np.array(A, order="F", copy=True)
+    user = get_threads()
+    blocks, item = [], W.itemsize
+    for j in range(0, n, nb):
+        b, mj = min(nb, n - j), m - j
+        T = np.zeros((b, b), dtype=A.dtype, order="F")
+        set_threads(1)
+        info = geqrt3(_CM, mj, b, W.ctypes.data + (j * m + j) * item, m, T.ctypes.data, b)
+        set_threads(user)
+        if info:                        # LAPACKE refuses a NaN in the panel: the caller runs geqrf instead
+            return None
+        V = np.array(W[j:, j:j + b], order="F")           # the unit lower-trapezoidal reflectors, explicit
+        V[:b] = np.tril(V[:b], -1) + np.eye(b, dtype=V.dtype)
+        blocks.append((j, b, V, T))
+        if j + b < n:                   # C <- (I - V T V^H)^H C = C - V T^H (V^H C)
+            _apply(gemm, trmm, W.ctypes.data + ((j + b) * m + j) * item, m, mj, n - j - b, V, T, True, cplx, one,
+                   minus, zero)
+    R = np.triu(W[:n])
+    Q = np.zeros((m, n), dtype=A.dtype, order="F")
+    Q[np.arange(n), np.arange(n)] = 1
+    for j, b, V, T in reversed(blocks):     # Q <- H_j Q on rows and columns from j: C - V T (V^H C)
+        _apply(gemm, trmm, Q.ctypes.data + (j * m + j) * item, m, m - j, n - j, V, T, False, cplx, one, minus, zero)
+    return np.ascontiguousarray(Q), R
+
+
+def _apply(gemm, trmm, C, ldc, mc, nc, V, T, adjoint, cplx, one, minus, zero):
+    """``C <- C - V op(T) (V^H C)`` for column-major C (mc x nc at address C, leading dimension ldc);
+    op(T) = T^H if ``adjoint``."""
+    b = T.shape[0]
+    Y = np.empty((b, nc), dtype=V.dtype, order="F")
+    gemm(_CM, _CT if cplx else _TR, _NT, b, nc, mc, one, V.ctypes.data, mc, C, ldc, zero, Y.ctypes.data, b)
+    trmm(_CM, _LEFT, _UP, (_CT if cplx else _TR) if adjoint else _NT, _NONUNIT, b, nc, one, T.ctypes.data, b,
+         Y.ctypes.data, b)
+    gemm(_CM, _NT, _NT, mc, nc, b, minus, V.ctypes.data, mc, Y.ctypes.data, b, one, C, ldc)
 
 
 _bind()

@@ -180,3 +180,38 @@ def test_gradient_through_the_fast_path_matches_finite_differences():
     h = 1e-6
     fd = (float(f(A + h * V)[2].data) - float(f(A - h * V)[2].data)) / (2 * h)
     assert abs(np.vdot(np.asarray(g.data if hasattr(g, "data") else g), V) - fd) <= 1e-6 * max(1, abs(fd))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128, np.float32, np.complex64])
+@pytest.mark.parametrize("shape,nb,cond", [((300, 300), 64, 1), ((257, 200), 64, 1e3), ((400, 130), 128, 1e12),
+                                           ((130, 130), 128, 1e15), ((200, 70), 32, 10)], ids=str)
+def test_blocked_householder_equals_lapack(shape, nb, cond, dtype):
+    """Compact-WY Householder (panels by geqrt3, updates by gemm): LAPACK's factors to round-off x condition, and
+    the bounds at any condition (it is Householder: backward stable however ill-conditioned A is)."""
+    A = svd_conditioned((), *shape, cond=cond, dtype=dtype, seed=shape[1])
+    A0 = A.copy()
+    Q, R = fast_qr.blocked_householder(A, nb)
+    assert np.array_equal(A, A0) and Q.dtype == R.dtype == A.dtype and not np.tril(R, -1).any()
+    assert bounds_hold(A, Q, R)
+    if cond * U[dtype] < 1e-3:                # the factors are determined to round-off x cond: compare them
+        Q, R = gauged(Q, R)
+        Qh, Rh = gauged(*np.linalg.qr(A))
+        tol = 100 * max(shape) * U[dtype] * cond
+        assert np.linalg.norm(Q - Qh) <= tol * np.sqrt(shape[1])
+        assert np.linalg.norm(R - Rh) <= tol * np.linalg.norm(A)
+
+
+@pytest.mark.parametrize("defect", ["zero column", "rank 30 of 100", "nan"])
+def test_blocked_householder_defects(defect):
+    A = data((200, 100), np.float64, 17)
+    if defect == "zero column":
+        A[:, 70] = 0
+    elif defect == "rank 30 of 100":
+        A = A[:, :30] @ data((30, 100), np.float64, 18)
+    else:
+        A[150, 90] = np.nan                   # in the second panel: found there, the caller then runs geqrf
+        assert fast_qr.blocked_householder(A, 64) is None
+        assert np.isnan(NP.qr(A)[0]).any()
+        return
+    assert bounds_hold(A, *fast_qr.blocked_householder(A, 64))
+    assert bounds_hold(A, *NP.qr(A))
