@@ -17,11 +17,11 @@ import cupy, numpy, sys
 print("python", sys.version.split()[0], "numpy", numpy.__version__, "cupy", cupy.__version__,
       "device", cupy.cuda.runtime.getDeviceProperties(0)["name"].decode())
 PY
-step "pytest -m gpu"                     150 python -m pytest -q -m gpu -p no:cacheprovider tests/test_gpu.py
+step "pytest -m gpu"                     150 python -m pytest -q -m gpu -p no:cacheprovider tests/backend/test_gpu.py
 step "python -m matdiff check --device gpu" 90 python -m matdiff check --device gpu
 step "tutorial 09"                        40 python tutorials/09_gpu.py
 step "batched QR kernel vs cuSOLVER"      60 env MATDIFF_CUDA_QR=kernel python -m pytest -q -m gpu -p no:cacheprovider \
-                                              tests/test_gpu.py -k batched_qr_paths
+                                              tests/backend/test_gpu.py -k batched_qr_paths
 step "GPU benchmarks"                    150 python benchmarks/gpu_bench.py
 echo
 echo "=== summary"

@@ -228,7 +228,7 @@ class Backend(Contract):
         if side == "right":                                  # B T^{-1} = (T^{-T} B^T)^T
             T, B = self.mT(T), self.mT(B)
         # The batch axes are broadcast here, explicitly: NumPy's linalg.solve broadcasts them, CuPy's does not
-        # ("a must have (..., M, M) shape and b must have (..., M, K)"); tests/test_backends.py runs this path.
+        # ("a must have (..., M, M) shape and b must have (..., M, K)"); tests/backend/test_backends.py runs this path.
         batch = np.broadcast_shapes(tuple(T.shape[:-2]), tuple(B.shape[:-2]))
         T = self.broadcast_to(T, batch + tuple(T.shape[-2:]))
         B = self.broadcast_to(B, batch + tuple(B.shape[-2:]))

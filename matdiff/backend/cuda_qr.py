@@ -6,7 +6,7 @@ Step j, exactly as the array-API version: ``x = A[j:, j]``, ``beta = -phase(x_0)
 thread per column). Then ``Q = H_0 ... H_{k-1} [I; 0]`` the same way, and the gauge makes diag(R) real, >= 0.
 
 Opt-in (``MATDIFF_CUDA_QR=kernel``) until ``benchmarks/gpu_check.sh`` has compared it with cuSOLVER on a device.
-Without a GPU, ``tests/test_cuda_kernel_on_cpu.py`` compiles this very source with the host C++ compiler -- each
+Without a GPU, ``tests/backend/test_cuda_kernel_on_cpu.py`` compiles this very source with the host C++ compiler -- each
 block as 1, 4 or 32 std::threads sharing one buffer, ``__syncthreads`` a ``std::barrier`` -- and compares it with
 LAPACK: arithmetic, indexing, gauge, layout, reductions and barriers are checked (removing a barrier fails it);
 the CUDA compiler and the hardware are what only a device run can check.

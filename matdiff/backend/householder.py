@@ -6,7 +6,7 @@ algorithm (Golub & Van Loan, Alg. 5.2.1, with LAPACK's choice of reflector ``bet
 
 * :func:`householder_qr` -- array-API code that loops over the k = min(m, n) *columns* and does each step for the
   whole stack at once. It runs on NumPy, array_api_strict and CuPy alike, so the CPU test-suite executes exactly
-  the code the GPU runs (tests/test_householder.py compares it with LAPACK).
+  the code the GPU runs (tests/backend/test_backends.py compares it with LAPACK).
 * :mod:`matdiff.backend.cuda_qr` -- the same steps as one CUDA kernel, one thread block per matrix, the matrix in
   shared memory (``MATDIFF_CUDA_QR=kernel``; opt-in until a GPU run of ``benchmarks/gpu_check.sh`` verifies it).
 
