@@ -50,8 +50,12 @@ def lq_forward(b, A):
 
 
 def lq_vjp(b, L, Q, Lbar, Qbar):
-    """Square/wide LQ backward, ``EQ17``. Lbar or Qbar may be None (that output was not used): its adjoint is zero."""
-    Lbar, Qbar = zeros_if_none(b, L, Lbar, Q, Qbar)
+    """Square/wide LQ backward, ``EQ17``. Lbar or Qbar may be None (that output was not used): its adjoint is zero,
+    and so are its terms."""
+    if Qbar is None:        # Eq 17 with Qbar = 0: M = L^H Lbar, Abar = L^{-H} hcopyltu(M) Q
+        return b.solve_left_adjoint(L, b.hcopyltu(b.tril_matmul(b.mH(L), Lbar, upper_a=True)) @ Q)
+    if Lbar is None:        # Eq 17 with Lbar = 0: M = -Qbar Q^H, Abar = L^{-H} [Qbar - hcopyltu(Qbar Q^H) Q]
+        return b.solve_left_adjoint(L, Qbar - b.hcopyltu(b.tril_matmul(Qbar, b.mH(Q))) @ Q)
     # Eq 17: M = L^H Lbar - Qbar Q^H -- only its lower triangle, all hcopyltu reads (L^H is upper triangular)
     M = b.tril_matmul(b.mH(L), Lbar, upper_a=True) - b.tril_matmul(Qbar, b.mH(Q))
     return b.solve_left_adjoint(L, Qbar + b.hcopyltu(M) @ Q)         # Abar = L^{-H} [Qbar + hcopyltu(M) Q]

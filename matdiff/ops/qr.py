@@ -59,10 +59,13 @@ QRPivotedResult = result_type("QRPivotedResult", "Q R perm")
 def qr_vjp(b, Q, R, Qbar, Rbar, formula="eq3"):
     """Square/deep QR backward: ``EQ3`` (Eq 3, complex Eq 21), or ``EQ8`` with ``formula="eq8"``.
 
-    Qbar or Rbar may be None (that output was not used): its adjoint is zero."""
-    Qbar, Rbar = zeros_if_none(b, Q, Qbar, R, Rbar)
+    Qbar or Rbar may be None (that output was not used): its adjoint is zero, and so are its terms."""
     if formula != "eq3":
-        return _eq8(b, Q, R, Qbar, Rbar, correct=formula == "eq8")
+        return _eq8(b, Q, R, *zeros_if_none(b, Q, Qbar, R, Rbar), correct=formula == "eq8")
+    if Qbar is None:        # Eq 3 with Qbar = 0: M = R Rbar^H, Abar = Q hcopyltu(M) R^{-H}
+        return b.solve_right_adjoint(R, Q @ b.hcopyltu(b.tril_matmul(R, b.mH(Rbar), upper_a=True)))
+    if Rbar is None:        # Eq 3 with Rbar = 0: M = -Qbar^H Q, Abar = [Qbar - Q hcopyltu(Qbar^H Q)] R^{-H}
+        return b.solve_right_adjoint(R, Qbar - Q @ b.hcopyltu(b.tril_matmul(b.mH(Qbar), Q)))
     # Eq 3: M = R Rbar^H - Qbar^H Q -- only its lower triangle, all hcopyltu reads (R is upper triangular)
     M = b.tril_matmul(R, b.mH(Rbar), upper_a=True) - b.tril_matmul(b.mH(Qbar), Q)
     return b.solve_right_adjoint(R, Qbar + Q @ b.hcopyltu(M))        # Abar = [Qbar + Q hcopyltu(M)] R^{-H}

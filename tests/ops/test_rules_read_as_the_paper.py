@@ -189,6 +189,17 @@ def test_an_unused_output_is_a_zero_adjoint(dtype):
     np.testing.assert_allclose(qr_vjp(b, Q, R, Qbar, None), _eq3_literal(Q, R, Qbar, 0 * Rbar), atol=1e-12)
     np.testing.assert_allclose(lq_vjp(b, mh(R), mh(Q), None, mh(Qbar)),
                                _eq17_literal(mh(R), mh(Q), 0 * mh(Rbar), mh(Qbar)), atol=1e-12)
+    np.testing.assert_allclose(lq_vjp(b, mh(R), mh(Q), mh(Rbar), None),
+                               _eq17_literal(mh(R), mh(Q), mh(Rbar), 0 * mh(Qbar)), atol=1e-12)
+    for seeds in ((None, Rbar), (Qbar, None)):                 # the fused wide rule too (Eq 9-10)
+        a = rand((4, 6), dtype, 12)
+        Qw, Rw = _gauged_qr(a)
+        full = [s if s is not None else np.zeros(f.shape, dtype) for s, f in zip((rand((4, 4), dtype, 13),
+                                                                                 rand((4, 6), dtype, 14)), (Qw, Rw))]
+        used = [f if s is not None else None for f, s in zip(full, seeds)]
+        np.testing.assert_allclose(qr_wide_vjp(b, a, Qw, Rw, *used),
+                                   qr_wide_vjp(b, a, Qw, Rw, *[u if u is not None else 0 * f for u, f in
+                                                               zip(used, full)]), atol=1e-12)
 
 
 def test_eq8_equals_eq3_for_real_input_and_needs_the_correction_for_complex():
