@@ -1,0 +1,102 @@
+"""The bridges' speed against the frameworks' own QR: ``matdiff.torch.qr`` vs ``torch.linalg.qr`` (forward + backward),
+``jit(grad)`` of ``matdiff.jax.qr`` vs ``jnp.linalg.qr``'s -- ratios, each measured in one run (shared machine).
+
+    python benchmarks/bridges.py            # torch here, JAX in its own process; 2 threads each
+    python benchmarks/bridges.py --quick    # smaller repeat counts
+
+Each framework runs in its own process with the same thread count (never beside NumPy's BLAS); within a process
+ours and theirs alternate, and each ratio is the median over rounds of (ours / theirs). CPU only: GPU unverified.
+"""
+import os
+import subprocess
+import sys
+
+THREADS = 2
+CASES = [("500x200", (500, 200), "float64"), ("1000x1000", (1000, 1000), "float64"),
+         ("complex 300x300", (300, 300), "complex128"), ("256x32x16 stack", (256, 32, 16), "float64")]
+
+
+def _median_ratio(ours, theirs, rounds):
+    import statistics
+    import time
+
+    ratios, times = [], []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        ours()
+        t1 = time.perf_counter()
+        theirs()
+        t2 = time.perf_counter()
+        ratios.append((t1 - t0) / (t2 - t1))
+        times.append((t1 - t0, t2 - t1))
+    best = min(times, key=lambda t: t[0] + t[1])
+    return statistics.median(ratios), best
+
+
+def _torch(rounds):
+    import torch
+
+    import matdiff.torch as mt
+    torch.set_num_threads(THREADS)
+    rows = []
+    for label, shape, dtype in CASES:
+        g = torch.Generator().manual_seed(0)
+        dt = getattr(torch, dtype)
+        A = torch.randn(shape, dtype=dt, generator=g).requires_grad_()
+        GQ = torch.randn(shape[:-1] + (min(shape[-2:]),), dtype=dt, generator=g)
+        GR = torch.randn(shape[:-2] + (min(shape[-2:]), shape[-1]), dtype=dt, generator=g)
+
+        def step(qr):
+            Q, R = qr(A)
+            torch.autograd.grad([Q, R], [A], [GQ, GR])
+        step(mt.qr), step(torch.linalg.qr)                      # warm up
+        rows.append((f"torch {label}",) + _median_ratio(lambda: step(mt.qr), lambda: step(torch.linalg.qr), rounds))
+    return rows
+
+
+def _jax(rounds):
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    import numpy as np
+
+    import matdiff.jax as mj
+    rows = []
+    for label, shape, dtype in CASES:
+        rng = np.random.default_rng(0)
+        a = rng.standard_normal(shape) + (1j * rng.standard_normal(shape) if dtype.startswith("complex") else 0)
+        A = jnp.asarray(a)
+
+        def grad_of(qr):
+            return jax.jit(jax.grad(lambda A: jnp.sum(jnp.abs(qr(A)[0]) ** 3) + jnp.sum(jnp.abs(qr(A)[1]) ** 3)))
+        ours, theirs = grad_of(mj.qr), grad_of(lambda A: jnp.linalg.qr(A))
+        ours(A).block_until_ready(), theirs(A).block_until_ready()                  # compile
+        rows.append((f"jax jit(grad) {label}",) + _median_ratio(lambda: ours(A).block_until_ready(),
+                                                                lambda: theirs(A).block_until_ready(), rounds))
+    return rows
+
+
+def _print(rows):
+    for name, ratio, (ours, theirs) in rows:
+        print(f"| {name:<32} | {ours * 1e3:9.2f} ms | {theirs * 1e3:9.2f} ms | {ratio:5.2f}x |")
+
+
+def main(argv):
+    rounds = 5 if "--quick" in argv else 15
+    if "--jax-only" in argv:
+        _print(_jax(rounds))
+        return
+    n = str(THREADS)
+    env = dict(os.environ, OMP_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n, MKL_NUM_THREADS=n,
+               XLA_FLAGS=f"--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={THREADS}")
+    print(f"| case (CPU, {THREADS} threads; GPU unverified) | matdiff | framework | ratio (median) |")
+    print("| --- | --- | --- | --- |")
+    sys.stdout.flush()
+    if "--torch-only" not in argv:
+        subprocess.run([sys.executable, __file__, "--jax-only"] + [a for a in argv if a == "--quick"], env=env,
+                       check=True)
+    _print(_torch(rounds))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
