@@ -85,6 +85,47 @@ def merge(samples):
     return out
 
 
+def thread_env(env, threads):
+    return dict(env, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+
+
+def forward_section(env, threads, rounds, reps, peers, quick):
+    """The forward alone (md.qr / md.lq under no_grad against torch.linalg.qr), in many short rounds that alternate
+    matdiff on ``threads``, PyTorch on ``threads`` and matdiff on one thread; the figures are medians over rounds of
+    the times and of the *per-round* ratios (each ratio taken within a round, where the machine is the same)."""
+    cfg = dict(forward_only=True, reps=reps)
+    if quick:
+        cfg["forward"] = [[[12, 6], "float64"], [[6, 12], "complex128"]]
+    runs = [("matdiff", threads), ("matdiff", 1)] + [("torch", threads)] * ("torch" in peers)
+    got = {r: [] for r in runs}
+    for i in range(rounds):
+        print(f"forward round {i + 1}/{rounds} ...", file=sys.stderr, flush=True)
+        for lib, t in runs[i % len(runs):] + runs[:i % len(runs)]:      # rotate who goes first
+            got[(lib, t)].append(worker(lib, cfg, thread_env(env, t)))
+    keys = sorted({k for r in got[runs[0]] for k in r})
+    out = {}
+    for k in keys:
+        row = {"matdiff": median([r.get(k) for r in got[runs[0]]]), "matdiff_1thread": median(
+            [r.get(k) for r in got[runs[1]]]), "one_over_two_threads": median(
+            [_ratio(a.get(k), b.get(k)) for a, b in zip(got[runs[1]], got[runs[0]])])}
+        if len(runs) > 2:
+            row["torch"] = median([r.get(k) for r in got[runs[2]]])
+            row["over_torch"] = median([_ratio(a.get(k), b.get(k)) for a, b in zip(got[runs[0]], got[runs[2]])])
+        out[k] = row
+    return out
+
+
+def forward_table(fwd, threads):
+    head = (f"{'forward alone (gauge included)':<34}{'ms':>9}{'torch ms':>10}{'/torch':>8}{'1-thr ms':>10}"
+            f"{'1/' + str(threads) + ' thr':>9}")
+    lines = [head, "-" * len(head)]
+    for k, r in fwd.items():
+        lines.append(f"{k[4:]:<34}{_ms(r['matdiff']):>9}{_ms(r.get('torch')):>10}{_fmt(r.get('over_torch')):>8}"
+                     f"{_ms(r['matdiff_1thread']):>10}{_fmt(r['one_over_two_threads']):>9}")
+    lines.append("ratios: medians of per-round ratios; 1/N thr = matdiff on one thread / on N (>= 1: not slower on N)")
+    return lines
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes, one round, no peers (the smoke test)")
@@ -94,10 +135,11 @@ def main(argv=None):
     p.add_argument("--peers", default="torch,jax")
     p.add_argument("--gpu", action="store_true", help="also the GPU section (CuPy vs torch.cuda)")
     p.add_argument("--unset-openblas-env", action="store_true")
+    p.add_argument("--forward-rounds", type=int, default=12, help="short rounds of the forward-alone section")
+    p.add_argument("--forward-only", action="store_true", help="only the forward-alone section")
     p.add_argument("--out", default=str(HERE / "results.json"))
     a = p.parse_args(argv)
-    env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), OPENBLAS_NUM_THREADS=str(a.threads),
-               MKL_NUM_THREADS=str(a.threads), PYTHONPATH=str(HERE.parent))
+    env = thread_env(dict(os.environ, PYTHONPATH=str(HERE.parent)), a.threads)
     note = "default environment"
     if a.unset_openblas_env:
         env.pop("OPENBLAS_CORETYPE", None)
@@ -106,6 +148,9 @@ def main(argv=None):
     shapes = QUICK if a.quick else BIG
     rounds, reps = (1, 2) if a.quick else (a.rounds, a.reps)
     peers = [] if a.quick else [x for x in a.peers.split(",") if x and available(x)]
+    fwd = forward_section(env, a.threads, 1 if a.quick else a.forward_rounds, 1 if a.quick else 3, peers, a.quick)
+    if a.forward_only:
+        rounds = 0
     cfg = dict(cases=cases(shapes), reps=reps, extras=True)
     if a.quick:
         cfg.update(gc_shape=[8, 4], mem_shape=[200, 50], gemm_n=200, hvp_cases=[[[10, 4], "float64"]])
@@ -114,17 +159,21 @@ def main(argv=None):
         for lib in samples:                   # alternate libraries within every round
             print(f"round {r + 1}/{rounds}: {lib} ...", file=sys.stderr, flush=True)
             samples[lib].append(worker(lib, cfg, env))
-    res = {lib: merge(s) for lib, s in samples.items()}
+    res = {lib: merge(s) for lib, s in samples.items() if s}
     if a.gpu:
         gcfg = dict(cases=cases(GPU), reps=reps, device="gpu")
         res["gpu"] = {lib: worker(lib, gcfg, env) for lib in ["matdiff"] + (["torch"] if "torch" in peers else [])}
     meta = dict(date=datetime.date.today().isoformat(), machine=platform.processor() or platform.machine(),
                 cpus=os.cpu_count(), threads=a.threads, env=note, rounds=rounds, reps=reps,
                 python=sys.version.split()[0])
-    report = dict(meta=meta, results=res, table=table(res, shapes, peers), targets=targets(res, peers))
+    meta["versions"] = versions(["matdiff"] + peers, env)
+    res["forward"] = fwd
+    body = [] if a.forward_only else table(res, shapes, peers) + [""]
+    report = dict(meta=meta, results=res, table=body + forward_table(fwd, a.threads),
+                  targets=targets(res, peers, a.forward_only))
     Path(a.out).write_text(json.dumps(report, indent=1, default=str))
-    print(f"# matdiff benchmarks, {meta['date']}, {meta['cpus']} cpus, {a.threads} threads, {note}; "
-          f"medians of {rounds} rounds x {reps} reps")
+    print(f"# matdiff benchmarks, {meta['date']}, {meta['machine']}, {meta['cpus']} cpus, {a.threads} threads, {note}; "
+          f"medians of {rounds} rounds x {reps} reps (forward: {a.forward_rounds} rounds x 3)\n# {meta['versions']}")
     for line in report["table"] + [""] + report["targets"]:
         print(line)
     print(f"\nwrote {a.out}")
@@ -142,21 +191,22 @@ def _ratio(a, b):
 def table(res, shapes, peers):
     md_ = res["matdiff"]
     gemm = md_.get("dgemm_gflops")
-    head = f"{'case':<34}{'bwd ms':>10}{'fwd ms':>10}{'bwd/fwd':>8}{'GFLOP/s':>9}" + "".join(
+    head = f"{'case':<34}{'bwd ms':>10}{'fwd ms':>10}{'bwd/fwd':>8}{'GFLOP/s':>9}{'%limit':>8}" + "".join(
         f"{p + ' ms':>11}{'/' + p:>8}" for p in peers)
     lines = [head, "-" * len(head)]
     for c in cases(shapes):
         r = md_.get(c["name"], {})
         bwd, fwd = r.get("backward"), r.get("forward")
         gf = None if bwd is None else nominal_flops(c["kind"], c["shape"], c["dtype"]) / bwd / 1e9
-        row = f"{c['name']:<34}{_ms(bwd):>10}{_ms(fwd):>10}{_fmt(_ratio(bwd, fwd)):>8}{_fmt(gf, 1):>9}"
+        pct = None if gf is None or not gemm else 100 * gf / gemm
+        row = f"{c['name']:<34}{_ms(bwd):>10}{_ms(fwd):>10}{_fmt(_ratio(bwd, fwd)):>8}{_fmt(gf, 1):>9}{_fmt(pct, 0):>8}"
         for p in peers:
             pr = res[p].get(c["name"].replace("_" + c["variant"], ""), {})
             row += f"{_ms(pr.get('backward')):>11}{_fmt(_ratio(bwd, pr.get('backward'))):>8}" if "error" not in pr \
                 else f"{'n/a':>11}{'':>8}"
         lines.append(row)
     lines.append(f"dgemm (same process): {_fmt(gemm, 1)} GFLOP/s; GFLOP/s above = nominal flops of the paper's "
-                 "formulas / time")
+                 "formulas / time; %limit = the flop-count limit (nominal flops at that dgemm rate) / time")
     ov = md_.get("tiny_qr_engine")
     lines.append(f"8x4 QR fwd+bwd: engine {_us(ov)} us, bare rule {_us(md_.get('tiny_qr_bare'))} us"
                  + "".join(f", {p} eager {_us(res[p].get('tiny_qr_engine'))} us" for p in peers if p == "torch")
@@ -187,8 +237,20 @@ def _us(x):
     return "-" if x is None else f"{x * 1e6:.1f}"
 
 
-def targets(res, peers):
-    md_, out = res["matdiff"], ["targets (ratios from this run):"]
+def versions(libs, env):
+    """Library versions and the BLAS each loads (threadpoolctl: library, version, the kernel that runs), from a
+    process with the workers' environment."""
+    code = ("import json, importlib, threadpoolctl\nout = {}\nfor m in %r:\n    mod = importlib.import_module(m)\n"
+            "    out[m] = getattr(mod, '__version__', '?')\nimport numpy, scipy\nout['numpy'] = numpy.__version__\n"
+            "out['scipy'] = scipy.__version__\nout['blas'] = sorted({'%%s %%s %%s %%s' %% (d['prefix'], d['version'], "
+            "d.get('architecture'), d['num_threads']) for d in threadpoolctl.threadpool_info()})\n"
+            "print(json.dumps(out))")
+    r = subprocess.run([sys.executable, "-c", code % (libs,)], capture_output=True, text=True, env=env)
+    return json.loads(r.stdout) if r.returncode == 0 else {"error": r.stderr.strip()[-200:]}
+
+
+def targets(res, peers, forward_only=False):
+    md_, out = res.get("matdiff", {}), ["targets (ratios from this run):"]
 
     def add(label, value, limit, better="<="):
         if value is None:
@@ -197,6 +259,12 @@ def targets(res, peers):
         ok = value <= limit if better == "<=" else value >= limit
         out.append(f"  {'met   ' if ok else 'MISSED'} {label}: {value:.2f} (target {better} {limit})")
 
+    for k, r in res.get("forward", {}).items():
+        if "over_torch" in r:
+            add(f"{k[4:]} forward / PyTorch", r["over_torch"], 1.0)
+        add(f"{k[4:]} forward 1 thread / 2 threads (2 not slower; 0.95: noise)", r["one_over_two_threads"], 0.95, ">=")
+    if forward_only:
+        return out
     big = ["float64_2000x500", "float64_1000x1000", "float64_500x2000", "complex128_1000x1000"]
     if "torch" in peers:
         for s in big:

@@ -271,6 +271,36 @@ def run_torch(cfg):
     return out
 
 
+# -- forward alone -----------------------------------------------------------------------------------------
+FORWARD = [((64, 32), "float64"), ((500, 200), "float64"), ((2000, 500), "float64"), ((300, 300), "float64"),
+           ((1000, 1000), "float64"), ((2000, 2000), "float64"), ((200, 500), "float64"), ((500, 2000), "float64"),
+           ((500, 200), "complex128"), ((300, 300), "complex128"), ((1000, 1000), "complex128"),
+           ((200, 500), "complex128")]
+
+
+def forward_key(kind, shape, dtype):
+    return f"fwd_{kind}_{dtype}_{'x'.join(map(str, shape))}"
+
+
+def run_forward(lib, cfg):
+    """The user's forward alone, ``md.qr(A)`` / ``md.lq(A)`` under no_grad (gauge included) against
+    ``torch.linalg.qr`` (of A^H for LQ: torch has none): the median of ``reps`` calls per case."""
+    out, reps = {}, cfg["reps"]
+    if lib == "torch":
+        import torch
+        fns = {"qr": torch.linalg.qr, "lq": lambda a: torch.linalg.qr(a.mH)}
+        conv, ctx = torch.tensor, torch.no_grad
+    else:
+        import matdiff as md
+        fns, conv, ctx = {"qr": md.qr, "lq": md.lq}, np.asarray, md.no_grad
+    for shape, dtype in cfg.get("forward", FORWARD):
+        a = conv(data(tuple(shape), dtype, 0))
+        for kind in ("qr", "lq"):
+            with ctx():
+                out[forward_key(kind, shape, dtype)] = median_time(lambda: fns[kind](a), reps)[0]
+    return out
+
+
 # -- JAX -------------------------------------------------------------------------------------------------
 def run_jax(cfg):
     import jax
@@ -303,4 +333,7 @@ def run_jax(cfg):
 
 if __name__ == "__main__":
     lib, cfg = sys.argv[1], json.loads(sys.argv[2])
+    if cfg.get("forward_only"):
+        print(json.dumps(run_forward(lib, cfg)))
+        sys.exit(0)
     print(json.dumps({"matdiff": run_matdiff, "torch": run_torch, "jax": run_jax}[lib](cfg)))

@@ -148,7 +148,7 @@ def qr(A):
         if fast is not None:
             return fast
     if _LIB is not None and n >= _WY_MIN:
-        out = blocked_householder(A, 128 if n >= 256 else 64)
+        out = blocked_householder(A, 128 if n >= 512 else 64)
         if out is not None:
             return out
     return householder(A)

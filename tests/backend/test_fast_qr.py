@@ -215,3 +215,22 @@ def test_blocked_householder_defects(defect):
         return
     assert bounds_hold(A, *fast_qr.blocked_householder(A, 64))
     assert bounds_hold(A, *NP.qr(A))
+
+
+@pytest.mark.parametrize("cond", [1e2, 1e5, 1e7])
+def test_gradient_accuracy_matches_the_householder_forward(cond, monkeypatch):
+    """The backward from CholeskyQR2's factors is as accurate as from Householder's: the two gradients agree to the
+    first-order propagation of round-off x cond through R^{-1} (u cond^2)."""
+    A, WQ, WR = svd_conditioned((), 300, 60, cond=cond, seed=19), data((300, 60), np.float64, 20), \
+        data((60, 60), np.float64, 21)
+    assert fast_qr.cholesky_qr2(A) is not None
+
+    def grad():
+        At = md.tensor(A, requires_grad=True)
+        Q, R = md.qr(At)
+        return np.asarray(md.grad(md.sum(Q * WQ) + md.sum(R * WR), [At])[0].data)
+
+    fast = grad()
+    monkeypatch.setattr(fast_qr, "cholesky_qr2", lambda A: None)
+    slow = grad()
+    assert np.linalg.norm(fast - slow) <= 100 * 300 * U[np.float64] * cond ** 2 * np.linalg.norm(slow)
