@@ -87,8 +87,7 @@ def main(argv):
         _print(_jax(rounds))
         return
     n = str(THREADS)
-    env = dict(os.environ, OMP_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n, MKL_NUM_THREADS=n,
-               XLA_FLAGS=f"--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={THREADS}")
+    env = dict(os.environ, OMP_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n, MKL_NUM_THREADS=n)
     print(f"| case (CPU, {THREADS} threads; GPU unverified) | matdiff | framework | ratio (median) |")
     print("| --- | --- | --- | --- |")
     sys.stdout.flush()
