@@ -245,15 +245,15 @@ def tensor_backward(self: Tensor, seed: Any = None, *, retain_graph: bool | None
 # ops' call paths themselves (``A @ B`` is ``matmul.apply``: a plain function binds as the method, one frame per
 # node); the rest is defined where it belongs (engine/tensor.py, ops/__init__.py, this file).
 SURFACE = {
-    "__matmul__": _e.matmul.apply, "__rmatmul__": lambda A, B: _e.matmul.apply(B, A),
-    "__add__": _e.add.apply, "__radd__": lambda A, B: _e.add.apply(B, A),
-    "__sub__": _e.sub.apply, "__rsub__": lambda A, B: _e.sub.apply(B, A),
+    "__matmul__": _e.matmul_op.apply, "__rmatmul__": lambda A, B: _e.matmul_op.apply(B, A),
+    "__add__": _e.add_op.apply, "__radd__": lambda A, B: _e.add_op.apply(B, A),
+    "__sub__": _e.sub_op.apply, "__rsub__": lambda A, B: _e.sub_op.apply(B, A),
     "__mul__": _e.times, "__rmul__": rmul, "__truediv__": truediv, "__rtruediv__": rtruediv,
-    "__neg__": _e.neg.apply, "__getitem__": lambda A, key: _s.slice_.apply(A, key=key),
-    "T": property(_e.transpose.apply, doc="Swap the last two axes (a transpose node)."),
-    "mH": property(_e.adjoint.apply, doc="Conjugate transpose of the last two axes (an adjoint node)."),
-    "real": property(_e.real.apply, doc="Real part (a real node)."),
-    "conj": _e.conj.apply, "sum": lambda A, axis=None: _e.sum.apply(A, axis=axis), "reshape": reshape_method,
+    "__neg__": _e.neg_op.apply, "__getitem__": lambda A, key: _s.slice_op.apply(A, key=key),
+    "T": property(_e.transpose_op.apply, doc="Swap the last two axes (a transpose node)."),
+    "mH": property(_e.adjoint_op.apply, doc="Conjugate transpose of the last two axes (an adjoint node)."),
+    "real": property(_e.real_op.apply, doc="Real part (a real node)."),
+    "conj": _e.conj_op.apply, "sum": lambda A, axis=None: _e.sum_op.apply(A, axis=axis), "reshape": reshape_method,
     "backward": tensor_backward,
     "__float__": as_float, "__complex__": as_complex, "__int__": as_int, "__bool__": refuses("bool(T) / `if T:`"),
     "__lt__": refuses("T < x"), "__le__": refuses("T <= x"), "__gt__": refuses("T > x"), "__ge__": refuses("T >= x"),

@@ -16,40 +16,49 @@ from typing import Any, Sequence
 from ..engine.op import _named as _name_outputs
 from ..engine.tensor import Tensor
 from ..errors import MatdiffError, ShapeError
-from . import elementary, primitives, solve, structural
+from . import elementary, primitives, solve, structural  # noqa: F401 -- importing them registers every op
+from .elementary import (
+    add_op,
+    adjoint_op,
+    conj_op,
+    divide_op,
+    matmul_op,
+    mul_op,
+    neg_op,
+    real_op,
+    scale_op,
+    sub_op,
+    sum_op,
+    transpose_op,
+)
+
 # md.qr / md.lq: the functions (they shadow the attributes naming the modules ops/qr.py and ops/lq.py, which register
 # the nodes qr, qr_wide, lq, lq_deep; reach a module by ``from matdiff.ops.qr import ...`` or importlib)
 from .lq import lq  # noqa: F401
+from .primitives import reshape_op
 from .qr import qr  # noqa: F401
-
-_matmul, _add, _sub, _mul, _neg, _scale = (elementary.matmul, elementary.add, elementary.sub, elementary.mul,
-                                           elementary.neg, elementary.scale)
-_divide, _reshape = elementary.divide, primitives.reshape
-_sum, _transpose, _adjoint, _conj, _real = (elementary.sum, elementary.transpose, elementary.adjoint, elementary.conj,
-                                            elementary.real)
-_slice, _split, _concat, _permute = structural.slice_, structural.split, structural.concat, structural.permute
-_solve = solve.solve_triangular_node
-assert primitives    # registers reshape, broadcast_to, embed, cast
+from .solve import solve_triangular_op
+from .structural import concat_op, permute_op, split_op
 
 
 def matmul(A: Tensor, B: Any, *, name: Any = None) -> Tensor:
     """``A @ B`` on the last two axes, broadcasting leading axes."""
-    return _named(_matmul(A, B), name)
+    return _named(matmul_op(A, B), name)
 
 
 def add(A: Any, B: Any, *, name: Any = None) -> Tensor:
     """``A + B`` (broadcasting as NumPy)."""
-    return _named(_add(A, B), name)
+    return _named(add_op(A, B), name)
 
 
 def sub(A: Any, B: Any, *, name: Any = None) -> Tensor:
     """``A - B`` (broadcasting as NumPy)."""
-    return _named(_sub(A, B), name)
+    return _named(sub_op(A, B), name)
 
 
 def mul(A: Any, B: Any, *, name: Any = None) -> Tensor:
     """Elementwise product ``A ∘ B``."""
-    return _named(_mul(A, B), name)
+    return _named(mul_op(A, B), name)
 
 
 def divide(A: Any, B: Any, *, name: Any = None) -> Tensor:
@@ -57,48 +66,48 @@ def divide(A: Any, B: Any, *, name: Any = None) -> Tensor:
     (``Abar = Cbar / conj(B)``, ``Bbar = -Cbar ∘ conj(C / B)``). Integers divide as floats. An entry of ``B`` that
     is exactly zero raises ``md.DivisionByZeroError`` (no IEEE inf/NaN, whose gradient would be NaN silently)."""
     A, B = _numbers_as_constants(A, B)
-    return _named(_divide(A, B), name)
+    return _named(divide_op(A, B), name)
 
 
 def reshape(A: Tensor, shape: Any, *, name: Any = None) -> Tensor:
     """``A`` with the same entries (row-major, as ``np.reshape``) in ``shape`` (a tuple or an int); one ``-1`` is
     inferred. A reshape node: its adjoint is ``Cbar`` reshaped back. Also ``A.reshape(2, 3)``."""
-    return _named(_reshape(A, shape=_shape(A, shape)), name)
+    return _named(reshape_op(A, shape=_shape(A, shape)), name)
 
 
 def neg(A: Tensor, *, name: Any = None) -> Tensor:
     """``-A``."""
-    return _named(_neg(A), name)
+    return _named(neg_op(A), name)
 
 
 def scale(A: Tensor, s: complex, *, name: Any = None) -> Tensor:
     """``s * A`` for a Python scalar ``s`` (real or complex)."""
-    return _named(_scale(A, s=s), name)
+    return _named(scale_op(A, s=s), name)
 
 
 def sum(A: Tensor, axis: int | tuple | None = None, *, name: Any = None) -> Tensor:  # noqa: A001 - the NumPy name on purpose
     """Sum of all entries, or over ``axis`` (an int or a tuple)."""
-    return _named(_sum(A, axis=axis), name)
+    return _named(sum_op(A, axis=axis), name)
 
 
 def transpose(A: Tensor, *, name: Any = None) -> Tensor:
     """Swap the last two axes (``A.T``)."""
-    return _named(_transpose(A), name)
+    return _named(transpose_op(A), name)
 
 
 def adjoint(A: Tensor, *, name: Any = None) -> Tensor:
     """Conjugate transpose of the last two axes (``A.mH``)."""
-    return _named(_adjoint(A), name)
+    return _named(adjoint_op(A), name)
 
 
 def conj(A: Tensor, *, name: Any = None) -> Tensor:
     """Complex conjugate."""
-    return _named(_conj(A), name)
+    return _named(conj_op(A), name)
 
 
 def real(A: Tensor, *, name: Any = None) -> Tensor:
     """Real part; its adjoint is the real adjoint seen as complex."""
-    return _named(_real(A), name)
+    return _named(real_op(A), name)
 
 
 def _named(out, name):
@@ -116,23 +125,23 @@ def _axis(fn, axis):
 def split(A: Tensor, indices: int | Sequence[int], *, axis: int | None = None, name: Any = None) -> tuple:
     """Cut ``A`` along ``axis`` at the points ``indices`` (a list, as ``np.split``) or into that many equal parts:
     ``X, Y = md.split(A, [m], axis=-1)`` is the paper's ``A = [X|Y]``. ``axis`` is required."""
-    return _named(_split(A, indices=indices, axis=_axis("split", axis)), name)
+    return _named(split_op(A, indices=indices, axis=_axis("split", axis)), name)
 
 
 def concat(parts: Sequence[Tensor], *, axis: int | None = None, name: Any = None) -> Tensor:
     """Join tensors along ``axis``: ``md.concat([U, V], axis=-1)`` is the paper's ``[U|V]``. ``axis`` is required."""
-    return _named(_concat(*parts, axis=_axis("concat", axis)), name)
+    return _named(concat_op(*parts, axis=_axis("concat", axis)), name)
 
 
 def permute(A: Tensor, perm: Any, *, axis: int | None = None, name: Any = None) -> Tensor:
     """Reorder the columns (``axis=-1``: ``A[..., :, perm]``, the paper's ``A P``) or rows (``axis=-2``:
     ``A[..., perm, :]``, ``P A``) of matrices -- not the axes, as ``torch.permute``. ``axis`` is required."""
-    return _named(_permute(A, perm=perm, axis=_axis("permute", axis)), name)
+    return _named(permute_op(A, perm=perm, axis=_axis("permute", axis)), name)
 
 
 def solve_triangular(T: Any, B: Any, lower: bool = False, *, name: Any = None) -> Tensor:
     """``T^{-1} B`` for triangular ``T`` (upper unless ``lower``): ``x = md.solve_triangular(R, Q.mH @ b)``."""
-    return _named(_solve(T, B, lower=lower), name)
+    return _named(solve_triangular_op(T, B, lower=lower), name)
 
 
 def _numbers_as_constants(A, B):
@@ -172,19 +181,19 @@ def _shape(A, shape):
 # -- the operators' own spellings (bound, with all of Tensor's surface, by ``SURFACE`` in matdiff/autodiff.py) -----
 def truediv(A: Any, B: Any) -> Tensor:
     """``A / B``: a divide node, a Python number beside it a constant."""
-    return _divide.apply(*_numbers_as_constants(A, B))
+    return divide_op.apply(*_numbers_as_constants(A, B))
 
 
 def rtruediv(A: Any, B: Any) -> Tensor:
     """``B / A`` (``2 / A``)."""
-    return _divide.apply(*_numbers_as_constants(B, A))
+    return divide_op.apply(*_numbers_as_constants(B, A))
 
 
 def rmul(A: Tensor, B: Any) -> Tensor:
     """``B * A``: a scale node for a Python number ``B``, else an elementwise product."""
-    return _scale.apply(A, s=B) if isinstance(B, numbers.Number) else _mul.apply(B, A)
+    return scale_op.apply(A, s=B) if isinstance(B, numbers.Number) else mul_op.apply(B, A)
 
 
 def reshape_method(A: Tensor, *shape: Any) -> Tensor:
     """``T.reshape(2, 3)`` or ``T.reshape((2, 3))``: a reshape node (see ``md.reshape``)."""
-    return _reshape.apply(A, shape=_shape(A, shape[0] if len(shape) == 1 else shape))
+    return reshape_op.apply(A, shape=_shape(A, shape[0] if len(shape) == 1 else shape))

@@ -34,7 +34,7 @@ def _add_tangents(a, b):
 
 # -- matmul: C = A B ------------------------------------------------------------------------------
 @register("matmul", ref="C = A B;  Abar = Cbar B^H, Bbar = A^H Cbar  (Giles 2008 §3.2)")
-class matmul:
+class matmul_op:
     symbols, equation, adjoints = "A, B -> C", "{C} = {A} {B}", ("{C_} {B}ᴴ", "{A}ᴴ {C_}")
 
     def forward(ctx, A, B):
@@ -62,7 +62,7 @@ class matmul:
 
 # -- add / sub / neg --------------------------------------------------------------------------------
 @register("add", ref="C = A + B;  Abar = Cbar, Bbar = Cbar (summed over broadcast axes)")
-class add:
+class add_op:
     symbols, equation, adjoints = "A, B -> C", "{C} = {A} + {B}", ("{C_}", "{C_}")
 
     def forward(ctx, A, B):
@@ -77,7 +77,7 @@ class add:
 
 
 @register("sub", ref="C = A - B;  Abar = Cbar, Bbar = -Cbar")
-class sub:
+class sub_op:
     symbols, equation, adjoints = "A, B -> C", "{C} = {A} − {B}", ("{C_}", "−{C_}")
 
     def forward(ctx, A, B):
@@ -92,7 +92,7 @@ class sub:
 
 
 @register("neg", ref="C = -A;  Abar = -Cbar")
-class neg:
+class neg_op:
     symbols, equation, adjoints = "A -> C", "{C} = −{A}", ("−{C_}",)
 
     def forward(ctx, A):
@@ -107,7 +107,7 @@ class neg:
 
 # -- mul (elementwise) and scale (by a Python scalar) -----------------------------------------------
 @register("mul", ref="C = A ∘ B;  Abar = Cbar ∘ conj(B), Bbar = Cbar ∘ conj(A)")
-class mul:
+class mul_op:
     symbols, equation, adjoints = "A, B -> C", "{C} = {A} ∘ {B}", ("{C_} ∘ conj({B})", "{C_} ∘ conj({A})")
 
     def forward(ctx, A, B):
@@ -127,7 +127,7 @@ class mul:
 
 
 @register("scale", ref="C = s A (s a constant scalar);  Abar = conj(s) Cbar")
-class scale:
+class scale_op:
     symbols = "A -> C"
     equation = staticmethod(lambda p: f"{{C}} = {p['s']:.4g} {{A}}")
     adjoints = staticmethod(lambda p: (f"{_conj(p['s']):.4g} {{C_}}",))
@@ -149,7 +149,7 @@ class scale:
 
 
 @register("divide", ref="C = A / B (elementwise);  Abar = Cbar / conj(B), Bbar = -Cbar ∘ conj(C / B)")
-class divide:
+class divide_op:
     """Elementwise quotient ``C = A / B``, broadcasting as NumPy; integer operands divide as floats (NumPy's true
     division). An exact zero in ``B`` is refused (DivisionByZeroError), not turned into IEEE inf/NaN: a quotient
     and its gradient would then be inf or NaN with no error, which matdiff never returns silently."""
@@ -189,12 +189,12 @@ def _no_zero(has_zero):
 
 def times(A, B):
     """``A * B``: the scale node for a Python (or NumPy) number ``B``, else the elementwise product."""
-    return scale(A, s=B) if isinstance(B, numbers.Number) else mul(A, B)
+    return scale_op(A, s=B) if isinstance(B, numbers.Number) else mul_op(A, B)
 
 
 # -- sum ----------------------------------------------------------------------------------------------
 @register("sum", ref="c = sum(A) (all or some axes);  Abar = Cbar broadcast back over the summed axes")
-class sum:
+class sum_op:
     symbols, equation, adjoints = "A -> c", "{c} = Σ {A}", ("{c_} spread over {A}",)
 
     def forward(ctx, A, axis=None):
@@ -226,7 +226,7 @@ def _need_matrix(op, A):
 
 
 @register("transpose", ref="C = A^T (last two axes);  Abar = Cbar^T")
-class transpose:
+class transpose_op:
     symbols, equation, adjoints = "A -> C", "{C} = ({A})ᵀ", ("({C_})ᵀ",)
 
     def forward(ctx, A):
@@ -241,7 +241,7 @@ class transpose:
 
 
 @register("adjoint", ref="C = A^H (conjugate transpose);  Abar = Cbar^H")
-class adjoint:
+class adjoint_op:
     symbols, equation, adjoints = "A -> C", "{C} = ({A})ᴴ", ("({C_})ᴴ",)
 
     def forward(ctx, A):
@@ -256,7 +256,7 @@ class adjoint:
 
 
 @register("conj", ref="C = conj(A);  Abar = conj(Cbar)")
-class conj:
+class conj_op:
     symbols, equation, adjoints = "A -> C", "{C} = conj({A})", ("conj({C_})",)
 
     def forward(ctx, A):
@@ -270,7 +270,7 @@ class conj:
 
 
 @register("real", ref="C = Re(A);  Abar = Cbar (a real adjoint, seen as complex)")
-class real:
+class real_op:
     symbols, equation, adjoints = "A -> C", "{C} = Re {A}", ("{C_}",)
 
     def forward(ctx, A):

@@ -25,7 +25,7 @@ from ..errors import (
     ShapeError,
     warn,
 )
-from .structural import permute
+from .structural import permute_op
 
 
 class Equation:
@@ -206,7 +206,7 @@ def pivot(A, rows, name):
     ``Abar = Bbar P^T``."""
     b = A._b
     host = b.pivots(A._data, rows=rows)
-    B = permute(A, perm=host, axis=-2 if rows else -1)
+    B = permute_op(A, perm=host, axis=-2 if rows else -1)
     B.name = B.name or name
     return B, b.from_host(host)
 

@@ -11,17 +11,17 @@ from ..errors import MatdiffError
 from . import elementary, structural
 from .qr import qr as _qr
 
-_UFUNCS = {np.add: elementary.add, np.subtract: elementary.sub, np.multiply: elementary.times,
-           np.matmul: elementary.matmul, np.negative: elementary.neg, np.conjugate: elementary.conj,
-           np.divide: elementary.divide}
+_UFUNCS = {np.add: elementary.add_op, np.subtract: elementary.sub_op, np.multiply: elementary.times,
+           np.matmul: elementary.matmul_op, np.negative: elementary.neg_op, np.conjugate: elementary.conj_op,
+           np.divide: elementary.divide_op}
 
 _FUNCTIONS = {
-    np.sum: lambda a, axis=None: elementary.sum(a, axis=axis),
-    np.real: lambda a: elementary.real(a),
-    np.conj: lambda a: elementary.conj(a),
-    np.matrix_transpose: lambda a: elementary.transpose(a),
-    np.concatenate: lambda arrays, axis=0: structural.concat(*arrays, axis=axis),
-    np.split: lambda a, indices_or_sections, axis=0: structural.split(a, indices=indices_or_sections, axis=axis),
+    np.sum: lambda a, axis=None: elementary.sum_op(a, axis=axis),
+    np.real: lambda a: elementary.real_op(a),
+    np.conj: lambda a: elementary.conj_op(a),
+    np.matrix_transpose: lambda a: elementary.transpose_op(a),
+    np.concatenate: lambda arrays, axis=0: structural.concat_op(*arrays, axis=axis),
+    np.split: lambda a, indices_or_sections, axis=0: structural.split_op(a, indices=indices_or_sections, axis=axis),
     np.linalg.qr: lambda a, mode="reduced": _qr(a, mode=mode),
 }
 

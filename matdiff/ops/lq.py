@@ -17,7 +17,7 @@ from __future__ import annotations
 from ..engine.registry import register
 from ..engine.tensor import Tensor, tensor
 from . import paper
-from .elementary import adjoint, matmul
+from .elementary import adjoint_op, matmul_op
 from .factorization import (
     HINT,
     Equation,
@@ -31,7 +31,7 @@ from .factorization import (
     validate,
     zeros_if_none,
 )
-from .structural import concat, split
+from .structural import concat_op, split_op
 
 EQ17 = Equation("Eq 17", "Abar = L^{-H} [Qbar + hcopyltu(M) Q], M = L^H Lbar - Qbar Q^H",
                 notation=("{L}⁻ᴴ [{Q_} + hcopyltu(M) {Q}] with M = {L}ᴴ {L_} − {Q_} {Q}ᴴ",), note="m <= n")
@@ -91,7 +91,7 @@ def lq_deep_jvp(b, A, L, Q, dA):
 # -- the nodes --------------------------------------------------------------------------------------------
 @register("lq", ref=EQ17.ref)
 @rank_checked(factor=0)                  # L = ctx.saved[0]
-class lq_node:
+class lq_op:
     takes_none = True     # an unused L or Q: its adjoint is None (the rule makes it zero)
     symbols, equation, adjoints = "A -> L, Q", "{A} = {L} {Q}", EQ17.notation
 
@@ -112,7 +112,7 @@ class lq_node:
 
 @register("lq_deep", ref=PROP3.ref)
 @rank_checked(factor=0)                  # L = [U; V]: U's diagonal
-class lq_deep_node:
+class lq_deep_op:
     takes_none = True
     symbols, equation, adjoints = "A -> L, Q", "{A} = {L} {Q}", PROP3.notation
 
@@ -137,13 +137,13 @@ def proposition3(A):
     """Proposition 3's row partition, built from nodes: ``A = [X; Y]``, ``X = U Q``, ``V = Y Q^H``, ``L = [U; V]``;
     the engine's accumulation gives ``Qbar' = Qbar + Vbar^H Y``. Returns (L, Q)."""
     k = A.shape[-1]
-    X, Y = split(A, indices=[k], axis=-2)
-    U, Q = lq_node.apply(X)
+    X, Y = split_op(A, indices=[k], axis=-2)
+    U, Q = lq_op.apply(X)
     if Q.node is not None:                                       # the rank check reports the user's matrix
         Q.node.ctx.shape, Q.node.ctx.hint = tuple(A.shape), HINT["LQ"].format(k=k)
-    Qh = adjoint(Q)
-    V = matmul(Y, Qh)
-    L = concat(U, V, axis=-2)
+    Qh = adjoint_op(Q)
+    V = matmul_op(Y, Qh)
+    L = concat_op(U, V, axis=-2)
     name_outputs((X, Y, U, V, Qh), ("X", "Y", "U", "V", "Qᴴ"))
     return L, Q
 
@@ -171,9 +171,9 @@ def lq(A: Tensor, mode: str = "reduced", pivoting: bool = False,
         Qr, Rr = gauge(b, *b.qr_complete(b.mH(A._data)))                # no grad: LAPACK's complete QR of A^H
         L, Q = tensor(b.mH(Rr)), tensor(b.mH(Qr))
     elif m <= n:
-        L, Q = lq_node.apply(A)
+        L, Q = lq_op.apply(A)
     elif fused:
-        L, Q = lq_deep_node.apply(A)
+        L, Q = lq_deep_op.apply(A)
     else:
         L, Q = proposition3(A)
     name_outputs((L, Q), ("L", "Q"))

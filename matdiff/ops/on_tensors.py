@@ -101,23 +101,23 @@ class GraphBackend(Contract):
 
     # -- structure ------------------------------------------------------------------------------------
     def mT(self, a):
-        return _el.transpose(a) if isinstance(a, Tensor) else self.arrays.mT(a)
+        return _el.transpose_op(a) if isinstance(a, Tensor) else self.arrays.mT(a)
 
     def mH(self, a):
-        return _el.adjoint(a) if isinstance(a, Tensor) else self.arrays.mH(a)
+        return _el.adjoint_op(a) if isinstance(a, Tensor) else self.arrays.mH(a)
 
     def conj(self, a):
         if not isinstance(a, Tensor):
             return self.arrays.conj(a)
-        return _el.conj(a) if self.is_complex(a.dtype) else a
+        return _el.conj_op(a) if self.is_complex(a.dtype) else a
 
     def real(self, a):
         if not isinstance(a, Tensor):
             return self.arrays.real(a)
-        return _el.real(a) if self.is_complex(a.dtype) else a
+        return _el.real_op(a) if self.is_complex(a.dtype) else a
 
     def imag(self, a):
-        return _el.real(a * -1j) if isinstance(a, Tensor) else self.arrays.imag(a)
+        return _el.real_op(a * -1j) if isinstance(a, Tensor) else self.arrays.imag(a)
 
     def where(self, cond, x, y):
         """``x ∘ m + y ∘ (1 - m)`` with the constant mask ``m = cond`` (the branch not taken must be finite)."""
@@ -152,7 +152,7 @@ class GraphBackend(Contract):
             return self.arrays.diagonal(a)
         k = min(a.shape[-2:])
         eye = self.arrays.eye(k, self.real_dtype(a.dtype))
-        return _el.sum(a[..., :k, :k] * eye, axis=-1)
+        return _el.sum_op(a[..., :k, :k] * eye, axis=-1)
 
     def diag_embed(self, d):
         if not isinstance(d, Tensor):
@@ -165,22 +165,22 @@ class GraphBackend(Contract):
 
     def concat(self, arrays, axis):
         arrays = list(arrays)
-        return _st.concat(*arrays, axis=axis) if _any_tensor(*arrays) else self.arrays.concat(arrays, axis)
+        return _st.concat_op(*arrays, axis=axis) if _any_tensor(*arrays) else self.arrays.concat(arrays, axis)
 
     def reshape(self, a, shape):
         if not isinstance(a, Tensor):
             return self.arrays.reshape(a, shape)
-        return a if tuple(a.shape) == tuple(shape) else _pr.reshape(a, shape=tuple(shape))
+        return a if tuple(a.shape) == tuple(shape) else _pr.reshape_op(a, shape=tuple(shape))
 
     def broadcast_to(self, a, shape):
         if not isinstance(a, Tensor):
             return self.arrays.broadcast_to(a, shape)
-        return a if tuple(a.shape) == tuple(shape) else _pr.broadcast_to(a, shape=tuple(shape))
+        return a if tuple(a.shape) == tuple(shape) else _pr.broadcast_to_op(a, shape=tuple(shape))
 
     def sum(self, a, axis=None, keepdims=False):
         if not isinstance(a, Tensor):
             return self.arrays.sum(a, axis=axis, keepdims=keepdims)
-        s = _el.sum(a, axis=axis)
+        s = _el.sum_op(a, axis=axis)
         if not keepdims:
             return s
         axes = range(a.ndim) if axis is None else [x % a.ndim for x in ((axis,) if isinstance(axis, int) else axis)]
@@ -189,15 +189,15 @@ class GraphBackend(Contract):
     def astype(self, a, dtype):
         if not isinstance(a, Tensor):
             return self.arrays.astype(a, dtype)
-        return a if a.dtype == dtype else _pr.cast(a, dtype=dtype)
+        return a if a.dtype == dtype else _pr.cast_op(a, dtype=dtype)
 
     def setitem_copy(self, shape, dtype, key, value):
         if not isinstance(value, Tensor):
             return self.arrays.setitem_copy(shape, dtype, key, value)
-        return _pr.embed(self.astype(value, dtype), shape=tuple(shape), key=tuple(key))
+        return _pr.embed_op(self.astype(value, dtype), shape=tuple(shape), key=tuple(key))
 
     def permute(self, a, perm, axis):
-        return _st.permute(a, perm=perm, axis=axis) if isinstance(a, Tensor) else self.arrays.permute(a, perm, axis)
+        return _st.permute_op(a, perm=perm, axis=axis) if isinstance(a, Tensor) else self.arrays.permute(a, perm, axis)
 
     def solve_triangular(self, T, B, *, lower, side="left", adjoint=False, overwrite=False):
         """``op(T)^{-1} B`` or ``B op(T)^{-1}`` from the solve node (a left solve with T's triangle) and transposes."""
@@ -205,9 +205,9 @@ class GraphBackend(Contract):
             return self.arrays.solve_triangular(T, B, lower=lower, side=side, adjoint=adjoint)
         opT, low = (self.mH(T), not lower) if adjoint else (T, lower)
         if side == "left":
-            return _solve.solve_triangular_node(opT, B, lower=low)
+            return _solve.solve_triangular_op(opT, B, lower=low)
         # B op(T)^{-1} = (op(T)^{-T} B^T)^T, and op(T)^T is triangular the other way
-        return self.mT(_solve.solve_triangular_node(self.mT(opT), self.mT(B), lower=not low))
+        return self.mT(_solve.solve_triangular_op(self.mT(opT), self.mT(B), lower=not low))
 
 
     def solve_right_adjoint(self, R, X):

@@ -10,7 +10,7 @@ from ..errors import ShapeError
 
 
 @register("reshape", ref="C = reshape(A);  Abar = reshape(Cbar) back to A's shape")
-class reshape:
+class reshape_op:
     symbols, equation, adjoints = "A -> C", "{C} = reshape({A})", ("reshape({C_})",)
 
     def forward(ctx, A, shape):
@@ -30,7 +30,7 @@ class reshape:
 
 
 @register("broadcast_to", ref="C = A stretched to a shape (NumPy broadcasting);  Abar = Cbar summed back")
-class broadcast_to:
+class broadcast_to_op:
     symbols, equation, adjoints = "A -> C", "{C} = broadcast({A})", ("Σ {C_} over the stretched axes",)
 
     def forward(ctx, A, shape):
@@ -45,7 +45,7 @@ class broadcast_to:
 
 
 @register("embed", ref="C = zeros(shape) with C[key] = A (the adjoint of slicing);  Abar = Cbar[key]")
-class embed:
+class embed_op:
     symbols, equation, adjoints = "A -> C", "{C} = 0 with {A} placed at key", ("{C_}[key]",)
 
     def forward(ctx, A, shape, key):
@@ -61,7 +61,7 @@ class embed:
 
 
 @register("cast", ref="C = A as another dtype;  Abar = Cbar as A's dtype (real part for a real A)")
-class cast:
+class cast_op:
     symbols, equation, adjoints = "A -> C", "{C} = {A}", ("{C_}",)
 
     def forward(ctx, A, dtype):

@@ -21,7 +21,7 @@ from __future__ import annotations
 from ..engine.registry import register
 from ..engine.tensor import Tensor, tensor
 from . import paper
-from .elementary import adjoint, matmul
+from .elementary import adjoint_op, matmul_op
 from .factorization import (
     HINT,
     Equation,
@@ -35,7 +35,7 @@ from .factorization import (
     validate,
     zeros_if_none,
 )
-from .structural import concat, split
+from .structural import concat_op, split_op
 
 EQ3 = Equation("Eq 3 / Eq 21", "Abar = [Qbar + Q hcopyltu(M)] R^{-H}, M = R Rbar^H - Qbar^H Q",
                notation=("[{Q_} + {Q} hcopyltu(M)] {R}⁻ᴴ with M = {R} {R_}ᴴ − {Q_}ᴴ {Q}",),
@@ -110,7 +110,7 @@ def qr_wide_jvp(b, A, Q, R, dA):
 # -- the nodes --------------------------------------------------------------------------------------------
 @register("qr", ref=EQ3.ref)
 @rank_checked(factor=1)                  # R = ctx.saved[1]
-class qr_node:
+class qr_op:
     takes_none = True     # an unused Q or R: its adjoint is None (the rule makes it zero)
     symbols, equation, adjoints = "A -> Q, R", "{A} = {Q} {R}", EQ3.notation
 
@@ -132,7 +132,7 @@ class qr_node:
 
 @register("qr_wide", ref=EQ9_10.ref)
 @rank_checked(factor=1)                  # R = [U|V]: U's diagonal
-class qr_wide_node:
+class qr_wide_op:
     takes_none = True
     symbols, equation, adjoints = "A -> Q, R", "{A} = {Q} {R}", EQ9_10.notation
 
@@ -158,13 +158,13 @@ def figure2(A, formula="eq3"):
     """Figure 2, built from nodes: ``A = [X|Y]``, ``X = Q U``, ``V = Q^H Y``, ``R = [U|V]``; the engine's
     accumulation gives ``Qbar' = Qbar + Y Vbar^H``. Returns (Q, R)."""
     k = A.shape[-2]
-    X, Y = split(A, indices=[k], axis=-1)
-    Q, U = qr_node.apply(X, formula=formula)
+    X, Y = split_op(A, indices=[k], axis=-1)
+    Q, U = qr_op.apply(X, formula=formula)
     if Q.node is not None:                                       # the rank check reports the user's matrix
         Q.node.ctx.shape, Q.node.ctx.hint = tuple(A.shape), HINT["QR"].format(k=k)
-    Qh = adjoint(Q)
-    V = matmul(Qh, Y)
-    R = concat(U, V, axis=-1)
+    Qh = adjoint_op(Q)
+    V = matmul_op(Qh, Y)
+    R = concat_op(U, V, axis=-1)
     name_outputs((X, Y, U, V, Qh), ("X", "Y", "U", "V", "Qᴴ"))
     return Q, R
 
@@ -191,9 +191,9 @@ def qr(A: Tensor, mode: str = "reduced", pivoting: bool = False, fused: bool = F
     if mode == "complete" and complete_differs(A, "qr", m > n):
         Q, R = (tensor(x) for x in gauge(A._b, *A._b.qr_complete(A._data)))     # no grad: LAPACK's, gauged
     elif m >= n:
-        Q, R = qr_node.apply(A, formula=formula)
+        Q, R = qr_op.apply(A, formula=formula)
     elif fused:
-        Q, R = qr_wide_node.apply(A, formula=formula)
+        Q, R = qr_wide_op.apply(A, formula=formula)
     else:
         Q, R = figure2(A, formula)
     name_outputs((Q, R), ("Q", "R"))

@@ -14,7 +14,7 @@ def _tri(b, M, lower):
 
 
 @register("solve_triangular", ref="X = T^{-1} B;  Bbar = T^{-H} Xbar, Tbar = -tri(Bbar X^H)  (Giles 2008 §3.3)")
-class solve_triangular_node:
+class solve_triangular_op:
     symbols, equation = "T, B -> X", "{X} = {T}⁻¹ {B}"
     adjoints = ("−tri({T}⁻ᴴ {X_} {X}ᴴ)", "{T}⁻ᴴ {X_}")
 

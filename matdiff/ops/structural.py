@@ -44,7 +44,7 @@ def _along(axis, start, stop):
 
 # -- slice: C = A[key] (basic indexing) -------------------------------------------------------------
 @register("slice", ref="C = A[key] (basic slicing);  Abar = zeros with Abar[key] = Cbar")
-class slice_:
+class slice_op:
     symbols = "A -> C"
     equation = staticmethod(lambda p: "{C} = {A}" + _key_text(p["key"]))
     adjoints = staticmethod(lambda p: ("{C_} placed at " + _key_text(p["key"]),))
@@ -77,7 +77,7 @@ class slice_:
 
 # -- split: X, Y = A[..., :p], A[..., p:] -------------------------------------------------------------
 @register("split", ref="[X|Y] = A (split at points along an axis);  Abar = [Xbar|Ybar]  (Figure 2)")
-class split:
+class split_op:
     symbols = "A -> X, Y"
     equation = staticmethod(lambda p: "[{X}|{Y}] = {A}" if _cols(p) else "[{X}; {Y}] = {A}")
     adjoints = staticmethod(lambda p: ("[{X_}|{Y_}]",) if _cols(p) else ("[{X_}; {Y_}]",))
@@ -112,7 +112,7 @@ class split:
 
 # -- concat: R = [U|V] --------------------------------------------------------------------------------
 @register("concat", ref="R = [U|V] (concatenate along an axis);  [Ubar|Vbar] = Rbar  (Figure 2)")
-class concat:
+class concat_op:
     symbols = "U, V -> R"
     equation = staticmethod(lambda p: "{R} = [{U}|{V}]" if _cols(p) else "{R} = [{U}; {V}]")
     adjoints = ("the {U} block of {R_}", "the {V} block of {R_}")
@@ -171,7 +171,7 @@ def _check_perm(b, perm, n, batch):
 
 
 @register("permute", ref="B = A P (columns, axis=-1) or P A (rows, axis=-2);  Abar = Bbar P^T  (Section 3)")
-class permute:
+class permute_op:
     symbols = "A -> B"
     equation = staticmethod(lambda p: "{B} = {A} P" if _cols(p) else "{B} = P {A}")
     adjoints = staticmethod(lambda p: ("{B_} Pᵀ",) if _cols(p) else ("Pᵀ {B_}",))

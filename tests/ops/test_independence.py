@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import matdiff as md
-from matdiff.ops.qr import qr_node
+from matdiff.ops.qr import qr_op
 from matdiff.suite import CASES, decomposition_cases
 from matdiff.testing import factors, leaf, rand
 
@@ -89,7 +89,7 @@ def test_gauge_makes_gradients_right_for_a_phase_varying_backend(phasy, kind, sh
 
 
 def test_without_the_gauge_the_phase_varying_backend_breaks_the_gradient(phasy, monkeypatch):
-    monkeypatch.setitem(qr_node.forward.__globals__, "gauge", lambda b, Q, R: (Q, R))    # ops/qr.py's gauge
+    monkeypatch.setitem(qr_op.forward.__globals__, "gauge", lambda b, Q, R: (Q, R))    # ops/qr.py's gauge
     rep = md.gradcheck(factors("qr"), [leaf((4, 4), np.complex128, 2)])
     assert not rep.ok   # control: the gauge tests above can fail
 
