@@ -32,7 +32,7 @@ MODULES = {
     "checks": "checks",
     "teach": "teach",
     "suite": "tools", "testing": "tools", "__main__": "tools", "paper": "tools", "exercises": "tools",
-    "torch": "tools", "jax": "tools",   # the bridges: the rules as torch.autograd.Functions, jax.custom_vjp (facades)
+    "torch": "tools", "jax": "tools",   # the bridges: the rules as torch.autograd.Functions, jax.custom_jvp (facades)
     "": "tools",                    # matdiff/__init__.py (only the package itself: a new top-level module needs a row)
 }
 
