@@ -102,7 +102,11 @@ def forward_section(env, threads, rounds, reps, peers, quick):
         print(f"forward round {i + 1}/{rounds} ...", file=sys.stderr, flush=True)
         for lib, t in runs[i % len(runs):] + runs[:i % len(runs)]:      # rotate who goes first
             got[(lib, t)].append(worker(lib, cfg, thread_env(env, t)))
-    keys = sorted({k for r in got[runs[0]] for k in r})
+    for (lib, t), rs in got.items():
+        for r in rs:
+            if "error" in r:
+                print(f"forward {lib} on {t} threads failed: {r['error']}", file=sys.stderr)
+    keys = sorted({k for r in got[runs[0]] for k, v in r.items() if isinstance(v, float)})
     out = {}
     for k in keys:
         row = {"matdiff": median([r.get(k) for r in got[runs[0]]]), "matdiff_1thread": median(

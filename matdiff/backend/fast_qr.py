@@ -24,6 +24,7 @@ LAPACK is a *second* OpenBLAS whose spinning thread pool slowed NumPy's next mat
 is built on another BLAS the binding is absent (``available()`` is False) and every QR goes to Householder.
 """
 import ctypes
+import threading
 
 import numpy as np
 
@@ -73,7 +74,11 @@ def available():
 
 
 def get_threads():
-    return _LIB.scipy_openblas_get_num_threads64_() if _LIB is not None else None
+    """NumPy's OpenBLAS thread count; None where it is not ours to change -- no binding, or a thread other than the
+    main one (the count is process-wide: two threads setting and restoring it could leave it changed)."""
+    if _LIB is None or threading.current_thread() is not threading.main_thread():
+        return None
+    return _LIB.scipy_openblas_get_num_threads64_()
 
 
 def set_threads(n):
@@ -193,9 +198,11 @@ def blocked_householder(A, nb=64):
     for j in range(0, n, nb):
         b, mj = min(nb, n - j), m - j
         T = np.zeros((b, b), dtype=A.dtype, order="F")
-        set_threads(1)
+        if user:
+            set_threads(1)
         info = geqrt3(_CM, mj, b, W.ctypes.data + (j * m + j) * item, m, T.ctypes.data, b)
-        set_threads(user)
+        if user:
+            set_threads(user)
         if info:                        # LAPACKE refuses a NaN in the panel: the caller runs geqrf instead
             return None
         V = np.array(W[j:, j:j + b], order="F")           # the unit lower-trapezoidal reflectors, explicit

@@ -234,3 +234,15 @@ def test_gradient_accuracy_matches_the_householder_forward(cond, monkeypatch):
     monkeypatch.setattr(fast_qr, "cholesky_qr2", lambda A: None)
     slow = grad()
     assert np.linalg.norm(fast - slow) <= 100 * 300 * U[np.float64] * cond ** 2 * np.linalg.norm(slow)
+
+
+def test_other_threads_leave_the_thread_count_alone():
+    """The BLAS thread count is process-wide: only the main thread changes (and restores) it."""
+    import threading
+    seen = []
+    t = threading.Thread(target=lambda: (seen.append(fast_qr.get_threads()), seen.append(NP.qr(
+        data((300, 200), np.float64, 22)))))
+    t.start()
+    t.join()
+    assert seen[0] is None and bounds_hold(data((300, 200), np.float64, 22), *seen[1])
+    assert fast_qr.get_threads() is not None
