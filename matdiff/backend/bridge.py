@@ -1,4 +1,6 @@
-"""What ``matdiff.torch`` and ``matdiff.jax`` share: the input checks and the rank verdict, on contract primitives.
+"""What ``matdiff.torch`` and ``matdiff.jax`` share: the input checks and the rank verdict, on contract primitives --
+and the rank rule itself (tolerance, worst matrix, message, hint), which matdiff's own QR/LQ nodes use too
+(ops/factorization.py), so the three decide rank by one definition.
 
 Both bridges refuse bad input with matdiff's own errors, at the call, before any library traceback; both decide
 rank the way matdiff's nodes do (``|diag T|`` smallest over largest against ``10 max(k, m, n) eps``, the tolerance of
@@ -51,30 +53,52 @@ def check_input(b, A, name, lib, concrete):
                              "would be meaningless -- clean the data first")
 
 
+def rank_tolerance(k, shape, eps):
+    """``10 max(k, m, n) eps`` -- ``numpy.linalg.matrix_rank``'s tolerance times ten -- for the ratio smallest/largest
+    ``|diag T|`` of a triangular factor with k diagonal entries of an input of ``shape`` (..., m, n)."""
+    return 10 * max(k, *shape[-2:]) * eps
+
+
 def tolerance(b, T, shape):
-    """The rank tolerance of a triangular factor ``T`` of an input of ``shape``, ``10 max(k, m, n) eps``, and eps."""
+    """The rank tolerance of a triangular factor ``T`` of an input of ``shape`` (:func:`rank_tolerance`), and eps."""
     eps = b.eps(T.dtype)
-    return 10 * max(T.shape[-1], *shape[-2:]) * eps, eps
+    return rank_tolerance(T.shape[-1], shape, eps), eps
+
+
+def worst_ratio(d):
+    """``(r, dmin, dmax, worst)`` for host diagonals ``d`` (batch..., k): the smallest ratio min|d| / max|d| over the
+    batch (0 for an all-zero diagonal, -1 for one with a NaN: both singular), that matrix's extremes, its index."""
+    d = np.abs(np.asarray(d))
+    dmax, dmin = d.max(axis=-1), d.min(axis=-1)
+    ratio = np.where(dmax > 0, dmin / np.where(dmax > 0, dmax, 1.0), 0.0)
+    ratio = np.where(np.isnan(dmin) | np.isnan(dmax), -1.0, ratio)
+    worst = np.unravel_index(np.argmin(ratio), ratio.shape)
+    return float(ratio[worst]), float(dmin[worst]), float(dmax[worst]), worst
+
+
+def singular_message(kind, mode, shape, worst, dmin, dmax):
+    """The first sentence of every rank refusal: which factor, which matrix of a batch, its diagonal's extremes."""
+    where = f" (matrix {tuple(int(i) for i in worst)} of the batch)" if worst else ""
+    return (f"{kind} {mode}: the triangular factor of the {'x'.join(map(str, shape[-2:]))} input{where} is singular "
+            f"to working precision: smallest |diagonal| = {dmin:.3g}, largest = {dmax:.3g}. The gradient of a "
+            "rank-deficient decomposition is undefined.")
+
+
+def ill_conditioned(kind, mode, r):
+    """The warning for a factor that passes the rank test but is worse conditioned than sqrt(eps)."""
+    warn(f"{kind} {mode}: the triangular factor is ill-conditioned (estimated condition number {1 / r:.3g} from "
+         "its diagonal); the derivatives are amplified accordingly", IllConditionedWarning)
 
 
 def verdict(d, shape, kind, hint, mode, policy, tol, eps):
     """The rank check on host values ``d = |diag T|`` (batch..., k): raise (or warn), else warn if ill-conditioned."""
-    d = np.abs(np.asarray(d))
-    if policy == "off" or d.size == 0:
+    if policy == "off" or np.size(d) == 0:
         return
-    dmax, dmin = d.max(axis=-1), d.min(axis=-1)
-    ratio = np.where(dmax > 0, dmin / np.where(dmax > 0, dmax, 1.0), 0.0)
-    ratio = np.where(np.isnan(dmin) | np.isnan(dmax), -1.0, ratio)     # a NaN diagonal counts as singular
-    worst = np.unravel_index(np.argmin(ratio), ratio.shape)
-    r, lo, hi = float(ratio[worst]), float(dmin[worst]), float(dmax[worst])
+    r, lo, hi, worst = worst_ratio(d)
     if r <= tol:
-        where = f" (matrix {tuple(int(i) for i in worst)} of the batch)" if worst else ""
-        msg = (f"{kind} {mode}: the triangular factor of the {'x'.join(map(str, shape[-2:]))} input{where} is singular "
-               f"to working precision: smallest |diagonal| = {lo:.3g}, largest = {hi:.3g}. The gradient of a "
-               f"rank-deficient decomposition is undefined.{hint} (check_rank='off' skips this check.)")
+        msg = singular_message(kind, mode, shape, worst, lo, hi) + f"{hint} (check_rank='off' skips this check.)"
         if policy == "raise":
             raise RankDeficientError(msg)
         warn(msg + " The gradient returned is NaN for that matrix.", IllConditionedWarning)
     elif r < eps ** 0.5:
-        warn(f"{kind} {mode}: the triangular factor is ill-conditioned (estimated condition number {1 / r:.3g} from "
-             "its diagonal); the derivatives are amplified accordingly", IllConditionedWarning)
+        ill_conditioned(kind, mode, r)

@@ -14,16 +14,16 @@ from collections import namedtuple
 
 import numpy as np
 
+from ..backend.bridge import HINT as BRIDGE_HINT
+from ..backend.bridge import ill_conditioned, rank_tolerance, singular_message, worst_ratio
 from ..engine.tape import check_later, grad_enabled
 from ..engine.tensor import Tensor, tensor
 from ..errors import (
     DTypeError,
-    IllConditionedWarning,
     MatdiffError,
     NonFiniteError,
     RankDeficientError,
     ShapeError,
-    warn,
 )
 from .structural import permute_op
 
@@ -104,33 +104,25 @@ def check_rank(ctx, T, mode="backward"):
 
 
 def _verdict(ctx, d, eps, mode):
-    """The rank check on the host values ``d = diag(T)`` or ``|diag(T)|`` (per matrix): raise, warn, or pass."""
+    """The rank check on the host values ``d = diag(T)`` or ``|diag(T)|`` (per matrix): raise, warn, or pass -- by
+    the bridges' rule (backend/bridge.py: tolerance, worst matrix, message), one matrix by plain floats (NumPy's
+    reductions cost more than the whole check for k numbers)."""
     if d.size == 0:                          # a zero-size batch: nothing to check
         return
     shape, k = ctx.shape, d.shape[-1]
-    worst = ()
-    if d.ndim == 1:                          # one matrix: plain floats (NumPy's reductions cost more for k numbers)
+    if d.ndim == 1:
         v = list(map(abs, d.tolist()))
-        dmin, dmax = min(v), max(v)
+        worst, dmin, dmax = (), min(v), max(v)
         r = dmin / dmax if dmax > 0 else 0.0
         if any(map(math.isnan, v)):            # min and max may step over a NaN
             r = dmin = float("nan")
     else:
-        d = np.abs(d)
-        dmax, dmin = d.max(axis=-1), d.min(axis=-1)
-        ratio = dmin / np.where(dmax > 0, dmax, 1.0) * (dmax > 0)      # 0 for an all-zero diagonal
-        worst = np.unravel_index(np.argmin(ratio), ratio.shape)
-        r, dmin, dmax = float(ratio[worst]), float(dmin[worst]), float(dmax[worst])
-    if math.isnan(r) or r <= 10 * max(k, *shape[-2:]) * eps:      # numpy's matrix_rank tolerance x10
-        where = f" (matrix {tuple(int(i) for i in worst)} of the batch)" if worst else ""
-        raise RankDeficientError(
-            f"{ctx.kind} {mode}: the triangular factor of the {'x'.join(map(str, shape[-2:]))} input{where} is "
-            f"singular to working precision: smallest |diagonal| = {dmin:.3g}, largest = "
-            f"{dmax:.3g}. The gradient of a rank-deficient decomposition is undefined." + ctx.hint
-            + _in_float64(ctx, k, eps))
+        r, dmin, dmax, worst = worst_ratio(d)
+    if math.isnan(r) or r <= rank_tolerance(k, shape, eps):
+        raise RankDeficientError(singular_message(ctx.kind, mode, shape, worst, dmin, dmax) + ctx.hint
+                                 + _in_float64(ctx, k, eps))
     if r < eps ** 0.5:
-        warn(f"{ctx.kind} {mode}: the triangular factor is ill-conditioned (estimated condition number {1 / r:.3g} "
-             "from its diagonal); the derivatives are amplified accordingly", IllConditionedWarning)
+        ill_conditioned(ctx.kind, mode, r)
 
 
 def _in_float64(ctx, k, eps):
@@ -145,7 +137,7 @@ def _in_float64(ctx, k, eps):
     a = a[..., :, :k] if ctx.kind == "QR" else np.conj(np.swapaxes(a[..., :k, :], -1, -2))
     wide = np.complex128 if np.iscomplexobj(a) else np.float64
     d = np.abs(np.diagonal(np.linalg.qr(a.astype(wide), mode="r"), axis1=-2, axis2=-1))
-    tol64 = 10 * max(k, *ctx.shape[-2:]) * np.finfo(np.float64).eps
+    tol64 = rank_tolerance(k, ctx.shape, np.finfo(np.float64).eps)
     ratio = (d.min(axis=-1) / np.maximum(d.max(axis=-1), np.finfo(np.float64).tiny)).min() if d.size else 0.0
     if not ratio > tol64:
         return ""
@@ -156,10 +148,7 @@ def _in_float64(ctx, k, eps):
             "what is checked).")
 
 
-HINT = {"QR": " For a wide matrix the leading {k}x{k} block must be non-singular: call md.qr(A, pivoting=True) to "
-              "move independent columns to the front.",
-        "LQ": " For a deep matrix the top {k}x{k} block must be non-singular: call md.lq(A, pivoting=True) to "
-              "move independent rows to the top."}
+HINT = {kind: text.replace("{lib}", "md") for kind, text in BRIDGE_HINT.items()}   # the bridges' words, for md.qr/lq
 
 
 # -- argument validation (the public functions and the raw nodes) ---------------------------------------
