@@ -122,8 +122,11 @@ class NumPyBackend(Backend):
         matmuls made the matmuls after it 2x slower here (both pools spin on 2 cores), and OpenBLAS trsm itself
         ran at ~30 GFLOP/s against ~100 for dgemm. A recursive blocked solve is matmul-rich and stays on one pool.
         """
-        if T.ndim == 2 and B.ndim == 2 and B.size <= _SMALL_TRSM and T.dtype.char in "fdFD":
-            return _trsm_small(T, B, lower, side, adjoint)
+        if T.ndim == 2 and B.ndim == 2 and T.dtype.char in "fdFD" and B.dtype.char in "fdFD":
+            if B.size <= _SMALL_TRSM:
+                return _trsm_small(T, B, lower, side, adjoint)
+            if fast_qr.available():
+                return _trsm(T, B, lower, side, adjoint, overwrite)
         if adjoint:
             T, lower = np.conj(T.swapaxes(-1, -2)) if np.iscomplexobj(T) else T.swapaxes(-1, -2), not lower
         if side == "right":
@@ -132,34 +135,27 @@ class NumPyBackend(Backend):
         return _solve_right(T.swapaxes(-1, -2), B.swapaxes(-1, -2), not lower, overwrite).swapaxes(-1, -2)
 
     def tril_matmul(self, A, B, upper_a=False):
+        """The lower triangle of ``A B`` (gemmt) by row panels of ``nb`` rows: ``out[I, :e] = A[I, :] B[:, :e]``
+        (``A[I, i:] B[i:, :e]`` if A is upper triangular) -- ``1/2 + nb/2n`` of a matmul's flops (``1/6 + ...`` for
+        upper A) in n/nb large matmuls, written straight into one output. Small: the whole product (its upper part
+        is never read). OpenBLAS's own gemmt ran at half this speed here, the 2x2 recursion it replaced saved only
+        a quarter of the flops at n = 500 (measured). Above the diagonal: zeros."""
         n = A.shape[-2]
-        if n <= _GEMMT_LEAF:                              # small: the whole product (its upper part is never read)
+        if n <= _GEMMT_LEAF:
             return A.dot(B) if A.ndim == 2 and B.ndim == 2 else A @ B    # dot: no gufunc set-up, 2x faster at 4x4
         out = np.zeros(np.broadcast_shapes(A.shape[:-2], B.shape[:-2]) + (n, B.shape[-1]), dtype=np.result_type(A, B))
-        _tril_matmul(out, A, B, upper_a)
+        nb = max(_GEMMT_PANEL, -(-n // 8))
+        for i in range(0, n, nb):
+            e = min(i + nb, n)
+            if upper_a:
+                np.matmul(A[..., i:e, i:], B[..., i:, :e], out=out[..., i:e, :e])
+            else:
+                np.matmul(A[..., i:e, :], B[..., :, :e], out=out[..., i:e, :e])
         return out
 
 
-_GEMMT_LEAF = 256
-
-
-def _tril_matmul(out, A, B, upper_a):
-    """The lower triangle of ``out`` <- that of ``A B``, by 2x2 blocks: ``[[A1 B1, 0], [A2 B1, A2 B2]]`` with the
-    diagonal blocks recursed -- half a matmul's flops (gemmt); if A is upper triangular, ``A2 = [0 | A22]`` and zero
-    blocks are skipped too (a sixth). Blocks of at most 256 are plain matmuls, whole (below that the saving is
-    smaller than the bookkeeping, measured); the upper-right blocks stay zero."""
-    n = out.shape[-1]
-    if n <= _GEMMT_LEAF:
-        np.matmul(A, B, out=out)
-        return
-    h = n // 2
-    if upper_a:
-        np.matmul(A[..., h:, h:], B[..., h:, :h], out=out[..., h:, :h])
-        _tril_matmul(out[..., h:, h:], A[..., h:, h:], B[..., h:, h:], True)
-    else:
-        np.matmul(A[..., h:, :], B[..., :, :h], out=out[..., h:, :h])
-        _tril_matmul(out[..., h:, h:], A[..., h:, :], B[..., :, h:], False)
-    _tril_matmul(out[..., :h, :h], A[..., :h, :], B[..., :, :h], False)
+_GEMMT_LEAF = 128       # rows: up to here the whole product
+_GEMMT_PANEL = 64       # rows per panel at least (about 8 panels)
 
 
 _all = np.logical_and.reduce
@@ -189,6 +185,19 @@ def _qr_small(A):
         raise np.linalg.LinAlgError(f"LAPACK geqrf/orgqr failed (info {info}, {info2})")
     # R: LAPACK's (finite) output times the upper triangle of ones (a product costs a third of np.where)
     return Q, qr[:k] * _mask((k, n), 0, False, qr.real.dtype)
+
+
+def _trsm(T, B, lower, side, adjoint, overwrite):
+    """``op(T)^{-1} B`` or ``B op(T)^{-1}`` for one matrix by BLAS trsm on NumPy's own OpenBLAS
+    (:func:`fast_qr.trsm`), in place in B where the caller allows it and B is C-ordered already; T is copied only
+    if it is not C-ordered (k x k, small beside the solve's k^2 p flops)."""
+    dtype = np.result_type(T, B)
+    T = np.ascontiguousarray(T, dtype=dtype)
+    if overwrite and B.dtype == dtype and B.flags.c_contiguous and B.flags.writeable:
+        X = B
+    else:
+        X = np.array(B, dtype=dtype, order="C")
+    return fast_qr.trsm(T, X, side, lower, ("C" if dtype.kind == "c" else "T") if adjoint else "N")
 
 
 def _trsm_small(T, B, lower, side, adjoint):

@@ -1,0 +1,142 @@
+"""A/B of the QR/LQ backward: matdiff trees against each other and PyTorch, each in a process of its own.
+
+    python benchmarks/backward_ab.py [--trees PATH ...] [--rounds 5] [--reps 7] [--threads 2] [--no-torch]
+
+Every round starts one process per library (each tree: ``PATH`` put first on sys.path, so a ``git archive`` of an
+old commit in /tmp compares against this checkout), in an order rotated per round; each process times every case
+(median of ``reps``) and matdiff's processes also time a 2000x2000 dgemm for the ``%limit`` column (the nominal
+flops of ``run.nominal_flops`` at that rate / the time). Printed: per case the median over rounds of each time,
+and the median over rounds of the *per-round* ratios of the first tree to each other library -- on a shared
+machine only same-round ratios mean anything. Stacks are timed forward + backward, single matrices backward only
+(the forward outside).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+CASES = [("qr", (2000, 500), "float64", "bwd"), ("qr", (1000, 1000), "float64", "bwd"),
+         ("qr", (500, 2000), "float64", "bwd"), ("qr", (1000, 1000), "complex128", "bwd"),
+         ("lq", (500, 2000), "float64", "bwd"), ("qr", (256, 32, 16), "float64", "fwdbwd"),
+         ("qr", (1000, 8, 4), "float64", "fwdbwd")]
+
+
+def name(case):
+    kind, shape, dtype, what = case
+    return f"{kind} {'x'.join(map(str, shape))} {dtype} {what}"
+
+
+def data(shape, dtype, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal(shape)
+    return (a + 1j * rng.standard_normal(shape) if dtype == "complex128" else a).astype(dtype)
+
+
+def median_time(f, reps):
+    f()
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        f()
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts))
+
+
+def child_matdiff(reps):
+    import matdiff as md
+    x, y = data((2000, 2000), "float64", 9), data((2000, 2000), "float64", 8)
+    out = {"dgemm": 2 * 2000 ** 3 / median_time(lambda: x @ y, 3) / 1e9}
+    for case in CASES:
+        kind, shape, dtype, what = case
+        a = data(shape, dtype, 0)
+        fn = md.qr if kind == "qr" else md.lq
+        A = md.tensor(a, requires_grad=True)
+        outs = list(fn(A)[:2])
+        seeds = [data(o.shape, dtype, 1 + i) for i, o in enumerate(outs)]
+        if what == "bwd":
+            f = lambda: md.grad(outs, [A], seeds, retain_graph=True)    # noqa: E731
+        else:
+            def f():
+                T = md.tensor(a, requires_grad=True)
+                md.grad(list(fn(T)[:2]), [T], seeds)
+        out[name(case)] = median_time(f, reps)
+    return out
+
+
+def child_torch(reps):
+    import torch
+    out = {}
+    for case in CASES:
+        kind, shape, dtype, what = case
+        a = torch.from_numpy(data(shape, dtype, 0))
+
+        def factor(T):      # LQ of A as QR of A^H: L = R^H, Q_lq = Q^H
+            if kind == "qr":
+                return list(torch.linalg.qr(T))
+            Q, R = torch.linalg.qr(T.mH)
+            return [R.mH, Q.mH]
+
+        A = a.clone().requires_grad_(True)
+        outs = factor(A)
+        seeds = [torch.from_numpy(data(tuple(o.shape), dtype, 1 + i)) for i, o in enumerate(outs)]
+        if what == "bwd":
+            f = lambda: torch.autograd.grad(outs, [A], seeds, retain_graph=True)    # noqa: E731
+        else:
+            def f():
+                T = a.clone().requires_grad_(True)
+                torch.autograd.grad(factor(T), [T], seeds)
+        out[name(case)] = median_time(f, reps)
+    return out
+
+
+def run_child(lib, tree, reps, threads):
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
+               MKL_NUM_THREADS=str(threads), PYTHONPATH=tree or os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run([sys.executable, __file__, "--child", lib, "--reps", str(reps)], env=env,
+                       capture_output=True, text=True, timeout=1800)
+    if r.returncode:
+        raise SystemExit(f"{lib} {tree}: {r.stderr.strip().splitlines()[-1]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--trees", nargs="*", default=[str(HERE.parent)])
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--reps", type=int, default=7)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-torch", action="store_true")
+    p.add_argument("--child")
+    a = p.parse_args()
+    if a.child:
+        print(json.dumps((child_matdiff if a.child == "matdiff" else child_torch)(a.reps)))
+        return
+    sys.path.insert(0, str(HERE))
+    from run import nominal_flops
+    libs = [("matdiff", t) for t in a.trees] + ([] if a.no_torch else [("torch", None)])
+    labels = [f"md:{Path(t).name}" for t in a.trees] + ([] if a.no_torch else ["torch"])
+    res = [[] for _ in libs]
+    for r in range(a.rounds):
+        for i in [(r + j) % len(libs) for j in range(len(libs))]:
+            res[i].append(run_child(*libs[i], a.reps, a.threads))
+    load = os.getloadavg()
+    print(f"{a.rounds} rounds x {a.reps} reps, {a.threads} threads, load {load[0]:.1f} {load[1]:.1f}; "
+          f"dgemm {np.median([x['dgemm'] for x in res[0]]):.1f} GF/s (first tree)")
+    print(f"{'case':<30}" + "".join(f"{lab + ' ms':>16}" for lab in labels)
+          + "".join(f"{labels[0] + '/' + lab:>22}" for lab in labels[1:]) + f"{'%limit':>8}")
+    for case in CASES:
+        k = name(case)
+        row = f"{k:<30}" + "".join(f"{1e3 * np.median([x[k] for x in rr]):>16.2f}" for rr in res)
+        row += "".join(f"{np.median([y[k] / x[k] for x, y in zip(rr, res[0])]):>22.3f}" for rr in res[1:])
+        lim = [nominal_flops(case[0], case[1], case[2]) / (x["dgemm"] * 1e9) / x[k] for x in res[0]]
+        print(row + f"{100 * np.median(lim):>7.0f}%")
+
+
+if __name__ == "__main__":
+    main()

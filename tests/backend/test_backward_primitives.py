@@ -1,0 +1,155 @@
+"""The NumPy backend's primitives of the QR/LQ backward against the plain NumPy formula: ``solve_triangular`` (and
+``solve_right_adjoint`` / ``solve_left_adjoint``), now BLAS trsm on NumPy's OpenBLAS for one matrix, and
+``tril_matmul``, now row panels of matmuls. Real and complex, float32/64, C- and F-order and non-contiguous
+operands, stacks, the edge shapes n = 1 and m = n, both sides of the small-system threshold."""
+import numpy as np
+import pytest
+
+import matdiff as md
+from matdiff.backend import fast_qr
+
+NP = md.backend.get("numpy")
+DTYPES = [np.float32, np.float64, np.complex64, np.complex128]
+TOL = {np.float32: 2e-4, np.complex64: 2e-4, np.float64: 1e-11, np.complex128: 1e-11}
+
+
+def data(shape, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal(shape)
+    if np.dtype(dtype).kind == "c":
+        a = a + 1j * rng.standard_normal(shape)
+    return a.astype(dtype)
+
+
+def triangle(k, dtype, lower, seed=1, batch=()):
+    """A well-conditioned triangular matrix with garbage in the other triangle (the solve must not read it)."""
+    T = data(batch + (k, k), dtype, seed) / k ** 0.5
+    T = T + 2 * np.eye(k, dtype=dtype)
+    return T + (1e3 * np.triu(np.ones((k, k)), 1) if lower else 1e3 * np.tril(np.ones((k, k)), -1)).astype(dtype)
+
+
+def layout(a, how):
+    """``a`` in C order, F order, or as a non-contiguous view (every other column of a wider array)."""
+    if how == "C":
+        return np.ascontiguousarray(a)
+    if how == "F":
+        return np.asfortranarray(a)
+    wide = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), dtype=a.dtype)
+    wide[..., ::2] = a
+    return wide[..., ::2]
+
+
+def reference(T, B, lower, side, adjoint):
+    """``op(T)^{-1} B`` or ``B op(T)^{-1}`` by a general solve of the clean triangle."""
+    T = np.tril(T) if lower else np.triu(T)
+    if adjoint:
+        T = np.conj(np.swapaxes(T, -1, -2))
+    if side == "left":
+        return np.linalg.solve(T.astype(np.complex128), B.astype(np.complex128))
+    return np.swapaxes(np.linalg.solve(np.swapaxes(T, -1, -2).astype(np.complex128),
+                                       np.swapaxes(B, -1, -2).astype(np.complex128)), -1, -2)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("side", ["left", "right"])
+@pytest.mark.parametrize("lower", [False, True])
+@pytest.mark.parametrize("adjoint", [False, True])
+@pytest.mark.parametrize("k,p", [(1, 700), (40, 40), (150, 60), (300, 300)], ids=str)   # small and trsm paths
+def test_solve_triangular_equals_the_formula(dtype, side, lower, adjoint, k, p):
+    T = triangle(k, dtype, lower)
+    B = data((k, p) if side == "left" else (p, k), dtype, 2)
+    for how_t in ("C", "F"):
+        for how_b in ("C", "F", "strided"):
+            Bl, B0 = layout(B, how_b), B.copy()
+            X = NP.solve_triangular(layout(T, how_t), Bl, lower=lower, side=side, adjoint=adjoint)
+            assert X.dtype == dtype and X.shape == B.shape
+            assert np.array_equal(Bl, B0), "B was modified without overwrite=True"
+            ref = reference(T, B, lower, side, adjoint)
+            assert np.linalg.norm(X - ref) <= TOL[dtype] * np.linalg.norm(ref), (how_t, how_b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("how", ["C", "F", "strided"])
+def test_solve_adjoint_overwrite_is_right_in_any_layout(dtype, how):
+    """The rules' ``solve_right_adjoint(R, X)`` / ``solve_left_adjoint(L, X)`` may reuse X: right in every layout,
+    and in place (no copy) for a C-ordered X -- the trsm path's point."""
+    R, L = triangle(200, dtype, False), triangle(200, dtype, True)
+    X = layout(data((500, 200), dtype, 3), how)
+    ref = reference(R, X, False, "right", True)
+    out = NP.solve_right_adjoint(R, X)
+    assert np.linalg.norm(out - ref) <= TOL[dtype] * np.linalg.norm(ref)
+    if how == "C" and fast_qr.available():
+        assert np.shares_memory(out, X)
+    Y = layout(data((200, 500), dtype, 4), how)
+    ref = reference(L, Y, True, "left", True)
+    assert np.linalg.norm(NP.solve_left_adjoint(L, Y) - ref) <= TOL[dtype] * np.linalg.norm(ref)
+
+
+def test_solve_mixed_dtypes_promote():
+    """A real T with a complex B (and float32 with float64) promotes as NumPy does."""
+    T = triangle(100, np.float64, False)
+    B = data((300, 100), np.complex128, 5)
+    X = NP.solve_triangular(T, B, lower=False, side="right", adjoint=True)
+    assert X.dtype == np.complex128
+    ref = reference(T, B, False, "right", True)
+    assert np.linalg.norm(X - ref) <= 1e-11 * np.linalg.norm(ref)
+    X = NP.solve_triangular(T.astype(np.float32), B.real, lower=False, side="left")
+    assert X.dtype == np.float64
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+def test_solve_stack_of_right_hand_sides(dtype):
+    T = triangle(120, dtype, False)
+    B = data((3, 200, 120), dtype, 6)
+    X = NP.solve_right_adjoint(T, B.copy())
+    ref = reference(np.broadcast_to(T, (3, 120, 120)), B, False, "right", True)
+    assert np.linalg.norm(X - ref) <= 1e-11 * np.linalg.norm(ref)
+
+
+def _lower_equal(out, ref, dtype):
+    low = np.tril(np.ones(out.shape[-2:], dtype=bool))
+    err = np.linalg.norm(np.where(low, out - ref, 0))
+    return err <= TOL[dtype] * max(1.0, np.linalg.norm(np.where(low, ref, 0)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("n,inner", [(1, 7), (16, 16), (128, 300), (129, 129), (300, 1000), (500, 500)], ids=str)
+@pytest.mark.parametrize("upper_a", [False, True])
+def test_tril_matmul_lower_triangle_equals_the_product(dtype, n, inner, upper_a):
+    """Only the lower triangle (with the diagonal) is the contract; above it: zeros or the product, never NaN."""
+    if upper_a:
+        inner = n
+    A = data((n, inner), dtype, 7)
+    if upper_a:
+        A = np.triu(A)
+    B = data((inner, n), dtype, 8)
+    ref = A @ B
+    for how_a, how_b in (("C", "C"), ("F", "C"), ("C", "F"), ("strided", "F")):
+        out = NP.tril_matmul(layout(A, how_a), layout(B, how_b), upper_a=upper_a)
+        assert out.shape == (n, n) and out.dtype == dtype
+        assert _lower_equal(out, ref, dtype), (how_a, how_b)
+        assert np.all(np.isfinite(out))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+def test_tril_matmul_of_adjoint_views_and_stacks(dtype):
+    """The rules pass ``mH`` views (``Qbar^H Q``, ``R Rbar^H``) and stacks; a 2-D operand broadcasts."""
+    Qb, Q = data((4, 600, 200), dtype, 9), data((4, 600, 200), dtype, 10)
+    out = NP.tril_matmul(NP.mH(Qb), Q)
+    assert _lower_equal(out, np.conj(np.swapaxes(Qb, -1, -2)) @ Q, dtype)
+    R, Rb = np.triu(data((200, 200), dtype, 11)), data((4, 200, 200), dtype, 12)
+    out = NP.tril_matmul(R, NP.mH(Rb), upper_a=True)
+    assert out.shape == (4, 200, 200)
+    assert _lower_equal(out, R @ np.conj(np.swapaxes(Rb, -1, -2)), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+@pytest.mark.parametrize("shape", [(300, 200), (200, 200), (200, 500)], ids=str)
+def test_qr_gradient_through_the_new_primitives_matches_finite_differences(shape, dtype):
+    """Shapes large enough for the trsm and panel paths: md.gradcheck (central differences on random directions)."""
+    A = md.tensor(data(shape, dtype, 13), requires_grad=True)
+    rep = md.gradcheck(lambda A: tuple(md.qr(A)), [A], fast=True, n_checks=4)
+    assert rep.ok, rep
+    B = md.tensor(data(shape[::-1], dtype, 14), requires_grad=True)
+    rep = md.gradcheck(lambda B: tuple(md.lq(B)), [B], fast=True, n_checks=4)
+    assert rep.ok, rep
