@@ -34,6 +34,9 @@ def test_every_tutorial_has_an_up_to_date_notebook():
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=[s.stem[:2] for s in SCRIPTS])
 def test_each_notebook_runs_in_a_jupyter_kernel(script, tmp_path, monkeypatch):
+    if script.stem.startswith("11"):                  # tutorial 11 is matdiff inside PyTorch and JAX
+        pytest.importorskip("torch")
+        pytest.importorskip("jax")
     monkeypatch.setenv("MATDIFF_FIGURES", str(tmp_path))
     nb = nbformat.read(script.with_suffix(".ipynb"), as_version=4)
     client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
