@@ -18,7 +18,9 @@ import numpy as np
 from ..engine.tape import Tape, enable_grad
 from ..engine.tensor import tensor
 from ..errors import MatdiffError
+from . import frameworks
 from .finite_differences import compare
+from .frameworks import framework_of
 from .report import NodeCheck, Report, finish, setup
 from .second_order import compare_second
 from .trace_identity import compare_pairs
@@ -34,6 +36,9 @@ def gradcheck(f: Callable[..., Any], inputs: Any, *, eps: float | None = None, a
 
     ``f`` maps Tensors to a Tensor or a tuple of Tensors. ``inputs``: Tensors (those with ``requires_grad`` are
     differentiated; if none has it, every float input is) or arrays.
+    ``f`` may instead be a PyTorch or JAX function and ``inputs`` its tensors: it is then checked through the
+    framework's own vjp (``checks/frameworks.py``), with the same keywords and Report; blame names the failing custom
+    ``autograd.Function`` / torch op, or the failing equation of its jaxpr.
 
     * ``eps`` -- the central-difference step: 1e-6 in double precision, 1e-3 if any input is float32/complex64.
     * ``atol``, ``rtol`` -- an entry passes when ``|analytic - numeric| <= atol + rtol |numeric|``; defaults
@@ -54,8 +59,12 @@ def gradcheck(f: Callable[..., Any], inputs: Any, *, eps: float | None = None, a
     :mod:`.report`), ``worst``, ``rows``/``table``, ``n_compared``, ``tol``, ``blame``, ``node_checks`` and
     the one-line ``summary``.
     """
-    rep = compare(f, inputs, eps=eps, atol=atol, rtol=rtol, fast=fast, batched=batched, n_checks=n_checks, seed=seed,
-                  max_rows=max_rows)
+    kw = dict(eps=eps, atol=atol, rtol=rtol, fast=fast, batched=batched, n_checks=n_checks, seed=seed,
+              max_rows=max_rows)
+    fw = framework_of(inputs)
+    if fw is not None:
+        return frameworks.gradcheck(fw, f, inputs, raise_on_fail=raise_on_fail, blame=blame, **kw)
+    rep = compare(f, inputs, **kw)
     return finish(_blamed(rep, f, inputs, eps, atol, rtol) if blame and not rep.ok else rep, raise_on_fail)
 
 
@@ -73,6 +82,11 @@ def gradgradcheck(f: Callable[..., Any], inputs: Any, *, seeds: Any = None, eps:
     uses) are gradcheck's. ``blame``: on failure the function's own nodes (not the ones its backward records) are
     re-checked one by one -- to first order, then, when every one passes, to second order (``NodeCheck.order``).
     """
+    fw = framework_of(inputs)
+    if fw is not None:
+        return frameworks.gradgradcheck(fw, f, inputs, seeds=seeds, seed=seed, raise_on_fail=raise_on_fail,
+                                        blame=blame, eps=eps, atol=atol, rtol=rtol, fast=fast, n_checks=n_checks,
+                                        max_rows=max_rows)
     rep = compare_second(f, inputs, seeds=seeds, eps=eps, atol=atol, rtol=rtol, fast=fast, n_checks=n_checks,
                          seed=seed, max_rows=max_rows)
     if blame and not rep.ok:
@@ -94,6 +108,10 @@ def check_adjoint(f: Callable[..., Any], inputs: Any, *, n_checks: int = 3, rtol
     Returns a :class:`~matdiff.checks.report.Report` (``max_rel_err`` as defined there); on failure, with
     ``blame=True``, every recorded node is re-checked alone and ``report.blame`` names the failing ones.
     """
+    fw = framework_of(inputs)
+    if fw is not None:
+        return frameworks.check_adjoint(fw, f, inputs, raise_on_fail=raise_on_fail, blame=blame, n_checks=n_checks,
+                                        rtol=rtol, seed=seed)
     rep = compare_pairs(f, inputs, n_checks=n_checks, rtol=rtol, seed=seed)
     return finish(_blamed(rep, f, inputs, None, None, None) if blame and not rep.ok else rep, raise_on_fail)
 
