@@ -10,11 +10,13 @@ from typing import Any, Callable, NamedTuple
 
 class Piece(NamedTuple):
     """One recorded part of a framework function: ``fn(*args)`` re-runs it alone at the values ``args`` one run gave
-    it (every other operand held in ``fn``'s closure); ``name`` and ``ref`` say what and where it is."""
+    it (every other operand held in ``fn``'s closure); ``name`` and ``ref`` say what and where it is; ``inner``,
+    when not None, gives the Pieces it is made of (a ``jit``-ted function's equations), opened if it fails."""
     name: str
     ref: str
     fn: Callable[..., Any]
     args: list
+    inner: Callable[[], list] | None = None
 
 
 def name_of(f) -> str:

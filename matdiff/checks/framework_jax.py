@@ -119,22 +119,29 @@ def first_derivatives(f, xs, seeds, seed):
 
 # -- blame: the equations of f's jaxpr -------------------------------------------------------------------------
 def pieces(f, xs):
-    """Every equation of ``make_jaxpr(f)`` that a differentiable input reaches, in order, as a Piece."""
+    """Every equation of ``make_jaxpr(f)`` that a differentiable input reaches, in order, as a Piece; a ``jit``
+    equation's Piece has ``inner``: the Pieces of its own jaxpr, which blame opens when the ``jit`` fails."""
     closed = jax.make_jaxpr(f)(*xs)
-    jaxpr = closed.jaxpr
-    env = dict(zip(jaxpr.constvars, closed.consts))
-    env.update(zip(jaxpr.invars, xs))
-    reached = {jaxpr.invars[i] for i in differentiated(xs)}
+    return _walk(closed.jaxpr, closed.consts, xs, set(differentiated(xs)))
+
+
+def _walk(jaxpr, consts, args, live_args):
+    env = dict(zip(jaxpr.constvars, consts))
+    env.update(zip(jaxpr.invars, args))
+    reached = {jaxpr.invars[i] for i in live_args}
     found = []
     for eqn in jaxpr.eqns:
         invals = [v.val if isinstance(v, Literal) else env[v] for v in eqn.invars]
-        outs = _bind(eqn, invals)
-        env.update(zip(eqn.outvars, outs))
+        env.update(zip(eqn.outvars, _bind(eqn, invals)))
         live = [k for k, v in enumerate(eqn.invars)
                 if not isinstance(v, Literal) and v in reached and _inexact(v.aval.dtype)]
         if live and any(_inexact(v.aval.dtype) for v in eqn.outvars):
             reached.update(eqn.outvars)
-            found.append(Piece(_eqn_name(eqn), _eqn_ref(eqn), _alone(eqn, invals, live), [invals[k] for k in live]))
+            sub = eqn.params.get("jaxpr") if eqn.primitive.name in ("jit", "pjit") else None
+            inner = None if sub is None else (lambda sub=sub, vals=invals, live=live:
+                                              _walk(sub.jaxpr, sub.consts, vals, set(live)))
+            found.append(Piece(_eqn_name(eqn), _eqn_ref(eqn), _alone(eqn, invals, live), [invals[k] for k in live],
+                               inner))
     return found
 
 

@@ -162,13 +162,25 @@ def _listed(inputs):
 
 
 def _blamed(rep, fw, f, inputs, order, kw):
-    """``rep`` with ``node_checks``: every piece of one run of ``f`` re-checked alone; ``blame``: the failing ones."""
+    """``rep`` with ``node_checks``: every piece of one run of ``f`` re-checked alone (a failing piece that has inner
+    pieces -- a ``jit`` -- opened, its pieces numbered ``#2.1``, ``#2.2`` ...); ``blame``: the failing pieces none
+    of whose inner pieces fails (the most specific culprits)."""
     tol = {k: kw[k] for k in ("eps", "atol", "rtol") if kw.get(k) is not None}
-    checks = []
-    for number, piece in enumerate(fw.pieces(f, _listed(inputs)), start=1):
-        checks.append(_check_piece(fw, number, piece, order, tol))
-    rep.node_checks = checks
-    rep.blame = [c for c in checks if not c.ok]
+    checks, culprits = [], []
+
+    def visit(found, prefix):
+        for k, piece in enumerate(found, start=1):
+            number = f"{prefix}{k}"
+            check = _check_piece(fw, number, piece, order, tol)
+            checks.append(check)
+            if not check.ok:
+                before = len(culprits)
+                if piece.inner is not None:
+                    visit(piece.inner(), f"{number}.")
+                if len(culprits) == before:
+                    culprits.append(check)
+    visit(fw.pieces(f, _listed(inputs)), "")
+    rep.node_checks, rep.blame = checks, culprits
     return rep
 
 

@@ -216,13 +216,17 @@ def test_jax_blame_names_a_wrong_custom_vjp_and_clears_the_rest():
     assert [c.op for c in rep.blame] == ["my_qr (custom_vjp_call)"]
     assert "head (jit)" in [c.op for c in rep.node_checks if c.ok]
     assert "test_frameworks.py" in rep.blame[0].ref
+    whole = md.gradcheck(jax.jit(model), [J((6, 4))])          # one jit equation: blame opens it
+    assert [(c.number, c.op) for c in whole.blame] == [("1.1", "my_qr (custom_vjp_call)")]
+    assert [c.op for c in whole.node_checks][:1] == ["model (jit)"]
 
 
 def test_jax_pivoted_wide_qr_is_wrong_and_matdiff_jax_is_right():
     from matdiff import jax as mdj
     A = J((3, 5))
     rep = md.gradcheck(lambda A: jax.scipy.linalg.qr(A, pivoting=True, mode="economic")[:2], [A])
-    assert not rep.ok and rep.blame                          # JAX's own rule: the wide branch ignores the pivots
+    assert not rep.ok                                        # JAX's own rule: the wide branch ignores the pivots
+    assert rep.blame[-1].op == "qr" and rep.blame[-1].number.count(".") == 1     # the qr primitive, inside a jit
     assert md.gradcheck(lambda A: tuple(mdj.qr(A, pivoting=True))[:2], [A]).ok
 
 
