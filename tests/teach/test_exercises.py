@@ -197,6 +197,16 @@ def test_broken_learner_function_gets_a_plain_explanation(what, source, words):
     assert len(text.splitlines()) <= 40
 
 
+def test_an_endless_loop_is_stopped_and_explained(monkeypatch):
+    from matdiff.teach.exercises import grader
+    monkeypatch.setattr(grader, "TIME_LIMIT", 0.3)
+    source = ("def vjp(Q, R, Qbar, Rbar):\n    while True:\n        try:\n            pass\n"
+              "        except Exception:\n            pass")
+    g = ex.grade("qr", compile_fn("qr", source))
+    assert not g.ok and g.part == "call"
+    assert "ran for more than 0.3 s" in str(g) and "loop" in str(g)
+
+
 def test_a_raise_after_failures_keeps_the_diagnosis_and_says_so():
     g = ex.grade("qr", compile_fn("qr", "def vjp(Q, R, Qbar, Rbar):\n    return np.linalg.solve(Q, Qbar)"))
     assert g.part != "call" and g.problem is None               # the square cases failed first: diagnosed

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import html
 import os
+import signal
+import threading
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +23,7 @@ from .heatmap import block_map, svg_maps
 from .report import render
 
 TOL = 1e-6          # relative error allowed against the true derivative (central differences are good to ~1e-9)
+TIME_LIMIT = 10.0   # seconds one call of the learner's function may take (each case is a few small matrices)
 
 
 @dataclass
@@ -44,15 +48,43 @@ class LearnerError(Exception):
 def call(fn, args, func_name):
     """``fn(*args)``; an exception becomes a :class:`LearnerError` saying where in *their* code it happened."""
     try:
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), _time_limit(TIME_LIMIT):
             return fn(*[a.copy() if isinstance(a, np.ndarray) else a for a in args])
     except LearnerError:
         raise
+    except _TimeUp:
+        raise LearnerError("raised", f"`{func_name}` ran for more than {TIME_LIMIT:g} s on one small case and was "
+                                     "stopped: is there a loop that never ends (a `while` whose condition never "
+                                     "changes)? The rule needs no loop at all -- a few matrix products.") from None
     except NotImplementedError:
         raise LearnerError("todo", f"`{func_name}` is not implemented yet -- it still raises NotImplementedError. "
                                      "Replace that line with the rule, then grade again.") from None
     except Exception as e:                                    # noqa: BLE001 -- any error of theirs is reported
         raise LearnerError("raised", f"`{func_name}` raised {type(e).__name__}: {e}{_where(e)}") from None
+
+
+class _TimeUp(BaseException):
+    """Raised into the learner's function when it overruns (a BaseException, so their `except Exception` cannot
+    swallow it)."""
+
+
+@contextmanager
+def _time_limit(seconds):
+    """Interrupt the body after ``seconds`` with :class:`_TimeUp` -- by SIGALRM, so only in the main thread of a
+    Unix process; elsewhere (a worker thread, Windows) the body runs without a limit."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def up(signum, frame):
+        raise _TimeUp
+    previous = signal.signal(signal.SIGALRM, up)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _where(e):
