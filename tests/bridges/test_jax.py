@@ -13,7 +13,9 @@ from jax.test_util import check_grads  # noqa: E402
 import matdiff as md  # noqa: E402
 import matdiff.jax as mj  # noqa: E402
 
-SHAPES = [(3, 3), (4, 2), (2, 4), (2, 3, 2)]          # square, deep, wide, a batch
+# square, deep, wide; deep and wide batched (a batch of each: one XLA compile per shape and case, ~0.5 s each, so no
+# separate unbatched deep/wide -- those are checked against differences by check_grads below)
+SHAPES = [(3, 3), (2, 4, 2), (2, 2, 4)]
 
 
 def _rand(shape, cplx, seed=0):
@@ -31,13 +33,17 @@ def _f(kind, pivoting):
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 @pytest.mark.parametrize("kind", ["qr", "lq"])
 def test_values_and_gradients_equal_matdiff_on_numpy(kind, shape, cplx, pivoting):
-    a, f = _rand(shape, cplx), _f(kind, pivoting)
-    outs = (mj.qr if kind == "qr" else mj.lq)(jnp.asarray(a), pivoting=pivoting)
+    a, fn = _rand(shape, cplx), (mj.qr if kind == "qr" else mj.lq)
     ref = (md.qr if kind == "qr" else md.lq)(t := md.tensor(a, requires_grad=True), pivoting=pivoting)
-    G = [_rand(o.shape, cplx, seed=1 + i) for i, o in enumerate(outs[:2])]
+    G = [_rand(r.shape, cplx, seed=1 + i) for i, r in enumerate(ref[:2])]
     md.backward(list(ref[:2]), G)
-    loss = lambda A: sum(jnp.real(jnp.sum(jnp.conj(g) * o)) for g, o in zip(G, f(A)))  # noqa: E731
-    g = np.asarray(jax.jit(jax.grad(loss))(jnp.asarray(a)))
+
+    def loss(A):                    # the values and the gradient from one compiled function: one XLA compile a case
+        outs = fn(A, pivoting=pivoting)
+        return sum(jnp.real(jnp.sum(jnp.conj(g) * o)) for g, o in zip(G, outs[:2])), tuple(outs)
+
+    (_, outs), g = jax.jit(jax.value_and_grad(loss, has_aux=True))(jnp.asarray(a))
+    g = np.asarray(g)
     np.testing.assert_allclose(np.conj(g), t.grad, rtol=0, atol=1e-12)      # JAX's convention: the conjugate
     if cplx:
         assert np.abs(g - t.grad).max() > 1e-3                              # ... which really differs
@@ -69,7 +75,8 @@ def test_jit_vmap_and_higher_order_agree():
     a, v, h = A[0, :, :2], jnp.asarray(_rand((4, 2), False, seed=9)), 1e-5
     H = jax.jit(jax.hessian(cube))(a).reshape(8, 8)
     np.testing.assert_allclose(H, H.T, atol=1e-10)                                  # a Hessian is symmetric
-    fd = (jax.grad(cube)(a + h * v) - jax.grad(cube)(a - h * v)) / (2 * h)          # H v by differences of grads
+    gc = jax.jit(jax.grad(cube))
+    fd = (gc(a + h * v) - gc(a - h * v)) / (2 * h)                                  # H v by differences of grads
     np.testing.assert_allclose((H @ v.reshape(8)).reshape(4, 2), fd, atol=1e-6)
 
 
@@ -111,7 +118,7 @@ def test_complete_mode_values_and_refusal():
 
 # -- pinned: where jnp.linalg.qr itself is wrong (JAX 0.10.2, measured) -------------------------------------------
 def _fd_grad(f, a, h=1e-6):
-    g = np.zeros_like(a)
+    f, g = jax.jit(f), np.zeros_like(a)           # one compile for the 2 a.size evaluations
     for i in np.ndindex(a.shape):
         e = np.zeros_like(a)
         e[i] = h
