@@ -38,13 +38,16 @@ def data(shape, dtype, seed):
     return (a + 1j * rng.standard_normal(shape) if dtype == "complex128" else a).astype(dtype)
 
 
+CLOCK = time.perf_counter
+
+
 def median_time(f, reps):
     f()
     ts = []
     for _ in range(reps):
-        t = time.perf_counter()
+        t = CLOCK()
         f()
-        ts.append(time.perf_counter() - t)
+        ts.append(CLOCK() - t)
     return float(np.median(ts))
 
 
@@ -95,10 +98,10 @@ def child_torch(reps):
     return out
 
 
-def run_child(lib, tree, reps, threads):
+def run_child(lib, tree, reps, threads, cpu):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads), PYTHONPATH=tree or os.environ.get("PYTHONPATH", ""))
-    r = subprocess.run([sys.executable, __file__, "--child", lib, "--reps", str(reps)], env=env,
+    r = subprocess.run([sys.executable, __file__, "--child", lib, "--reps", str(reps)] + ["--cpu-time"] * cpu, env=env,
                        capture_output=True, text=True, timeout=1800)
     if r.returncode:
         raise SystemExit(f"{lib} {tree}: {r.stderr.strip().splitlines()[-1]}")
@@ -112,9 +115,14 @@ def main():
     p.add_argument("--reps", type=int, default=7)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--no-torch", action="store_true")
+    p.add_argument("--cpu-time", action="store_true",
+                   help="time by the process's CPU time (time.process_time): with --threads 1 on a loaded machine it "
+                        "leaves out the time other processes hold the core (two threads' spin-waits would count)")
     p.add_argument("--child")
     a = p.parse_args()
     if a.child:
+        global CLOCK
+        CLOCK = time.process_time if a.cpu_time else time.perf_counter
         print(json.dumps((child_matdiff if a.child == "matdiff" else child_torch)(a.reps)))
         return
     sys.path.insert(0, str(HERE))
@@ -124,9 +132,10 @@ def main():
     res = [[] for _ in libs]
     for r in range(a.rounds):
         for i in [(r + j) % len(libs) for j in range(len(libs))]:
-            res[i].append(run_child(*libs[i], a.reps, a.threads))
+            res[i].append(run_child(*libs[i], a.reps, a.threads, a.cpu_time))
     load = os.getloadavg()
-    print(f"{a.rounds} rounds x {a.reps} reps, {a.threads} threads, load {load[0]:.1f} {load[1]:.1f}; "
+    clock = "CPU" if a.cpu_time else "wall"
+    print(f"{a.rounds} rounds x {a.reps} reps, {a.threads} threads, {clock} time, load {load[0]:.1f} {load[1]:.1f}; "
           f"dgemm {np.median([x['dgemm'] for x in res[0]]):.1f} GF/s (first tree)")
     print(f"{'case':<30}" + "".join(f"{lab + ' ms':>16}" for lab in labels)
           + "".join(f"{labels[0] + '/' + lab:>22}" for lab in labels[1:]) + f"{'%limit':>8}")
