@@ -22,7 +22,7 @@ from ..autodiff import grad_batched
 from ..engine.tape import no_grad
 from ..engine.tensor import tensor
 from ..errors import MatdiffError, PrecisionWarning, warn
-from .jacobians import _analytic, _Compare, _Layout, _numeric, _out_layouts
+from .jacobians import _analytic, _Compare, _Layout, _numeric, _out_layouts, one_blas_thread
 from .report import Report, check_args, float_outputs, is_single, percent, random_like, ranked, rel_err, setup, tol_used
 
 DEFAULTS = {"double": dict(eps=1e-6, atol=1e-5, rtol=1e-4), "single": dict(eps=1e-3, atol=1e-2, rtol=1e-2)}
@@ -39,7 +39,8 @@ def compare(f: Callable[..., Any], inputs: Any, *, eps: float | None = None, ato
     eps, atol, rtol = tolerances([ts[i] for i in diff], eps, atol, rtol, "gradcheck")
     if fast:
         return _fast(f, ts, diff, eps, atol, rtol, n_checks, seed)
-    return _full(f, ts, diff, eps, atol, rtol, max_rows, batched)
+    with one_blas_thread():                      # stacks of small kernels: the cores go to the chunk threads
+        return _full(f, ts, diff, eps, atol, rtol, max_rows, batched)
 
 
 def tolerances(ts, eps, atol, rtol, what):

@@ -3,17 +3,20 @@
 ``_numeric`` builds the central-difference Jacobian by columns (all perturbations of a chunk in one batched
 forward), ``_analytic`` the engine's by rows (all unit seeds of a chunk in one batched backward); each batched path
 is first checked against one unbatched evaluation, and falls back to loops for functions that do not broadcast.
-Chunks run in a few threads: NumPy and LAPACK release the GIL. ``_Compare`` streams the analytic rows against the
+Chunks run in a few threads (NumPy and LAPACK release the GIL) while NumPy's OpenBLAS runs on one thread
+(:func:`one_blas_thread`). ``_Compare`` streams the analytic rows against the
 stored numeric Jacobian and keeps only the figures and the entries that use the largest fraction of their
 tolerance (``|analytic - numeric| / (atol + rtol |numeric|)``, :func:`matdiff.checks.report.tol_used`).
 """
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 
 from ..autodiff import grad_batched
+from ..backend import fast_qr
 from ..engine.tape import no_grad
 from ..engine.tensor import tensor
 from ..errors import MatdiffError
@@ -23,6 +26,24 @@ _CHUNK = 1 << 22            # entries per batched evaluation (bounds memory)
 _BATCHED = True             # evaluate along a leading axis first (tests switch it off to compare with the loops)
 _WORKERS = min(4, os.cpu_count() or 1)
 _FALLBACK = (ValueError, MatdiffError, IndexError, TypeError)   # what a function that does not broadcast raises
+
+
+@contextmanager
+def one_blas_thread():
+    """NumPy's OpenBLAS on one thread for the block (restored after): a check's kernels are stacks of small
+    matrices, which OpenBLAS threads badly -- a stack of 1024 complex 32x64 @ 64x32 products ran 9x slower on two
+    threads than on one here, and gradcheck of a complex128 64x32 QR 10-20x slower on a loaded machine (measured)
+    -- so the cores go to the chunk threads of :func:`_map` instead. Only the main thread sets the count (it is
+    process-wide); elsewhere, and without NumPy's bundled OpenBLAS, this does nothing."""
+    user = fast_qr.get_threads()
+    if user is None or user == 1:
+        yield
+        return
+    fast_qr.set_threads(1)
+    try:
+        yield
+    finally:
+        fast_qr.set_threads(user)
 
 
 # -- a tensor's real coordinates, as (matrix of the batch, coordinate within it) ----------------------------

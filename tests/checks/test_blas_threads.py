@@ -1,0 +1,74 @@
+"""gradcheck runs NumPy's OpenBLAS on one thread (``jacobians.one_blas_thread``) -- its kernels are stacks of small
+matrices, which OpenBLAS threads badly -- restores the caller's count, and gets the very same Report as before."""
+import numpy as np
+import pytest
+
+import matdiff as md
+import matdiff.checks.jacobians as fd
+from matdiff.backend import fast_qr
+from matdiff.testing import leaf
+
+needs_binding = pytest.mark.skipif(fast_qr.get_threads() is None, reason="NumPy's bundled OpenBLAS is not bound here")
+
+
+@pytest.fixture
+def two_threads():
+    user = fast_qr.get_threads()
+    fast_qr.set_threads(2)
+    yield
+    fast_qr.set_threads(user)
+
+
+@pytest.fixture
+def graded_op():
+    """``C = A * W`` (W = 1, 2, 3, ...) whose vjp is 5 % too large (past float32's 1e-2 too): a check that fails."""
+    @md.register("graded_wrong_blas", ref="C = A ∘ W, vjp off by 5 %")
+    class graded_wrong_blas:
+        def forward(ctx, A):
+            b = ctx.b
+            ctx.W = b.astype(b.from_host(np.arange(1.0, 1.0 + np.prod(A.shape[-2:])).reshape(A.shape[-2:])), A.dtype)
+            return A * ctx.W
+
+        def vjp(ctx, Cbar):
+            return (Cbar * ctx.b.conj(ctx.W) * 1.05,)
+
+        def jvp(ctx, dA):
+            return dA * ctx.W
+    yield graded_wrong_blas
+    md.unregister("graded_wrong_blas")
+
+
+@needs_binding
+def test_the_check_runs_blas_on_one_thread_and_restores_the_count(two_threads):
+    seen = []
+
+    def f(A):
+        seen.append(fast_qr.get_threads())          # None in the chunk threads; the main thread's count else
+        return tuple(md.qr(A))
+
+    assert md.gradcheck(f, [leaf((6, 4), np.complex128)]).ok
+    assert set(seen) - {None} == {1}
+    assert fast_qr.get_threads() == 2
+
+
+@needs_binding
+def test_the_count_is_restored_when_the_check_refuses(two_threads):
+    with pytest.raises(md.MatdiffError, match="does not depend"):
+        md.gradcheck(lambda A, B: B * 2.0, [leaf((3, 3)), md.tensor(np.ones((3, 3)))])
+    assert fast_qr.get_threads() == 2
+
+
+@pytest.mark.filterwarnings("ignore::matdiff.PrecisionWarning")
+@pytest.mark.parametrize("dtype, batched", [(np.complex128, False), (np.complex128, True), (np.float32, True),
+                                            (np.float64, False)])
+def test_one_blas_thread_gives_the_same_report_as_the_callers_count(graded_op, two_threads, monkeypatch, dtype,
+                                                                     batched):
+    A = leaf((3, 6, 4) if batched else (6, 4), dtype, 5)
+    f = lambda A: graded_op(md.qr(A)[1])            # noqa: E731 - a QR, then a wrong vjp: the check fails
+    fast = md.gradcheck(f, [A], batched=batched, max_rows=20)
+    monkeypatch.setattr(fd.fast_qr, "get_threads", lambda: None)    # the plain path: the caller's two threads
+    plain = md.gradcheck(f, [A], batched=batched, max_rows=20)
+    assert not fast.ok and not plain.ok
+    assert fast.rows == plain.rows and fast.worst == plain.worst
+    assert (fast.max_abs_err, fast.max_rel_err, fast.n_compared) == (plain.max_abs_err, plain.max_rel_err,
+                                                                     plain.n_compared)
