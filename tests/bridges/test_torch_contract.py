@@ -84,3 +84,16 @@ def test_queries_answer_as_the_numpy_backend():
     assert TB.own(a) is a and TB.own(torch.nn.Parameter(a)) is not None and TB.own(np.ones(2)) is None
     assert TB.values(a) is a and TB.from_host(np.ones(2)).device.type == "cpu"
     assert TB.asarray([1.0, 2.0], dtype=torch.float32).dtype == torch.float32
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.complex64, torch.complex128])
+def test_isfinite_all_finds_one_nan_or_inf_anywhere(dtype):
+    A = torch.randn(3, 4, 5, dtype=dtype)
+    assert TB.isfinite_all(A, A.mT, torch.empty(0, 2, dtype=dtype), torch.ones(2, dtype=torch.int64))
+    bad = [float("nan"), float("inf"), -float("inf")] + ([complex(0, float("nan")), complex(1, -float("inf"))]
+                                                          if dtype.is_complex else [])
+    for v in bad:
+        for i in [(0, 0, 0), (2, 3, 4), (1, 2, 0)]:
+            B = A.clone()
+            B[i] = v
+            assert not TB.isfinite_all(A, B) and not TB.isfinite_all(B.conj()), (v, i)
