@@ -46,7 +46,7 @@ def backward_sweep(outputs, seeds, *, retain_graph=False, capture=None, set_grad
     adj = {}                                         # tensor -> its adjoint: the sum over its uses, complete once
     for o, seed in zip(outputs, seeds):              # the sweep has passed the node that made it
         adj[o] = adj[o] + seed if o in adj else seed
-    visited, nodes = [], graph_nodes(outputs)
+    visited, nodes, seen = [], graph_nodes(outputs), {}     # seen: the large leaves' fingerprints, once per sweep
     if nodes and _writes.last > nodes[0].seq:        # a T.data = ... since the forward: were saved values replaced?
         check_writes(nodes)
     with _deferred_checks():                         # a GPU's checks reach the host once, here, before any write
@@ -58,13 +58,22 @@ def backward_sweep(outputs, seeds, *, retain_graph=False, capture=None, set_grad
             stamps = node.stamps                     # a leaf input written in place since the forward?
             if stamps is not None:
                 for t, d, c in stamps:
-                    if t._data is not d or (d.tobytes() if d.nbytes <= _SMALL else fingerprint(d)) != c:
+                    if t._data is not d or (d.tobytes() if d.nbytes <= _SMALL else _once(d, seen)) != c:
                         check_stamps(node, nodes)    # (which raises, saying what changed)
             grads = _pull(node, cots, adj, lead, context)    # its inputs' adjoints, checked and added into adj
             if trace is not None:
                 trace(node, cots, grads)
             visited.append(node)
     return _commit(visited, adj, capture, set_grads, retain_graph)
+
+
+def _once(d, seen):
+    """``fingerprint(d)``, computed once per sweep (nothing writes to a leaf while a sweep runs): an HVP's second sweep
+    meets the same leaf at many nodes."""
+    hit = seen.get(id(d))
+    if hit is None:
+        hit = seen[id(d)] = (d, fingerprint(d))
+    return hit[1]
 
 
 def _pull(node, cots, adj, lead, context):

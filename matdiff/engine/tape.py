@@ -46,10 +46,12 @@ class _PerThread(threading.local):
 
     off = False
     tapes = ()
+    known = None                  # inside a create_graph sweep: the user's leaf arrays it met (see user_leaves)
 
 
 per_thread = _PerThread()
 _OPEN = []                        # every Tape open now, in any thread: Node reads this first, as it costs less
+_SWEEPS = []                      # every create_graph sweep open now, in any thread: stamp reads this first
 
 
 class Context:
@@ -273,11 +275,13 @@ def fingerprint(a):
 
 def stamp(inputs):
     """``(tensor, array, fingerprint)`` for each NumPy leaf among a new node's ``inputs``, or None: what
-    ``check_stamps`` compares at backward."""
+    ``check_stamps`` compares at backward. (Inside a create_graph sweep: ``_stamp_in_sweep``.)"""
     if len(inputs) == 1:                          # unary nodes, inline
         t = inputs[0]
         d = t._data
         if t.node is None and d.__class__ is _ndarray:
+            if _SWEEPS and per_thread.known is not None:
+                return _stamp_in_sweep(inputs, per_thread.known)
             return ((t, d, d.tobytes() if d.nbytes <= _SMALL else fingerprint(d)),)
         return None
     out = ()
@@ -285,7 +289,54 @@ def stamp(inputs):
         if t.node is None:
             d = t._data
             if d.__class__ is _ndarray:
+                if _SWEEPS and per_thread.known is not None:
+                    return _stamp_in_sweep(inputs, per_thread.known)
                 out += ((t, d, d.tobytes() if d.nbytes <= _SMALL else fingerprint(d)),)
+    return out or None
+
+
+@contextmanager
+def user_leaves(known):
+    """The window of one create_graph sweep: ``known`` maps ``id(array)`` to ``(array, fingerprint or None)`` for
+    the user's arrays it has met -- its seeds; the leaves of each node it sweeps, verified there; the arrays that
+    node's forward stored as attributes (the sweep's context adds them) -- and ``stamp`` then stamps a leaf of a
+    recorded node only if it is one of them or a view of one (``_stamp_in_sweep``)."""
+    old, per_thread.known = per_thread.known, known
+    _SWEEPS.append(known)
+    try:
+        yield known
+    finally:
+        _SWEEPS.remove(known)
+        per_thread.known = old
+
+
+def _stamp_in_sweep(inputs, known):
+    """``stamp`` for a node recorded by a create_graph sweep. A user's leaf keeps the fingerprint the sweep has just
+    verified (no second CRC); a view of one is stamped as usual. A leaf the sweep made itself -- an adjoint computed
+    from constants, a mask -- is held by nobody outside, so it is not stamped but made read-only: a later write to
+    it fails at the write, as for an op's output (``exposed``). These fingerprints were a fifth of an HVP's time."""
+    out = ()
+    for t in inputs:
+        d = t._data
+        if t.node is None and d.__class__ is _ndarray:
+            x = root = d
+            while x is not None:
+                root = x
+                hit = known.get(id(x))
+                if hit is not None:               # the user's array, or a view of one
+                    if x is not d:
+                        out += ((t, d, fingerprint(d)),)
+                    else:
+                        if hit[1] is None:        # a seed or a ctx attribute, first met here
+                            hit = known[id(d)] = (d, fingerprint(d))
+                        out += ((t, d, hit[1]),)
+                    break
+                x = x.base
+                if x is not None and x.__class__ is not _ndarray:   # memory from outside NumPy: stamp it
+                    out += ((t, d, fingerprint(d)),)
+                    break
+            else:                                 # made by this sweep from constants (a view: and its base)
+                d.flags.writeable = root.flags.writeable = False
     return out or None
 
 

@@ -13,9 +13,10 @@ backend method / operator                  recorded as
 ``+ - * @``, ``-x``, ``x * scalar``        add, sub, mul, matmul, neg, scale
 ``x[...]``                                 slice
 ``mT``, ``mH``, ``conj``, ``real``         transpose, adjoint, conj, real (``imag(x) = real(-i x)``)
-``tril``, ``triu``, ``tril_matmul``        mul by a constant triangular mask
+``tril``, ``triu``                         mul by a constant triangular mask
+``tril_matmul``                            matmul (above the diagonal is unspecified: hcopyltu never reads it)
 ``where(cond, x, y)`` (``cond`` constant)  ``x ∘ m + y ∘ (1 - m)``, mul by the constant mask m
-``hcopyltu``                               Backend's generic formula from the primitives above
+``hcopyltu``                               ``N + N^H``, ``N = (P_L + I/2) ∘ M`` = ``symh(E ∘ M)``: 3 nodes
 ``diagonal``, ``diag_embed``,              mul by a constant identity, sum, reshape
 ``add_diagonal``
 ``sum``, ``reshape``, ``broadcast_to``     sum, reshape, broadcast_to
@@ -32,10 +33,9 @@ questions, constants) are the array backend's own bound methods, listed in ``_DE
 There is no catch-all: a name outside the contract is an AttributeError.
 """
 from ..backend import contract as _contract
-from ..backend.base import Backend
 from ..backend.contract import Contract
 from ..engine.sweeps import backward_sweep
-from ..engine.tape import Tape
+from ..engine.tape import Tape, user_leaves
 from ..engine.tensor import Tensor
 from ..errors import MatdiffError
 from . import elementary as _el
@@ -81,6 +81,7 @@ class GraphBackend(Contract):
 
     def __init__(self, arrays):
         self.arrays = arrays                  # the array backend underneath (NumPy, CuPy, array_api_strict)
+        self._masks = {}                      # the constant masks made so far (_mask)
         for name in _ATTRIBUTES + _DELEGATED:  # explicit delegation of the listed queries (bound methods: no cost)
             setattr(self, name, getattr(arrays, name))
 
@@ -132,8 +133,17 @@ class GraphBackend(Contract):
         return x * m + y * (1 - m)
 
     def _mask(self, a, k, lower):
-        ones = self.arrays.ones(tuple(a.shape[-2:]), self.real_dtype(a.dtype))
-        return self.arrays.tril(ones, k) if lower else self.arrays.triu(ones, k)
+        """The constant triangle of ones (``lower=None``: ``P_L + I/2``, hcopyltu's), made once per sweep."""
+        key = (tuple(a.shape[-2:]), k, lower, self.real_dtype(a.dtype))
+        m = self._masks.get(key)
+        if m is None:
+            ones = self.arrays.ones(key[0], key[-1])
+            if lower is None:
+                m = self.arrays.tril(ones, -1) + self.arrays.eye(key[0][-1], key[-1]) * 0.5
+            else:
+                m = self.arrays.tril(ones, k) if lower else self.arrays.triu(ones, k)
+            self._masks[key] = m
+        return m
 
     def tril(self, a, k=0):
         return a * self._mask(a, k, True) if isinstance(a, Tensor) else self.arrays.tril(a, k)
@@ -142,10 +152,17 @@ class GraphBackend(Contract):
         return a * self._mask(a, k, False) if isinstance(a, Tensor) else self.arrays.triu(a, k)
 
     def tril_matmul(self, A, B, upper_a=False):
-        return self.tril(A @ B) if _any_tensor(A, B) else self.arrays.tril_matmul(A, B, upper_a)
+        """``A @ B``, one matmul node: the contract leaves the upper triangle unspecified (its one reader, hcopyltu,
+        multiplies it by zero), so a mask node here would only cost a pass and a node in each later sweep."""
+        return A @ B if _any_tensor(A, B) else self.arrays.tril_matmul(A, B, upper_a)
 
     def hcopyltu(self, M):
-        return Backend.hcopyltu(self, M) if isinstance(M, Tensor) else self.arrays.hcopyltu(M)
+        """``symh(E ∘ M) = N + N^H`` with ``N = (P_L + I/2) ∘ M`` (Section 4.2, E = 2 P_L + I): a mul, an adjoint and
+        an add, where the generic formula (tril, adjoint, diagonal, real, diag_embed) recorded ten nodes."""
+        if not isinstance(M, Tensor):
+            return self.arrays.hcopyltu(M)
+        N = M * self._mask(M, 0, None)
+        return N + self.mH(N)
 
     def diagonal(self, a):
         if not isinstance(a, Tensor):
@@ -228,10 +245,12 @@ class GraphContext:
     """A node's context for its rules under ``create_graph=True``: the backend is a :class:`GraphBackend` and the
     saved values are the node's own input and output Tensors, so what the rule computes from them is recorded."""
 
-    def __init__(self, node, G):
+    def __init__(self, node, G, known=None):
         ctx = node.ctx
         self.__dict__.update(ctx.__dict__)       # what the forward stored: s, axes, key, formula, hint ...
         self.b = G
+        if known is not None:
+            _know(known, node)
         own = {id(t.data): t for t in (*node.inputs, *node.outputs)}
         self.saved = tuple(self._lift(a, own, node) for a in ctx.saved)
 
@@ -248,15 +267,27 @@ class GraphContext:
             "C)) and recompute what the rule needs from them; keep constants as ctx attributes")
 
 
+def _know(known, node):
+    """Note the user's arrays a node's rule may meet (``tape.user_leaves``): its leaves, just verified by the sweep,
+    and any array among what the forward stored or was called with (fingerprinted only if a recorded node uses it)."""
+    for _, d, c in node.stamps or ():
+        known[id(d)] = (d, c)
+    stored = [v for k, v in node.ctx.__dict__.items() if k != "b"]        # (b: the backend, not an array)
+    for v in (*stored, *(node.params or {}).values()):
+        if hasattr(v, "shape") and id(v) not in known:
+            known[id(v)] = (v, None)
+
+
 def graph_sweep(outputs, seeds, *, capture=None, set_grads=True, retain_graph=True, trace=None):
     """Reverse sweep recording the backward pass: every rule runs on Tensors through a :class:`GraphBackend`; the
     nodes it records are marked ``origin = "backward"`` (drawings show them apart). Returns what ``backward_sweep``
     returns, with Tensors instead of arrays."""
     G = GraphBackend(outputs[0].backend)
     seeds = [s if isinstance(s, Tensor) else Tensor(s, outputs[0].backend) for s in seeds]
-    with Tape() as recorded:
+    known = {id(s._data): (s._data, None) for s in seeds if s.node is None}    # the user's arrays (tape.user_leaves)
+    with Tape() as recorded, user_leaves(known):
         got = backward_sweep(outputs, seeds, retain_graph=retain_graph, capture=capture, set_grads=set_grads,
-                             trace=trace, context=lambda node: GraphContext(node, G))
+                             trace=trace, context=lambda node: GraphContext(node, G, known))
     for node in recorded:
         node.origin = "backward"
     return got

@@ -13,6 +13,14 @@ def _tri(b, M, lower):
     return b.tril(M) if lower else b.triu(M)
 
 
+def _tri_outer(b, Bbar, X, lower):
+    """``tri(Bbar X^H)``, T's triangle of the product only (gemmt, ``b.tril_matmul``): the upper one is the adjoint
+    of the lower triangle of ``X Bbar^H``."""
+    if lower:
+        return b.tril(b.tril_matmul(Bbar, b.mH(X)))
+    return b.mH(b.tril(b.tril_matmul(X, b.mH(Bbar))))
+
+
 @register("solve_triangular", ref="X = T^{-1} B;  Bbar = T^{-H} Xbar, Tbar = -tri(Bbar X^H)  (Giles 2008 §3.3)")
 class solve_triangular_op:
     symbols, equation = "T, B -> X", "{X} = {T}⁻¹ {B}"
@@ -43,7 +51,7 @@ class solve_triangular_op:
         b = ctx.b
         T, X = ctx.saved
         Bbar = b.solve_triangular(T, Xbar, lower=ctx.lower, adjoint=True)      # Bbar = T^{-H} Xbar
-        Tbar = -_tri(b, Bbar @ b.mH(X), ctx.lower) if ctx.needs_grad[0] else None
+        Tbar = -_tri_outer(b, Bbar, X, ctx.lower) if ctx.needs_grad[0] else None
         return Tbar, Bbar
 
     def jvp(ctx, dT, dB):
