@@ -135,14 +135,14 @@ class NumPyBackend(Backend):
     def tril_matmul(self, A, B, upper_a=False):
         """The lower triangle of ``A B`` (gemmt) by row panels of ``nb`` rows: ``out[I, :e] = A[I, :] B[:, :e]``
         (``A[I, i:] B[i:, :e]`` if A is upper triangular) -- ``1/2 + nb/2n`` of a matmul's flops (``1/6 + ...`` for
-        upper A) in n/nb large matmuls, written straight into one output. Small: the whole product (its upper part
+        upper A) in n/nb (4) large matmuls, written straight into one output. Small: the whole product (its upper part
         is never read). OpenBLAS's own gemmt ran at half this speed here, the 2x2 recursion it replaced saved only
         a quarter of the flops at n = 500 (measured). Above the diagonal: zeros."""
         n = A.shape[-2]
         if n <= _GEMMT_LEAF:
             return A.dot(B) if A.ndim == 2 and B.ndim == 2 else A @ B    # dot: no gufunc set-up, 2x faster at 4x4
         out = np.zeros(np.broadcast_shapes(A.shape[:-2], B.shape[:-2]) + (n, B.shape[-1]), dtype=np.result_type(A, B))
-        nb = max(_GEMMT_PANEL, -(-n // 8))
+        nb = max(_GEMMT_PANEL, -(-n // 4))
         for i in range(0, n, nb):
             e = min(i + nb, n)
             if upper_a:
@@ -152,8 +152,9 @@ class NumPyBackend(Backend):
         return out
 
 
-_GEMMT_LEAF = 128       # rows: up to here the whole product
-_GEMMT_PANEL = 64       # rows per panel at least (about 8 panels)
+_GEMMT_LEAF = 256       # rows: up to here the whole product
+_GEMMT_PANEL = 128      # rows per panel at least: 4 panels -- on one thread as fast as 8 (64 rows), and on two
+#                         threads of a loaded machine each threaded call costs a sync, so fewer calls (measured)
 
 
 _all = np.logical_and.reduce
