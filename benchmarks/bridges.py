@@ -3,6 +3,8 @@
 
     python benchmarks/bridges.py            # torch here, JAX in its own process; 2 threads each
     python benchmarks/bridges.py --quick    # smaller repeat counts
+    python benchmarks/bridges.py --threads 1   # one thread: on a loaded 2-core machine two OpenMP threads mostly
+                                               # wait for each other (500x200 took 0.98 s there, 12 ms on one)
 
 Each framework runs in its own process with the same thread count (never beside NumPy's BLAS); within a process
 ours and theirs alternate, and each ratio is the median over rounds of (ours / theirs). CPU only: GPU unverified.
@@ -11,7 +13,7 @@ import os
 import subprocess
 import sys
 
-THREADS = 2
+THREADS = int(sys.argv[sys.argv.index("--threads") + 1]) if "--threads" in sys.argv else 2
 CASES = [("500x200", (500, 200), "float64"), ("1000x1000", (1000, 1000), "float64"),
          ("complex 300x300", (300, 300), "complex128"), ("256x32x16 stack", (256, 32, 16), "float64")]
 
@@ -20,13 +22,14 @@ def _median_ratio(ours, theirs, rounds):
     import statistics
     import time
 
+    clock = time.process_time if THREADS == 1 else time.perf_counter     # one thread: CPU time, blind to preemption
     ratios, times = [], []
     for _ in range(rounds):
-        t0 = time.perf_counter()
+        t0 = clock()
         ours()
-        t1 = time.perf_counter()
+        t1 = clock()
         theirs()
-        t2 = time.perf_counter()
+        t2 = clock()
         ratios.append((t1 - t0) / (t2 - t1))
         times.append((t1 - t0, t2 - t1))
     best = min(times, key=lambda t: t[0] + t[1])
@@ -88,12 +91,13 @@ def main(argv):
         return
     n = str(THREADS)
     env = dict(os.environ, OMP_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n, MKL_NUM_THREADS=n)
-    print(f"| case (CPU, {THREADS} threads; GPU unverified) | matdiff | framework | ratio (median) |")
+    clock = "CPU time" if THREADS == 1 else "wall time"
+    print(f"| case (CPU, {THREADS} threads, {clock}; GPU unverified) | matdiff | framework | ratio (median) |")
     print("| --- | --- | --- | --- |")
     sys.stdout.flush()
     if "--torch-only" not in argv:
-        subprocess.run([sys.executable, __file__, "--jax-only"] + [a for a in argv if a == "--quick"], env=env,
-                       check=True)
+        subprocess.run([sys.executable, __file__, "--jax-only", "--threads", n] + [a for a in argv if a == "--quick"],
+                       env=env, check=True)
     _print(_torch(rounds))
 
 
