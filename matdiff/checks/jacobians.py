@@ -22,7 +22,8 @@ from ..engine.tensor import tensor
 from ..errors import MatdiffError
 from .report import float_outputs, tol_used
 
-_CHUNK = 1 << 22            # entries per batched evaluation (bounds memory)
+_CHUNK = 1 << 20            # entries per batched evaluation: bounds memory; gradcheck of a 64x32 QR ran 15-30 % faster
+                            # than at 1 << 22 (smaller temporaries), 1 << 18 slower again (measured, 2 cores)
 _BATCHED = True             # evaluate along a leading axis first (tests switch it off to compare with the loops)
 _WORKERS = min(4, os.cpu_count() or 1)
 _FALLBACK = (ValueError, MatdiffError, IndexError, TypeError)   # what a function that does not broadcast raises
@@ -203,8 +204,9 @@ def _out_layouts(outs, nbd, lins):
 
 class _Compare:
     """Streams blocks of (analytic, numeric) Jacobian entries; keeps the figures and the ``keep`` entries of largest
-    ratio ``|analytic - numeric| / (atol + rtol |numeric|)`` in ``cands``, sorted by it (then by the difference),
-    largest first: ``(ratio, target, matrix, row, column, analytic, numeric, |difference|, tolerance)``."""
+    ratio ``|analytic - numeric| / (atol + rtol |numeric|)`` in ``cands``, sorted by it (then by the difference,
+    then by position: :func:`_rank`), largest first: ``(ratio, target, matrix, row, column, analytic, numeric,
+    |difference|, tolerance)``."""
 
     def __init__(self, atol, rtol, keep):
         self.atol, self.rtol, self.keep = atol, rtol, keep
@@ -236,4 +238,10 @@ class _Compare:
             self.n += d.size
             self.max_abs = max(self.max_abs, float(d.max(initial=0)))
             self.max_mag = max(self.max_mag, mag)
-            self.cands = sorted(self.cands + found, key=lambda x: (-x[0], -x[7]))[:self.keep]
+            self.cands = sorted(self.cands + found, key=_rank)[:self.keep]
+
+
+def _rank(c):
+    """Largest ratio first, then largest difference, then position: exact ties (the .re and .im of one complex
+    entry often use the same share) keep one order whichever chunk thread reports first."""
+    return -c[0], -c[7], c[1], c[2], c[3], c[4]

@@ -72,3 +72,31 @@ def test_one_blas_thread_gives_the_same_report_as_the_callers_count(graded_op, t
     assert fast.rows == plain.rows and fast.worst == plain.worst
     assert (fast.max_abs_err, fast.max_rel_err, fast.n_compared) == (plain.max_abs_err, plain.max_rel_err,
                                                                      plain.n_compared)
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_the_chunk_size_does_not_change_the_report(graded_op, monkeypatch, batched):
+    """Chunks only split the columns (numeric) and rows (analytic) among evaluations; the ranking of the streamed
+    blocks keeps the same worst entries however they are cut."""
+    A = leaf((2, 6, 4) if batched else (6, 4), np.complex128, 7)
+    f = lambda A: graded_op(md.qr(A)[1])            # noqa: E731
+    whole = md.gradcheck(f, [A], batched=batched, max_rows=30)
+    monkeypatch.setattr(fd, "_CHUNK", 64)            # many small chunks, in both threads
+    cut = md.gradcheck(f, [A], batched=batched, max_rows=30)
+    assert not whole.ok and cut.rows == whole.rows and cut.worst == whole.worst
+    assert (cut.max_abs_err, cut.n_compared) == (whole.max_abs_err, whole.n_compared)
+
+
+def test_exact_ties_rank_the_same_whichever_chunk_arrives_first():
+    """The .re and .im of a complex entry often use the very same share of their tolerance; chunk threads report in
+    any order, so ties are broken by position, not by arrival."""
+    Jn = np.ones((1, 2, 3))
+    Ja = Jn + np.array([[[0.5, 0.0, 0.5], [0.5, 0.0, 0.0]]])      # three exactly tied entries
+    orders = []
+    for blocks in ([(0, Ja[:, :1], Jn[:, :1]), (1, Ja[:, 1:], Jn[:, 1:])],
+                   [(1, Ja[:, 1:], Jn[:, 1:]), (0, Ja[:, :1], Jn[:, :1])]):
+        cmp = fd._Compare(1e-5, 1e-4, keep=3)
+        for r0, a, n in blocks:
+            cmp.add(0, r0, a, n)
+        orders.append([(c[3], c[4]) for c in cmp.cands])
+    assert orders[0] == orders[1] == [(0, 0), (0, 2), (1, 0)]
