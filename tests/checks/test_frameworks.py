@@ -14,6 +14,15 @@ jax.config.update("jax_enable_x64", True)
 rng = np.random.default_rng(7)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Small matrices: torch's second intra-op thread only waits on two shared cores (tests/bridges/conftest.py)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def T(shape, dtype=torch.float64, grad=True):
     a = rng.standard_normal(shape) + (1j * rng.standard_normal(shape) if dtype.is_complex else 0)
     return torch.tensor(a, dtype=dtype, requires_grad=grad)
