@@ -190,6 +190,10 @@ def _trsm(T, B, lower, side, adjoint, overwrite):
     """``op(T)^{-1} B`` or ``B op(T)^{-1}`` for one matrix by BLAS trsm on NumPy's own OpenBLAS
     (:func:`fast_qr.trsm`), in place in B where the caller allows it and B is C-ordered already; T is copied only
     if it is not C-ordered (k x k, small beside the solve's k^2 p flops)."""
+    k = B.shape[0 if side == "left" else 1]
+    if T.shape != (k, k):       # BLAS would read past T: refuse as NumPy's matmul does
+        raise ValueError(f"solve_triangular: T is {T.shape[0]}x{T.shape[1]} but B is {B.shape[0]}x{B.shape[1]} "
+                         f"(side={side!r}): T must be square, of B's {'rows' if side == 'left' else 'columns'}")
     dtype = np.result_type(T, B)
     T = np.ascontiguousarray(T, dtype=dtype)
     if overwrite and B.dtype == dtype and B.flags.c_contiguous and B.flags.writeable:

@@ -93,8 +93,19 @@ def test_solve_mixed_dtypes_promote():
     assert X.dtype == np.complex128
     ref = reference(T, B, False, "right", True)
     assert np.linalg.norm(X - ref) <= 1e-11 * np.linalg.norm(ref)
-    X = NP.solve_triangular(T.astype(np.float32), B.real, lower=False, side="left")
+    X = NP.solve_triangular(T.astype(np.float32), B.real.T, lower=False, side="left")
     assert X.dtype == np.float64
+    assert np.linalg.norm(np.triu(T) @ X - B.real.T) <= 1e-5 * np.linalg.norm(B.real)    # T was float32: round-off
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_solve_of_mismatched_shapes_raises_instead_of_reading_past_T(side):
+    """A 100x100 T against a 300x100 B on the left (or 100x300 on the right): BLAS trsm through ctypes would read a
+    300x300 T out of a 100x100 buffer; the backend refuses, as the NumPy blocking did."""
+    T = triangle(100, np.float64, False)
+    B = data((300, 100) if side == "left" else (100, 300), np.float64, 5)
+    with pytest.raises(ValueError):
+        NP.solve_triangular(T, B, lower=False, side=side)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.complex128])
