@@ -46,7 +46,7 @@ def backward_sweep(outputs, seeds, *, retain_graph=False, capture=None, set_grad
     adj = {}                                         # tensor -> its adjoint: the sum over its uses, complete once
     for o, seed in zip(outputs, seeds):              # the sweep has passed the node that made it
         adj[o] = adj[o] + seed if o in adj else seed
-    visited, nodes, seen = [], graph_nodes(outputs), {}     # seen: the large leaves' fingerprints, once per sweep
+    visited, nodes, seen = [], graph_nodes(outputs), None   # seen: the large leaves' fingerprints (made on need)
     if nodes and _writes.last > nodes[0].seq:        # a T.data = ... since the forward: were saved values replaced?
         check_writes(nodes)
     with _deferred_checks():                         # a GPU's checks reach the host once, here, before any write
@@ -58,7 +58,8 @@ def backward_sweep(outputs, seeds, *, retain_graph=False, capture=None, set_grad
             stamps = node.stamps                     # a leaf input written in place since the forward?
             if stamps is not None:
                 for t, d, c in stamps:
-                    if t._data is not d or (d.tobytes() if d.nbytes <= _SMALL else _once(d, seen)) != c:
+                    if t._data is not d or (d.tobytes() if d.nbytes <= _SMALL
+                                            else _once(d, seen := {} if seen is None else seen)) != c:
                         check_stamps(node, nodes)    # (which raises, saying what changed)
             grads = _pull(node, cots, adj, lead, context)    # its inputs' adjoints, checked and added into adj
             if trace is not None:
