@@ -7,6 +7,8 @@ import os
 import sys
 from typing import Any, Callable, NamedTuple
 
+from ..errors import MatdiffError
+
 
 class Piece(NamedTuple):
     """One recorded part of a framework function: ``fn(*args)`` re-runs it alone at the values ``args`` one run gave
@@ -17,6 +19,17 @@ class Piece(NamedTuple):
     fn: Callable[..., Any]
     args: list
     inner: Callable[[], list] | None = None
+
+
+def outputs(out, array_type, framework, keep_structure=False):
+    """``f``'s result as a list of ``array_type`` (``keep_structure``: a tuple if ``f`` returned one, else the
+    array); anything else is a MatdiffError."""
+    if isinstance(out, array_type):
+        return out if keep_structure else [out]
+    if isinstance(out, (tuple, list)) and out and all(isinstance(o, array_type) for o in out):
+        return tuple(out) if keep_structure else list(out)
+    raise MatdiffError(f"gradcheck: the {framework} function returned {type(out).__name__}; return an array or a "
+                       "tuple of them (the outputs whose derivatives are checked)")
 
 
 def name_of(f) -> str:

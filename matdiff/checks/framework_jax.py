@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend.core import Literal
 
-from ..errors import MatdiffError
 from .framework_common import Piece, name_of, ref_of
+from .framework_common import outputs as common_outputs
 
 __all__ = ["Piece", "name_of", "ref_of"]
 
@@ -40,12 +40,7 @@ def native(a, like):
 
 def outputs(out, keep_structure=False):
     """``f``'s result as a list of arrays (``keep_structure``: a tuple if ``f`` returned one, else the array)."""
-    if isinstance(out, jax.Array):
-        return out if keep_structure else [out]
-    if isinstance(out, (tuple, list)) and out and all(isinstance(o, jax.Array) for o in out):
-        return tuple(out) if keep_structure else list(out)
-    raise MatdiffError(f"gradcheck: the JAX function returned {type(out).__name__}; return an array or a tuple of "
-                       "arrays (the outputs whose derivatives are checked)")
+    return common_outputs(out, jax.Array, "JAX", keep_structure)
 
 
 def reshape(v, shape):
@@ -78,10 +73,14 @@ def _float_part(f, natives, diff):
     return g
 
 
+def _float_mask(f, natives):
+    """Which of ``f``'s outputs are float -- from their shapes and dtypes alone (``jax.eval_shape``: no compute)."""
+    return [_inexact(o.dtype) for o in jax.eval_shape(lambda *a: tuple(outputs(f(*a))), *natives)]
+
+
 def vjp(f, natives, diff, cots, lead):
     """Adjoints of the inputs at ``diff`` for output adjoints ``cots`` (with ``lead`` leading seed axes)."""
-    outs_all = outputs(f(*natives))
-    cs = [c for c, o in zip(cots, outs_all) if _inexact(o.dtype)]
+    cs = [c for c, keep in zip(cots, _float_mask(f, natives)) if keep]
     outs, pull = jax.vjp(_float_part(f, natives, diff), *[natives[i] for i in diff])
     cs = tuple(jnp.conj(jnp.reshape(jnp.asarray(c), (-1,) * bool(lead) + tuple(o.shape)).astype(o.dtype))
                for c, o in zip(cs, outs))
@@ -91,7 +90,7 @@ def vjp(f, natives, diff, cots, lead):
 
 def jvp(f, natives, diff, tangents):
     """Output tangents (None for an integer output) for input tangents at ``diff``."""
-    mask = [_inexact(o.dtype) for o in outputs(f(*natives))]
+    mask = _float_mask(f, natives)
     ts = [jnp.asarray(t).astype(natives[i].dtype) for t, i in zip(tangents, diff)]
     _, dout = jax.jvp(_float_part(f, natives, diff), tuple(natives[i] for i in diff), tuple(ts))
     it = iter(dout)

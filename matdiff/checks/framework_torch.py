@@ -21,6 +21,7 @@ from torch.overrides import TorchFunctionMode, resolve_name
 
 from ..errors import MatdiffError
 from .framework_common import Piece, caller_ref, name_of, ref_of
+from .framework_common import outputs as common_outputs
 
 __all__ = ["Piece", "name_of", "ref_of"]
 
@@ -49,12 +50,7 @@ def native(a, like):
 
 def outputs(out, keep_structure=False):
     """``f``'s result as a list of tensors (``keep_structure``: a tuple if ``f`` returned one, else the tensor)."""
-    if isinstance(out, torch.Tensor):
-        return out if keep_structure else [out]
-    if isinstance(out, (tuple, list)) and out and all(isinstance(o, torch.Tensor) for o in out):
-        return tuple(out) if keep_structure else list(out)
-    raise MatdiffError(f"gradcheck: the torch function returned {type(out).__name__}; return a tensor or a tuple of "
-                       "tensors (the outputs whose derivatives are checked)")
+    return common_outputs(out, torch.Tensor, "torch", keep_structure)
 
 
 def reshape(v, shape):
