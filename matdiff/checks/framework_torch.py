@@ -190,25 +190,29 @@ class _Recorder(TorchFunctionMode):
 @contextmanager
 def _recording():
     rec = _Recorder()
-    original = torch.autograd.Function.__dict__["apply"]
-    base = original.__func__
+    Function = torch.autograd.Function
+    owner = next(c for c in Function.__mro__ if "apply" in c.__dict__)
+    original = owner.__dict__["apply"]       # a classmethod (torch 2.13) or a C classmethod_descriptor (2.14)
 
     def apply(cls, *args, **kwargs):
         rec.inside += 1
         try:
-            out = base(cls, *args, **kwargs)
+            out = original.__get__(None, cls)(*args, **kwargs)
         finally:
             rec.inside -= 1
         if not rec.inside:
-            rec.note(cls.__name__, lambda *a, **k: base(cls, *a, **k), args, kwargs, out,
+            rec.note(cls.__name__, lambda *a, **k: original.__get__(None, cls)(*a, **k), args, kwargs, out,
                      f"autograd.Function {cls.__module__}.{cls.__qualname__}, {ref_of(cls)}; called at {caller_ref()}")
         return out
-    torch.autograd.Function.apply = classmethod(apply)
+    Function.apply = classmethod(apply)
     try:
         with rec:
             yield rec
     finally:
-        torch.autograd.Function.apply = original
+        if owner is Function:
+            Function.apply = original
+        else:
+            del Function.apply
 
 
 def _flatten(tree):

@@ -185,7 +185,7 @@ def test_tutorials_run_and_copy(tmp_path):
     r = _cli("tutorials", "copy", str(tmp_path / "mine"))
     assert r.returncode == 0
     names = sorted(p.name for p in (tmp_path / "mine").iterdir())
-    assert "03_qr_wide.py" in names and "03_qr_wide.ipynb" in names and len(names) == 20
+    assert "03_qr_wide.py" in names and "03_qr_wide.ipynb" in names and len(names) == 22     # 11 tutorials x 2
 
 
 # -- installed, not cloned ----------------------------------------------------------------------------------------
