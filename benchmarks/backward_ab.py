@@ -1,6 +1,7 @@
-"""A/B of the QR/LQ backward: matdiff trees against each other and PyTorch, each in a process of its own.
+"""A/B of the QR/LQ backward (or, ``--forward``, the forward alone): matdiff trees against each other and PyTorch,
+each in a process of its own.
 
-    python benchmarks/backward_ab.py [--trees PATH ...] [--rounds 5] [--reps 7] [--threads 2] [--no-torch]
+    python benchmarks/backward_ab.py [--trees PATH ...] [--rounds 5] [--reps 7] [--threads 2] [--no-torch] [--forward]
 
 Every round starts one process per library (each tree: ``PATH`` put first on sys.path, so a ``git archive`` of an
 old commit in /tmp compares against this checkout), in an order rotated per round; each process times every case
@@ -8,7 +9,8 @@ old commit in /tmp compares against this checkout), in an order rotated per roun
 flops of ``run.nominal_flops`` at that rate / the time). Printed: per case the median over rounds of each time,
 and the median over rounds of the *per-round* ratios of the first tree to each other library -- on a shared
 machine only same-round ratios mean anything. Stacks are timed forward + backward, single matrices backward only
-(the forward outside).
+(the forward outside). ``--forward``: the user's forward under no_grad (gauge included) against
+``torch.linalg.qr`` (of A^H for LQ), the shapes of ``FORWARD_CASES``.
 """
 import argparse
 import json
@@ -25,6 +27,12 @@ CASES = [("qr", (2000, 500), "float64", "bwd"), ("qr", (1000, 1000), "float64", 
          ("qr", (500, 2000), "float64", "bwd"), ("qr", (1000, 1000), "complex128", "bwd"),
          ("lq", (500, 2000), "float64", "bwd"), ("qr", (256, 32, 16), "float64", "fwdbwd"),
          ("qr", (1000, 8, 4), "float64", "fwdbwd")]
+
+FORWARD_CASES = [(kind, shape, dtype, "fwd") for shape, dtype in
+                 [((64, 32), "float64"), ((500, 200), "float64"), ((2000, 500), "float64"), ((300, 300), "float64"),
+                  ((1000, 1000), "float64"), ((200, 500), "float64"), ((500, 2000), "float64"),
+                  ((500, 200), "complex128"), ((300, 300), "complex128"), ((200, 500), "complex128")]
+                 for kind in ("qr", "lq")]
 
 
 def name(case):
@@ -51,14 +59,18 @@ def median_time(f, reps):
     return float(np.median(ts))
 
 
-def child_matdiff(reps):
+def child_matdiff(reps, cases):
     import matdiff as md
     x, y = data((2000, 2000), "float64", 9), data((2000, 2000), "float64", 8)
     out = {"dgemm": 2 * 2000 ** 3 / median_time(lambda: x @ y, 3) / 1e9}
-    for case in CASES:
+    for case in cases:
         kind, shape, dtype, what = case
         a = data(shape, dtype, 0)
         fn = md.qr if kind == "qr" else md.lq
+        if what == "fwd":
+            with md.no_grad():
+                out[name(case)] = median_time(lambda: fn(a), reps)
+            continue
         A = md.tensor(a, requires_grad=True)
         outs = list(fn(A)[:2])
         seeds = [data(o.shape, dtype, 1 + i) for i, o in enumerate(outs)]
@@ -72,10 +84,10 @@ def child_matdiff(reps):
     return out
 
 
-def child_torch(reps):
+def child_torch(reps, cases):
     import torch
     out = {}
-    for case in CASES:
+    for case in cases:
         kind, shape, dtype, what = case
         a = torch.from_numpy(data(shape, dtype, 0))
 
@@ -85,6 +97,10 @@ def child_torch(reps):
             Q, R = torch.linalg.qr(T.mH)
             return [R.mH, Q.mH]
 
+        if what == "fwd":
+            with torch.no_grad():
+                out[name(case)] = median_time(lambda: factor(a), reps)
+            continue
         A = a.clone().requires_grad_(True)
         outs = factor(A)
         seeds = [torch.from_numpy(data(tuple(o.shape), dtype, 1 + i)) for i, o in enumerate(outs)]
@@ -98,10 +114,11 @@ def child_torch(reps):
     return out
 
 
-def run_child(lib, tree, reps, threads, cpu):
+def run_child(lib, tree, reps, threads, cpu, forward):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads), PYTHONPATH=tree or os.environ.get("PYTHONPATH", ""))
-    r = subprocess.run([sys.executable, __file__, "--child", lib, "--reps", str(reps)] + ["--cpu-time"] * cpu, env=env,
+    r = subprocess.run([sys.executable, __file__, "--child", lib, "--reps", str(reps)] + ["--cpu-time"] * cpu
+                       + ["--forward"] * forward, env=env,
                        capture_output=True, text=True, timeout=1800)
     if r.returncode:
         raise SystemExit(f"{lib} {tree}: {r.stderr.strip().splitlines()[-1]}")
@@ -118,12 +135,14 @@ def main():
     p.add_argument("--cpu-time", action="store_true",
                    help="time by the process's CPU time (time.process_time): with --threads 1 on a loaded machine it "
                         "leaves out the time other processes hold the core (two threads' spin-waits would count)")
+    p.add_argument("--forward", action="store_true", help="the forward alone (FORWARD_CASES), not the backward")
     p.add_argument("--child")
     a = p.parse_args()
     if a.child:
         global CLOCK
         CLOCK = time.process_time if a.cpu_time else time.perf_counter
-        print(json.dumps((child_matdiff if a.child == "matdiff" else child_torch)(a.reps)))
+        cases = FORWARD_CASES if a.forward else CASES
+        print(json.dumps((child_matdiff if a.child == "matdiff" else child_torch)(a.reps, cases)))
         return
     sys.path.insert(0, str(HERE))
     from run import nominal_flops
@@ -132,17 +151,20 @@ def main():
     res = [[] for _ in libs]
     for r in range(a.rounds):
         for i in [(r + j) % len(libs) for j in range(len(libs))]:
-            res[i].append(run_child(*libs[i], a.reps, a.threads, a.cpu_time))
+            res[i].append(run_child(*libs[i], a.reps, a.threads, a.cpu_time, a.forward))
     load = os.getloadavg()
     clock = "CPU" if a.cpu_time else "wall"
     print(f"{a.rounds} rounds x {a.reps} reps, {a.threads} threads, {clock} time, load {load[0]:.1f} {load[1]:.1f}; "
           f"dgemm {np.median([x['dgemm'] for x in res[0]]):.1f} GF/s (first tree)")
     print(f"{'case':<30}" + "".join(f"{lab + ' ms':>16}" for lab in labels)
           + "".join(f"{labels[0] + '/' + lab:>22}" for lab in labels[1:]) + f"{'%limit':>8}")
-    for case in CASES:
+    for case in FORWARD_CASES if a.forward else CASES:
         k = name(case)
         row = f"{k:<30}" + "".join(f"{1e3 * np.median([x[k] for x in rr]):>16.2f}" for rr in res)
         row += "".join(f"{np.median([y[k] / x[k] for x, y in zip(rr, res[0])]):>22.3f}" for rr in res[1:])
+        if case[3] == "fwd":              # the flop-count limit is the backward's
+            print(row)
+            continue
         lim = [nominal_flops(case[0], case[1], case[2]) / (x["dgemm"] * 1e9) / x[k] for x in res[0]]
         print(row + f"{100 * np.median(lim):>7.0f}%")
 

@@ -154,6 +154,9 @@ class Backend(Contract):
         one = self.astype(self.xp.ones(d.shape, dtype=a.dtype), d.dtype)
         return self.where(zero, one, d / self.astype(self.where(zero, 1, a), d.dtype))
 
+    def positive_real(self, d):
+        return False            # a device or a trace would pay a synchronisation for it: the gauge just rotates
+
     def concat(self, arrays, axis):
         return self._concat(list(arrays), axis=axis)
 

@@ -252,6 +252,12 @@ class Contract:
         """``d / |d|`` entrywise, 1 where d == 0 (real d: +-1): the unit factors of the gauge rotation."""
 
     @forward
+    def positive_real(self, d):
+        """True only where the backend can tell at no cost -- on the host, without synchronising a device or
+        breaking a trace -- that every entry of ``d`` is real (imaginary part exactly 0) and > 0: then the gauge
+        rotates nothing (CholeskyQR's R is in it already). False otherwise, which is always correct."""
+
+    @forward
     def abs(self, a):
         """``|a|`` entrywise, real dtype (not differentiable at 0, nor holomorphic)."""
 

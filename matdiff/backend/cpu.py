@@ -94,6 +94,11 @@ class NumPyBackend(Backend):
         D[d == 0] = 1
         return D
 
+    def positive_real(self, d):
+        if d.dtype.kind == "c":
+            return not d.imag.any() and bool((d.real > 0).all())
+        return bool((d > 0).all())                  # a NaN is not > 0
+
     def qr(self, A):
         """One small matrix: geqrf + orgqr straight from SciPy; one larger one: :func:`fast_qr.qr` (CholeskyQR2 where
         it is faster and proves its result, else Householder on the thread count measured best); stacks: NumPy."""

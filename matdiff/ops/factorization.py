@@ -52,8 +52,11 @@ def gauge(b, Q, R):
     """Rotate phases so that diag(R) is real and >= 0: ``Q <- Q D``, ``R <- D^H R`` (D diagonal, |d_kk| = 1).
 
     LQ uses it too, on the QR of ``A^H``. ``mode="complete"``: Q's columns beyond k keep their phase."""
-    D = b.phase(b.diagonal(R))
-    extra = Q.shape[-1] - D.shape[-1]
+    d = b.diagonal(R)
+    extra = Q.shape[-1] - d.shape[-1]
+    if not extra and b.positive_real(d):     # in the gauge already (CholeskyQR's R): nothing to rotate or copy
+        return Q, R
+    D = b.phase(d)
     if extra:
         D = b.concat([D, b.ones(D.shape[:-1] + (extra,), D.dtype)], axis=-1)
     return Q * D[..., None, :], R * b.conj(D)[..., :, None]

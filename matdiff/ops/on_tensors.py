@@ -236,7 +236,7 @@ class GraphBackend(Contract):
         return self.solve_triangular(L, X, lower=True, side="left", adjoint=True)
 
 
-for _name in ("qr", "qr_complete", "pivots", "phase", "abs", "amin", "any", "argsort",
+for _name in ("qr", "qr_complete", "pivots", "phase", "positive_real", "abs", "amin", "any", "argsort",
               "to_host", "total", "host_values", "isfinite_all", "vdot_real"):
     setattr(GraphBackend, _name, _forward_only(_name))
 

@@ -146,6 +146,25 @@ def test_deep_backend_qr_is_already_in_the_gauge():
     assert bounds_hold(A, Q, R)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+def test_the_gauge_rotates_only_what_needs_it(dtype):
+    """CholeskyQR2's factors pass the gauge untouched (the same arrays: no copy); LAPACK's, whose diag R has other
+    phases, are rotated to a real non-negative diagonal with Q R unchanged -- and a single phase off 1 is enough."""
+    from matdiff.ops.factorization import gauge
+    A = data((500, 200), dtype, 12)
+    Q, R = NP.qr(A)
+    assert NP.positive_real(np.diagonal(R))
+    Qg, Rg = gauge(NP, Q, R)
+    assert Qg is Q and Rg is R
+    Qh, Rh = gauged(*np.linalg.qr(A))                                  # all phases 1 but the first ...
+    Rh[0], Qh[:, 0] = -Rh[0], -Qh[:, 0]                                 # ... which is -1
+    assert not NP.positive_real(np.diagonal(Rh)) and NP.positive_real(np.diagonal(Rh)[1:])
+    Qg, Rg = gauge(NP, Qh, Rh)
+    d = np.diagonal(Rg)
+    assert np.all(d.real >= 0) and not d.imag.any() and Rg[0, 0] == -Rh[0, 0]
+    np.testing.assert_allclose(Qg @ Rg, A, atol=1e-12 * np.abs(A).max())
+
+
 def test_stacks_and_complete_mode():
     A = data((6, 300, 40), np.complex128, 11)
     Q, R = NP.qr(A)
