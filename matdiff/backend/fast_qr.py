@@ -181,21 +181,14 @@ def cholesky_qr2(A):
 
 
 def qr(A):
-    """Reduced QR of one 2-D matrix (any m, n; float32/64, complex64/128), the fastest proved way measured here.
+    """Reduced QR of one 2-D square or deep matrix (m >= n; float32/64, complex64/128), the fastest proved way
+    measured here (the backend partitions a wide one: ``NumPyBackend.qr``).
 
     Deep with ``m >= 2n`` (float64: from there CholeskyQR2's 4mn^2 level-3 flops beat Householder's 4mn^2 - 4n^3/3
     level-2-heavy ones, measured): :func:`cholesky_qr2` on the caller's thread count, Householder if its proof
     fails. Householder is :func:`blocked_householder` from 64 columns, else LAPACK's geqrf + orgqr
-    (``numpy.linalg.qr``) on :func:`householder_threads`. Wide
-    (m < n): the QR of the leading square block X and ``V = Q^H Y`` -- what geqrf does to a wide matrix, with the
-    trailing block as one matmul."""
+    (``numpy.linalg.qr``) on :func:`householder_threads`."""
     m, n = A.shape
-    if m < n:
-        Q, U = qr(A[:, :m])
-        R = np.empty((m, n), dtype=np.result_type(Q, A))
-        R[:, :m] = U
-        np.matmul(Q.conj().T if Q.dtype.kind == "c" else Q.T, A[:, m:], out=R[:, m:])
-        return Q, R
     if m >= 2 * n and A.dtype.char in "dD":
         fast = cholesky_qr2(A)
         if fast is not None:
@@ -235,7 +228,8 @@ def blocked_householder(A, nb=64):
     ``geqrt3`` on one thread (it returns the block reflector ``I - V T V^H``), every trailing update and the
     accumulation of Q as two large gemms and one small trmm on all threads. The same arithmetic as geqrf + orgqr
     (Householder, backward stable), but OpenBLAS's geqrf blocks by 32 with level-2 panels and threads poorly.
-    ``None`` if LAPACKE refuses a panel (it checks for NaN)."""
+    The factors come out in matdiff's gauge (diag R real, >= 0): Q is accumulated from ``[D; 0]`` instead of
+    ``[I; 0]``, so the node's gauge has nothing left to rotate. ``None`` if LAPACKE refuses a panel (NaN)."""
     ch = {"f": "s", "d": "d", "F": "c", "D": "z"}[A.dtype.char]
     gemm, trmm, geqrt3, (one, minus, zero) = _W[ch]
     cplx = A.dtype.kind == "c"
@@ -260,11 +254,23 @@ def blocked_householder(A, nb=64):
             _apply(gemm, trmm, W.ctypes.data + ((j + b) * m + j) * item, m, mj, n - j - b, V, T, True, cplx, one,
                    minus, zero)
     R = np.triu(W[:n])
+    d = R.diagonal().copy()
+    D = _phase(d)                       # already in matdiff's gauge: R <- D^H R, and Q D by starting from [D; 0]
+    R *= D.conj()[:, None]
+    R[np.arange(n), np.arange(n)] = np.abs(d)       # exactly real (conj(D) d may keep an imaginary rounding)
     Q = np.zeros((m, n), dtype=A.dtype, order="F")
-    Q[np.arange(n), np.arange(n)] = 1
+    Q[np.arange(n), np.arange(n)] = D               # Q D = H_1 ... H_k [D; 0]: the gauge costs no pass over Q
     for j, b, V, T in reversed(blocks):     # Q <- H_j Q on rows and columns from j: C - V T (V^H C)
         _apply(gemm, trmm, Q.ctypes.data + (j * m + j) * item, m, m - j, n - j, V, T, False, cplx, one, minus, zero)
     return np.ascontiguousarray(Q), R
+
+
+def _phase(d):
+    """``d / |d|``, 1 where d == 0 (real d: +-1): the gauge's unit factors, as ``NumPyBackend.phase``."""
+    if d.dtype.kind != "c":
+        return np.copysign(1.0, d).astype(d.dtype)
+    a = np.abs(d)
+    return np.where(a == 0, 1, d / np.where(a == 0, 1, a))
 
 
 def _apply(gemm, trmm, C, ldc, mc, nc, V, T, adjoint, cplx, one, minus, zero):

@@ -27,6 +27,7 @@ from .factorization import (
     node_shape,
     pivot,
     rank_checked,
+    recorded,
     result_type,
     validate,
     zeros_if_none,
@@ -157,7 +158,7 @@ def lq(A: Tensor, mode: str = "reduced", pivoting: bool = False,
     * ``m <= n``: one ``lq`` node (Eq 17, complex with hcopyltu).
     * ``m > n``: the row-partition graph of Proposition 3 -- ``split`` rows (A = [X; Y]) -> ``lq`` (X = U Q) ->
       ``adjoint`` (Q^H) -> ``matmul`` (V = Y Q^H) -> ``concat`` rows (L = [U; V]) -- or one ``lq_deep`` node if
-      ``fused``.
+      ``fused``, and whenever nothing is recorded (no_grad, A without requires_grad).
     * ``pivoting=True``: row pivots (geqp3 of ``A^H`` on the host), ``A[..., perm, :] == L @ Q``.
     * ``mode="complete"``: same as reduced for m >= n; for m < n only without grad.
     ``L`` always has a real, non-negative diagonal.
@@ -172,7 +173,7 @@ def lq(A: Tensor, mode: str = "reduced", pivoting: bool = False,
         L, Q = tensor(b.mH(Rr)), tensor(b.mH(Qr))
     elif m <= n:
         L, Q = lq_op.apply(A)
-    elif fused:
+    elif fused or not recorded(A):             # nothing recorded: the graph's nodes would show nothing
         L, Q = lq_deep_op.apply(A)
     else:
         L, Q = proposition3(A)

@@ -31,6 +31,7 @@ from .factorization import (
     node_shape,
     pivot,
     rank_checked,
+    recorded,
     result_type,
     validate,
     zeros_if_none,
@@ -177,7 +178,8 @@ def qr(A: Tensor, mode: str = "reduced", pivoting: bool = False, fused: bool = F
 
     * ``m >= n``: one ``qr`` node (Eq 3; complex Eq 21).
     * ``m < n``: the graph of Figure 2 -- ``split`` (A = [X|Y]) -> ``qr`` (X = Q U) -> ``adjoint`` (Q^H) ->
-      ``matmul`` (V = Q^H Y) -> ``concat`` (R = [U|V]) -- or one ``qr_wide`` node if ``fused`` (Eq 9-10 / 26).
+      ``matmul`` (V = Q^H Y) -> ``concat`` (R = [U|V]) -- or one ``qr_wide`` node if ``fused`` (Eq 9-10 / 26), and
+      whenever nothing is recorded (no_grad, A without requires_grad): the same partition, without five nodes.
     * ``pivoting=True``: ``perm`` from LAPACK geqp3 (on the host; a GPU array is copied there once), then
       ``B = permute(A, perm)`` and QR of B: ``A[..., :, perm] == Q @ R``.
     * ``formula``: "eq3" (default), "eq8" (Walter-Lehmann + Section 4.4 correction) or "eq8-uncorrected".
@@ -192,7 +194,7 @@ def qr(A: Tensor, mode: str = "reduced", pivoting: bool = False, fused: bool = F
         Q, R = (tensor(x) for x in gauge(A._b, *A._b.qr_complete(A._data)))     # no grad: LAPACK's, gauged
     elif m >= n:
         Q, R = qr_op.apply(A, formula=formula)
-    elif fused:
+    elif fused or not recorded(A):             # nothing recorded: the graph's nodes would show nothing
         Q, R = qr_wide_op.apply(A, formula=formula)
     else:
         Q, R = figure2(A, formula)

@@ -1,4 +1,5 @@
 """QR and LQ exactly as the paper: every shape, real and complex, graph and fused, pivoted, gauge-safe."""
+import sys
 import warnings
 
 import numpy as np
@@ -87,6 +88,28 @@ def test_graph_and_fused_agree_to_1e12(kind, shape, dtype):
         res.append([o.data for o in outs] + [A.grad])
     for g, f in zip(*res):
         assert np.linalg.norm(g - f) <= 1e-12 * np.linalg.norm(f)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "c128"])
+@pytest.mark.parametrize("kind,shape", [("qr", (3, 7)), ("qr", (40, 90)), ("lq", (7, 3)), ("lq", (90, 40))])
+def test_nothing_recorded_runs_the_fused_node_with_the_graphs_values(kind, shape, dtype, monkeypatch):
+    """Under no_grad (or without requires_grad) a wide QR / deep LQ is one fused node -- the graph would record
+    nothing -- and its factors are the graph's to round-off; with requires_grad the graph's five nodes are built."""
+    a = rand(shape, dtype, seed=3)
+    fn = md.qr if kind == "qr" else md.lq
+    A = md.tensor(a, requires_grad=True)
+    graph = fn(A)
+    assert graph[0].node.op.name != f"{kind}_{'wide' if kind == 'qr' else 'deep'}"       # the partition graph
+    module, graph_fn = (sys.modules["matdiff.ops.qr"], "figure2") if kind == "qr" else \
+        (sys.modules["matdiff.ops.lq"], "proposition3")         # (matdiff.ops.qr, the attribute, is the function)
+    monkeypatch.setattr(module, graph_fn, lambda *a, **k: pytest.fail("the graph was built with nothing recorded"))
+    with md.no_grad():
+        quiet = fn(A)
+    plain = fn(a)
+    for g, q, p in zip(graph, quiet, plain):
+        assert q.node is None and p.node is None
+        assert np.linalg.norm(q.data - g.data) <= 1e-13 * np.linalg.norm(g.data)
+        np.testing.assert_array_equal(q.data, p.data)
 
 
 def test_wide_graph_accumulates_qbar_prime_into_Q():
