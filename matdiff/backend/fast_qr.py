@@ -1,9 +1,10 @@
 """Reduced QR of one matrix at the BLAS limit, proved a posteriori: CholeskyQR2 on NumPy's own OpenBLAS.
 
 CholeskyQR2 (Fukaya, Nakatsukasa, Yamamoto et al. 2014/2015) of a deep or square A (m >= n) is two passes of
-``G = A^H A`` (syrk/herk), ``R1 = chol(G)`` (potrf), ``Q1 = A R1^{-1}`` (trsm), then ``R = R2 R1`` (trmm):
-all level-3 BLAS, which OpenBLAS threads well -- unlike LAPACK's Householder ``geqrf``, whose level-2 panels ran
-2-4x *slower* on two threads than on one here. Cholesky gives R2 and R1 a real positive diagonal, so R = R2 R1 is
+``G = A^H A`` (syrk/herk), ``R1 = chol(G)`` (potrf), ``Q1 = A R1^{-1}`` (trsm; the second pass a trmm by the
+explicit inverse, see :func:`cholesky_qr2`), then ``R = R2 R1`` (trmm): all level-3 BLAS, which OpenBLAS
+threads well -- unlike LAPACK's Householder ``geqrf``, whose level-2 panels ran 2-4x *slower* on two threads than
+on one here. Cholesky gives R2 and R1 a real positive diagonal, so R = R2 R1 is
 already in matdiff's gauge.
 
 Proof, a posteriori and free: the second pass forms ``G2 = Q1^H Q1`` anyway, so ``delta = ||G2 - I||_F`` is the
