@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BIG = [(2000, 500), (1000, 1000), (500, 2000), (256, 32, 16)]
+BIG = [(2000, 500), (1000, 1000), (500, 2000), (256, 32, 16), (1000, 8, 4)]
 QUICK = [(40, 10), (20, 20), (10, 40), (8, 6, 4)]
 GPU = [(4096, 4096), (8192, 2048), (4096, 64, 32)]
 
@@ -196,7 +196,7 @@ def table(res, shapes, peers):
     md_ = res["matdiff"]
     gemm = md_.get("dgemm_gflops")
     head = f"{'case':<34}{'bwd ms':>10}{'fwd ms':>10}{'bwd/fwd':>8}{'GFLOP/s':>9}{'%limit':>8}" + "".join(
-        f"{p + ' ms':>11}{'/' + p:>8}" for p in peers)
+        f"{p + ' ms':>11}{'/' + p:>8}{'f+b/' + p:>10}" for p in peers)
     lines = [head, "-" * len(head)]
     for c in cases(shapes):
         r = md_.get(c["name"], {})
@@ -206,8 +206,9 @@ def table(res, shapes, peers):
         row = f"{c['name']:<34}{_ms(bwd):>10}{_ms(fwd):>10}{_fmt(_ratio(bwd, fwd)):>8}{_fmt(gf, 1):>9}{_fmt(pct, 0):>8}"
         for p in peers:
             pr = res[p].get(c["name"].replace("_" + c["variant"], ""), {})
-            row += f"{_ms(pr.get('backward')):>11}{_fmt(_ratio(bwd, pr.get('backward'))):>8}" if "error" not in pr \
-                else f"{'n/a':>11}{'':>8}"
+            row += f"{_ms(pr.get('backward')):>11}{_fmt(_ratio(bwd, pr.get('backward'))):>8}" \
+                f"{_fmt(_ratio(_sum(bwd, fwd), _sum(pr.get('backward'), pr.get('forward')))):>10}" if "error" not in pr \
+                else f"{'n/a':>11}{'':>18}"
         lines.append(row)
     lines.append(f"dgemm (same process): {_fmt(gemm, 1)} GFLOP/s; GFLOP/s above = nominal flops of the paper's "
                  "formulas / time; %limit = the flop-count limit (nominal flops at that dgemm rate) / time")
@@ -231,6 +232,10 @@ def table(res, shapes, peers):
     if "gpu" in res:
         lines.append("GPU: " + json.dumps(res["gpu"])[:2000])
     return lines
+
+
+def _sum(a, b):
+    return None if a is None or b is None else a + b
 
 
 def _fmt(x, nd=2):
@@ -269,12 +274,23 @@ def targets(res, peers, forward_only=False):
         add(f"{k[4:]} forward 1 thread / 2 threads (2 not slower; 0.95: noise)", r["one_over_two_threads"], 0.95, ">=")
     if forward_only:
         return out
-    big = ["float64_2000x500", "float64_1000x1000", "float64_500x2000", "complex128_1000x1000"]
-    if "torch" in peers:
-        for s in big:
-            for v in ("graph", "fused"):
-                add(f"qr {v} {s} backward / PyTorch", _ratio(md_.get(f"qr_{v}_{s}", {}).get("backward"),
-                                                               res["torch"].get(f"qr_{s}", {}).get("backward")), 1.0)
+    if "torch" in peers:               # issue 22: backward and forward + backward <= PyTorch, QR and LQ, every shape
+        for name in sorted(k for k in md_ if k.startswith(("qr_graph_", "qr_fused_", "lq_graph_", "lq_fused_"))):
+            kind, v, s = name.split("_", 2)
+            r, pr = md_[name], res["torch"].get(f"{kind}_{s}", {})
+            if "backward" not in r or "error" in pr:
+                continue
+            add(f"{kind} {v} {s} backward / PyTorch", _ratio(r["backward"], pr.get("backward")), 1.0)
+            add(f"{kind} {v} {s} forward + backward / PyTorch",
+                _ratio(_sum(r["backward"], r.get("forward")), _sum(pr.get("backward"), pr.get("forward"))), 1.0)
+    gemm = md_.get("dgemm_gflops")
+    for s in ("float64_2000x500", "float64_1000x1000", "float64_500x2000", "complex128_1000x1000"):
+        for kind in ("qr", "lq"):             # issue 22: >= 85 % of the flop-count limit at this run's dgemm rate
+            bwd = md_.get(f"{kind}_graph_{s}", {}).get("backward")
+            dt, shape = s.split("_")
+            pct = None if not (bwd and gemm) else \
+                nominal_flops(kind, tuple(map(int, shape.split("x"))), dt) / bwd / 1e9 / gemm
+            add(f"{kind} graph {s} backward / flop-count limit", pct, 0.85, ">=")
     for s, lim in (("float64_2000x500", 1.0), ("float64_500x2000", 1.0), ("float64_1000x1000", 1.6)):
         r = md_.get(f"qr_graph_{s}", {})
         add(f"qr backward / matdiff forward {s}", _ratio(r.get("backward"), r.get("forward")), lim)
@@ -286,7 +302,7 @@ def targets(res, peers, forward_only=False):
                                                            res["torch"].get("tiny_qr_engine")), 1.0)
         for key in sorted(k for k in md_ if k.startswith("hvp_")):
             add(f"{key} / PyTorch double backward", _ratio(md_[key].get("hvp"), res["torch"].get(key, {}).get("hvp")),
-                1.0)
+                1.5)
         for dt in ("float64", "complex128"):
             k = f"gradcheck_qr64x32_{dt}"
             add(f"gradcheck speed-up vs torch.autograd.gradcheck {dt}", _ratio(res["torch"].get(k), md_.get(k)), 10,
@@ -295,11 +311,8 @@ def targets(res, peers, forward_only=False):
         None if md_.get("node_overhead") is None else md_["node_overhead"] * 1e6, 3)
     for key in sorted(k for k in md_ if k.startswith("hvp_")):
         add(f"{key} / matdiff first-order gradient", _ratio(md_[key].get("hvp"), md_[key].get("first")), 3)
-    add("backward peak memory / |A| (2000x500)", md_.get("bwd_peak_over_A"), 4)
-    gf = md_.get("qr_fused_float64_2000x500", {}).get("backward")
-    if gf and md_.get("dgemm_gflops"):
-        add("backward GFLOP/s / dgemm (qr fused 2000x500)",
-            nominal_flops("qr", (2000, 500), "float64") / gf / 1e9 / md_["dgemm_gflops"], 0.7, ">=")
+    # issue 22: peak <= 2 |A| + the factors (|Q| = |A|, |R| = |A| / 8 at 2000x500)
+    add("backward peak memory / |A| (2000x500)", md_.get("bwd_peak_over_A"), 2 + 1 + 500 / 2000 / 2)
     return out
 
 
