@@ -206,9 +206,9 @@ def table(res, shapes, peers):
         row = f"{c['name']:<34}{_ms(bwd):>10}{_ms(fwd):>10}{_fmt(_ratio(bwd, fwd)):>8}{_fmt(gf, 1):>9}{_fmt(pct, 0):>8}"
         for p in peers:
             pr = res[p].get(c["name"].replace("_" + c["variant"], ""), {})
-            row += f"{_ms(pr.get('backward')):>11}{_fmt(_ratio(bwd, pr.get('backward'))):>8}" \
-                f"{_fmt(_ratio(_sum(bwd, fwd), _sum(pr.get('backward'), pr.get('forward')))):>10}" if "error" not in pr \
-                else f"{'n/a':>11}{'':>18}"
+            fb = _ratio(_sum(bwd, fwd), _sum(pr.get("backward"), pr.get("forward")))
+            row += f"{_ms(pr.get('backward')):>11}{_fmt(_ratio(bwd, pr.get('backward'))):>8}{_fmt(fb):>10}" \
+                if "error" not in pr else f"{'n/a':>11}{'':>18}"
         lines.append(row)
     lines.append(f"dgemm (same process): {_fmt(gemm, 1)} GFLOP/s; GFLOP/s above = nominal flops of the paper's "
                  "formulas / time; %limit = the flop-count limit (nominal flops at that dgemm rate) / time")
