@@ -86,13 +86,7 @@ class NumPyBackend(Backend):
         return out
 
     def phase(self, d):
-        if d.dtype.kind != "c":
-            return np.copysign(1.0, d)          # +-1 in d's dtype (a zero keeps any sign: it is singular)
-        a = np.abs(d)
-        a[a == 0] = 1
-        D = d / a
-        D[d == 0] = 1
-        return D
+        return fast_qr.phase(d)                 # real: +-1 in d's dtype (a zero keeps any sign: it is singular)
 
     def positive_real(self, d):
         if d.dtype.kind == "c":

@@ -231,7 +231,7 @@ def blocked_householder(A, nb=64):
     (Householder, backward stable), but OpenBLAS's geqrf blocks by 32 with level-2 panels and threads poorly.
     The factors come out in matdiff's gauge (diag R real, >= 0): Q is accumulated from ``[D; 0]`` instead of
     ``[I; 0]``, so the node's gauge has nothing left to rotate. ``None`` if LAPACKE refuses a panel (NaN)."""
-    ch = {"f": "s", "d": "d", "F": "c", "D": "z"}[A.dtype.char]
+    ch = _CH[A.dtype.char]
     gemm, trmm, geqrt3, (one, minus, zero) = _W[ch]
     cplx = A.dtype.kind == "c"
     m, n = A.shape
@@ -256,7 +256,7 @@ def blocked_householder(A, nb=64):
                    minus, zero)
     R = np.triu(W[:n])
     d = R.diagonal().copy()
-    D = _phase(d)                       # already in matdiff's gauge: R <- D^H R, and Q D by starting from [D; 0]
+    D = phase(d)                        # already in matdiff's gauge: R <- D^H R, and Q D by starting from [D; 0]
     R *= D.conj()[:, None]
     R[np.arange(n), np.arange(n)] = np.abs(d)       # exactly real (conj(D) d may keep an imaginary rounding)
     Q = np.zeros((m, n), dtype=A.dtype, order="F")
@@ -266,12 +266,16 @@ def blocked_householder(A, nb=64):
     return np.ascontiguousarray(Q), R
 
 
-def _phase(d):
-    """``d / |d|``, 1 where d == 0 (real d: +-1): the gauge's unit factors, as ``NumPyBackend.phase``."""
+def phase(d):
+    """``d / |d|`` entrywise, 1 where d == 0 (real d: +-1, a -0.0 giving -1): the gauge's unit factors --
+    ``NumPyBackend.phase``, and the rotation :func:`blocked_householder` applies before it returns."""
     if d.dtype.kind != "c":
-        return np.copysign(1.0, d).astype(d.dtype)
+        return np.copysign(1.0, d).astype(d.dtype, copy=False)
     a = np.abs(d)
-    return np.where(a == 0, 1, d / np.where(a == 0, 1, a))
+    a[a == 0] = 1
+    D = d / a
+    D[d == 0] = 1
+    return D
 
 
 def _apply(gemm, trmm, C, ldc, mc, nc, V, T, adjoint, cplx, one, minus, zero):
