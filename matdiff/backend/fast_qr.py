@@ -108,6 +108,27 @@ def trsm(T, X, side, lower, trans):
     return X
 
 
+def trsm_each(T, X, lower):
+    """``X[i] <- X[i] T[i]^{-1}`` for every matrix of a stack, in place: one BLAS trsm per matrix on one thread
+    (the process's count restored after). T (nb, k, k) and X (nb, m, k) are C-contiguous, of one dtype; only T's
+    ``lower`` (else upper) triangle is read. A stack too large for the cache ran 1.1-5x faster this way than by
+    substitution over the whole stack (1024 x 64x32 float64: 19.5 against 75.5 ms, measured 2026-12-02)."""
+    _, f, _, _, one, _ = _F[_CH[X.dtype.char]]
+    nb, m, k = X.shape
+    sx, st, uplo = m * k * X.itemsize, k * k * T.itemsize, _LO if lower else _UP
+    x, t = X.ctypes.data, T.ctypes.data
+    user = get_threads()
+    if user is not None and user != 1:
+        set_threads(1)
+    try:
+        for i in range(nb):
+            f(_RM, _RIGHT, uplo, _NT, _NONUNIT, m, k, one, t + i * st, k, x + i * sx, k)
+    finally:
+        if user is not None and user != 1:
+            set_threads(user)
+    return X
+
+
 _EPS = {"s": 2.0 ** -24, "c": 2.0 ** -24, "d": 2.0 ** -53, "z": 2.0 ** -53}    # unit round-off u
 
 

@@ -117,6 +117,27 @@ def test_solve_stack_of_right_hand_sides(dtype):
     assert np.linalg.norm(X - ref) <= 1e-11 * np.linalg.norm(ref)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("lower", [False, True])
+@pytest.mark.parametrize("adjoint", [False, True])
+@pytest.mark.parametrize("nb,m,k", [(64, 32, 16), (256, 32, 16), (600, 32, 32), (40, 8, 4)], ids=str)
+def test_a_stack_of_triangles_by_substitution_or_one_trsm_each(dtype, lower, adjoint, nb, m, k, monkeypatch):
+    """A stack of different triangles, right side: substitution over the stack while it fits the cache, one trsm
+    per matrix beyond (complex from 2 MB, real with 32 columns from 4 MB); either way the formula's answer, and
+    only the triangle is read (the other holds 1e3s)."""
+    if not fast_qr.available():
+        pytest.skip("NumPy is not built on scipy-openblas64")
+    T, B = triangle(k, dtype, lower, seed=7, batch=(nb,)), data((nb, m, k), dtype, 8)
+    calls = []
+    real = fast_qr.trsm_each
+    monkeypatch.setattr(fast_qr, "trsm_each", lambda *a: calls.append(1) or real(*a))
+    X = NP.solve_triangular(T, B, lower=lower, side="right", adjoint=adjoint)
+    cplx = np.dtype(dtype).kind == "c"
+    assert bool(calls) == (B.nbytes >= 1 << 21 if cplx else k >= 32 and B.nbytes >= 1 << 22)
+    ref = reference(T, B, lower, "right", adjoint)
+    assert X.shape == B.shape and np.linalg.norm(X - ref) <= TOL[dtype] * np.linalg.norm(ref)
+
+
 def _lower_equal(out, ref, dtype):
     low = np.tril(np.ones(out.shape[-2:], dtype=bool))
     err = np.linalg.norm(np.where(low, out - ref, 0))
