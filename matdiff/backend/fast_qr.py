@@ -26,6 +26,7 @@ is built on another BLAS the binding is absent (``available()`` is False) and ev
 """
 import ctypes
 import threading
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -91,6 +92,21 @@ def set_threads(n):
         _LIB.scipy_openblas_set_num_threads64_(int(n))
 
 
+@contextmanager
+def blas_threads(n):
+    """NumPy's OpenBLAS on ``n`` threads for the block (never more than the caller's), restored after; nothing
+    where the count is not ours to change (:func:`get_threads` is None) or is ``n`` already."""
+    user = get_threads()
+    if user is None or min(n, user) == user:
+        yield
+        return
+    set_threads(min(n, user))
+    try:
+        yield
+    finally:
+        set_threads(user)
+
+
 _CH = {"f": "s", "d": "d", "F": "c", "D": "z"}
 _TRANS = {"N": _NT, "T": _TR, "C": _CT}
 
@@ -117,15 +133,9 @@ def trsm_each(T, X, lower):
     nb, m, k = X.shape
     sx, st, uplo = m * k * X.itemsize, k * k * T.itemsize, _LO if lower else _UP
     x, t = X.ctypes.data, T.ctypes.data
-    user = get_threads()
-    if user is not None and user != 1:
-        set_threads(1)
-    try:
+    with blas_threads(1):
         for i in range(nb):
             f(_RM, _RIGHT, uplo, _NT, _NONUNIT, m, k, one, t + i * st, k, x + i * sx, k)
-    finally:
-        if user is not None and user != 1:
-            set_threads(user)
     return X
 
 
@@ -143,14 +153,8 @@ def _gram(A, ch, m, n):
 def _one_thread(f, *args):
     """``f(*args)`` on one BLAS thread: potrf and trtri of a few hundred columns ran 1.5-1.7x faster on one thread
     than on two here (200 and 500 columns, measured 2026-12-02)."""
-    user = get_threads()
-    if user is None or user == 1:
+    with blas_threads(1):
         return f(*args)
-    set_threads(1)
-    try:
-        return f(*args)
-    finally:
-        set_threads(user)
 
 
 def _cholesky(G, ch, n):
@@ -236,13 +240,8 @@ def householder(A, mode="reduced"):
     may be negative (the caller's gauge fixes its phases)."""
     user = get_threads()
     t = user if user is None or A.ndim < 2 else householder_threads(*A.shape[-2:], A.dtype, user)
-    if t == user:
+    with blas_threads(t):
         return np.linalg.qr(A, mode=mode)
-    set_threads(t)
-    try:
-        return np.linalg.qr(A, mode=mode)
-    finally:
-        set_threads(user)
 
 
 def blocked_householder(A, nb=64):
@@ -257,16 +256,12 @@ def blocked_householder(A, nb=64):
     cplx = A.dtype.kind == "c"
     m, n = A.shape
     W = np.array(A, order="F", copy=True)
-    user = get_threads()
     blocks, item = [], W.itemsize
     for j in range(0, n, nb):
         b, mj = min(nb, n - j), m - j
         T = np.zeros((b, b), dtype=A.dtype, order="F")
-        if user:
-            set_threads(1)
-        info = geqrt3(_CM, mj, b, W.ctypes.data + (j * m + j) * item, m, T.ctypes.data, b)
-        if user:
-            set_threads(user)
+        with blas_threads(1):
+            info = geqrt3(_CM, mj, b, W.ctypes.data + (j * m + j) * item, m, T.ctypes.data, b)
         if info:                        # LAPACKE refuses a NaN in the panel: the caller runs geqrf instead
             return None
         V = np.array(W[j:, j:j + b], order="F")           # the unit lower-trapezoidal reflectors, explicit

@@ -11,7 +11,6 @@ tolerance (``|analytic - numeric| / (atol + rtol |numeric|)``, :func:`matdiff.ch
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -29,22 +28,13 @@ _WORKERS = min(4, os.cpu_count() or 1)
 _FALLBACK = (ValueError, MatdiffError, IndexError, TypeError)   # what a function that does not broadcast raises
 
 
-@contextmanager
 def one_blas_thread():
     """NumPy's OpenBLAS on one thread for the block (restored after): a check's kernels are stacks of small
     matrices, which OpenBLAS threads badly -- a stack of 1024 complex 32x64 @ 64x32 products ran 9x slower on two
     threads than on one here, and gradcheck of a complex128 64x32 QR 10-20x slower on a loaded machine (measured)
     -- so the cores go to the chunk threads of :func:`_map` instead. Only the main thread sets the count (it is
     process-wide); elsewhere, and without NumPy's bundled OpenBLAS, this does nothing."""
-    user = fast_qr.get_threads()
-    if user is None or user == 1:
-        yield
-        return
-    fast_qr.set_threads(1)
-    try:
-        yield
-    finally:
-        fast_qr.set_threads(user)
+    return fast_qr.blas_threads(1)
 
 
 # -- a tensor's real coordinates, as (matrix of the batch, coordinate within it) ----------------------------
