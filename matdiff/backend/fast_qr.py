@@ -174,16 +174,35 @@ def _distance_to_identity(G):
     return max(v, 0.0) ** 0.5           # rounding may leave v a little below 0; max keeps a NaN (it is first)
 
 
+def _invert_near_identity(R2, ch, n):
+    """``R2 <- R2^{-1}`` in place for the second pass's upper-triangular R2 = I + E (cond <= sqrt(3)); False if
+    trtri fails. Where ``||E||_F <= sqrt(u)`` -- every well-conditioned A, whose first pass is orthogonal to
+    ~cond(A)^2 u -- the inverse is ``I - E``, exact to ``||E||^2 / (1 - ||E||) <= u / (1 - sqrt(u))`` (since
+    ``(I + E)^{-1} = I - E + E^2 (I + E)^{-1}``): no trtri (n = 200: 0.6-0.9 ms of a 4.5 ms QR, measured
+    2026-12-02). Otherwise LAPACK's trtri on one thread. ``||E||`` is measured on E itself: the diagonal's
+    ``r_ii - 1`` is exact (Sterbenz: ``r_ii`` lies in [1/sqrt(2), sqrt(3/2)]), while ``||R2||^2 - ||diag||^2``
+    would cancel to ~sqrt(n u), above sqrt(u)."""
+    diag = R2.ravel()[::n + 1]          # a view of the diagonal
+    diag -= 1                           # R2 <- E
+    if float(np.vdot(R2, R2).real) <= _EPS[ch]:
+        R2 *= -1                        # I - E
+        diag += 1
+        return True
+    diag += 1                           # R2 again, exactly
+    return _one_thread(_INV[ch], _CM, b"L", b"N", n, R2.ctypes.data, n) == 0   # reads C-order upper as lower
+
+
 def cholesky_qr2(A):
     """``(Q, R)`` of a 2-D A (m >= n, float32/64, complex64/128) by CholeskyQR2 with the a-posteriori proof of the
     module docstring, or ``None`` where the proof fails (the caller then runs Householder). R's diagonal is real and
     positive. A is not modified.
 
     Pass 1, ``Q1 = A R1^{-1}``, is a trsm: backward stable row by row whatever cond(A). Pass 2 multiplies by the
-    explicit inverse instead (trtri + trmm; OpenBLAS's trmm ran 2-2.9x faster than its trsm here, 500x200 and
-    2000x500 on two threads): only once ``delta <= 1/2`` has proven ``cond(R2) = cond(Q1) <= sqrt(3)``, where the
-    inverse's error is a small multiple of ``n u`` (Higham, *Accuracy and Stability*, Sec. 14.2) -- the bounds of the
-    module docstring still hold, and ``tests/backend/test_fast_qr.py`` checks them on inputs built to defeat it."""
+    explicit inverse instead (a trmm; OpenBLAS's trmm ran 2-2.9x faster than its trsm here, 500x200 and 2000x500 on
+    two threads): only once ``delta <= 1/2`` has proven ``cond(R2) = cond(Q1) <= sqrt(3)``, where the inverse's
+    error is a small multiple of ``n u`` (Higham, *Accuracy and Stability*, Sec. 14.2) -- ``I - E`` itself where
+    that is exact to u (:func:`_invert_near_identity`). The bounds of the module docstring still hold, and
+    ``tests/backend/test_fast_qr.py`` checks them on inputs built to defeat it."""
     m, n = A.shape
     ch = _CH.get(A.dtype.char)
     u = _EPS.get(ch)
@@ -198,11 +217,10 @@ def cholesky_qr2(A):
     R2 = _gram(Q, ch, m, n)
     if not _distance_to_identity(R2) <= 0.5 or not _cholesky(R2, ch, n):    # NaN fails too
         return None
-    X = R2.copy()                       # R2^{-1}: trtri reads the C-order upper triangle as its transpose, lower
-    if _one_thread(_INV[ch], _CM, b"L", b"N", n, X.ctypes.data, n) != 0:
-        return None
-    trmm(_RM, _RIGHT, _UP, _NT, _NONUNIT, m, n, one, X.ctypes.data, n, Q.ctypes.data, n)      # Q = Q1 R2^{-1}
     trmm(_RM, _LEFT, _UP, _NT, _NONUNIT, n, n, one, R2.ctypes.data, n, R1.ctypes.data, n)     # R = R2 R1
+    if not _invert_near_identity(R2, ch, n):
+        return None
+    trmm(_RM, _RIGHT, _UP, _NT, _NONUNIT, m, n, one, R2.ctypes.data, n, Q.ctypes.data, n)     # Q = Q1 R2^{-1}
     return Q, R1
 
 

@@ -57,6 +57,23 @@ def test_cholesky_qr2_equals_householder(shape, cond, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+@pytest.mark.parametrize("cond,trtri", [(1, False), (30, False), (1e5, True), (1e7, True)])
+def test_second_pass_inverse_both_routes(cond, trtri, dtype, monkeypatch):
+    """R2^{-1} is I - E (no trtri) where ||E||_F <= sqrt(u), LAPACK's trtri beyond: the route taken is the one the
+    size of E calls for, and either way the bounds hold and Q R equals LAPACK's to round-off x condition."""
+    calls = []
+    inv = fast_qr._INV[fast_qr._CH[np.dtype(dtype).char]]
+    monkeypatch.setitem(fast_qr._INV, fast_qr._CH[np.dtype(dtype).char], lambda *a: calls.append(a) or inv(*a))
+    A = svd_conditioned((), 300, 80, cond=cond, dtype=dtype, seed=int(np.log10(cond)) + 40)
+    Q, R = fast_qr.cholesky_qr2(A)
+    assert bool(calls) == trtri, f"cond {cond:g}: trtri {'not ' if trtri else ''}called"
+    assert bounds_hold(A, Q, R)
+    Qh, Rh = gauged(*np.linalg.qr(A))
+    tol = 100 * 300 * U[dtype] * cond
+    assert np.linalg.norm(Q - Qh) <= tol * np.sqrt(80) and np.linalg.norm(R - Rh) <= tol * np.linalg.norm(A)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
 @pytest.mark.parametrize("cond", [1e8, 1e10, 1e12, 1e15])
 def test_ill_conditioned_inputs_hold_the_bounds(cond, dtype):
     """cond 1e8..1e15: whatever path runs, the result holds the bounds; beyond 1e10 CholeskyQR2 must decline."""
