@@ -5,7 +5,7 @@ the matmuls after it 2x slower on a 2-core machine (both pools spin). So the tri
 trsm on *NumPy's own* OpenBLAS (ctypes, :func:`fast_qr.trsm`), stacks of them recursive 2x2 blockings whose flops
 are NumPy matmuls, and the lower-triangle products of the QR backward row panels of NumPy matmuls. SciPy's
 LAPACK/BLAS serve pivot selection and
-*one small matrix* (at most 4096 entries: QR by geqrf + orgqr, solves by trsm): there numpy.linalg's Python
+*one small matrix* (at most 4096 entries: QR by geqrfp + orgqr, solves by trsm): there numpy.linalg's Python
 wrappers cost more than the flops, and calls that small never wake a thread pool.
 """
 import cmath
@@ -94,9 +94,9 @@ class NumPyBackend(Backend):
         return bool((d > 0).all())                  # a NaN is not > 0
 
     def qr(self, A):
-        """One small matrix: geqrf + orgqr straight from SciPy; one larger one: :func:`fast_qr.qr` (CholeskyQR2 where
-        it is faster and proves its result, else Householder on the thread count measured best); a wide one: the
-        partition of its leading square block; stacks: NumPy."""
+        """One small matrix: geqrfp + orgqr straight from SciPy (already in the gauge); one larger one:
+        :func:`fast_qr.qr` (CholeskyQR2 where it is faster and proves its result, else Householder on the thread
+        count measured best); a wide one: the partition of its leading square block; stacks: NumPy."""
         if A.ndim == 2 and 0 < A.size and A.dtype.char in "fdFD":
             m, n = A.shape
             if m < n:           # wide: QR of the leading square block, then V = Q^H Y as one matmul -- what geqrf
@@ -179,16 +179,18 @@ def _routine(kind, names, dtype):
 
 
 def _qr_small(A):
-    """Reduced QR of one small matrix: LAPACK geqrf + orgqr (ungqr) called directly -- numpy.linalg.qr's wrapper
-    costs more than the factorisation of an 8x4 (measured 16 vs 6 us). Small calls run on one thread, so SciPy's
-    OpenBLAS pool never wakes (see the module docstring)."""
-    geqrf, orgqr = _routine("lapack", ("geqrf", "orgqr"), A.dtype)
+    """Reduced QR of one small matrix: LAPACK geqrfp + orgqr (ungqr) called directly -- numpy.linalg.qr's wrapper
+    costs more than the factorisation of an 8x4 (measured 16 vs 6 us). geqrfp is geqrf whose reflectors make diag R
+    real and non-negative: the factors leave in matdiff's gauge, so the node rotates nothing (the same speed as
+    geqrf at 64x32; the gauge's two products and phases saved 10-15 us a call). Small calls run on one thread, so
+    SciPy's OpenBLAS pool never wakes (see the module docstring)."""
+    geqrfp, orgqr = _routine("lapack", ("geqrfp", "orgqr"), A.dtype)
     m, n = A.shape
     k = min(m, n)
-    qr, tau, _, info = geqrf(A)
+    qr, tau, info = geqrfp(A)
     Q, _, info2 = orgqr(qr[:, :k], tau)
     if info or info2:
-        raise np.linalg.LinAlgError(f"LAPACK geqrf/orgqr failed (info {info}, {info2})")
+        raise np.linalg.LinAlgError(f"LAPACK geqrfp/orgqr failed (info {info}, {info2})")
     # R: LAPACK's (finite) output times the upper triangle of ones (a product costs a third of np.where)
     return Q, qr[:k] * _mask((k, n), 0, False, qr.real.dtype)
 

@@ -178,10 +178,26 @@ def test_small_qr_calls_lapack_directly_and_agrees_with_numpy_linalg(shape, dtyp
     Qn, Rn = np.linalg.qr(a)
     tol = 50 * max(shape) * np.finfo(dtype).eps
     # same factorisation up to LAPACK's phases: compare the gauged factors
-    (Q, R), (Qn, Rn) = _gauge(NP, Q, R), _gauge(NP, Qn, Rn)
+    d = np.diagonal(R)
+    assert np.all(d.real > 0) and not d.imag.any(), "geqrfp's factors leave in matdiff's gauge"
+    Qg, Rg = _gauge(NP, Q, R)
+    assert Qg is Q and Rg is R, "the gauge found something to rotate"
+    Qn, Rn = _gauge(NP, Qn, Rn)
     assert Q.dtype == R.dtype == np.dtype(dtype) and Q.shape == Qn.shape and R.shape == Rn.shape
     assert np.abs(Q - Qn).max() < tol and np.abs(R - Rn).max() < tol * np.abs(a).max()
     assert np.array_equal(R, np.triu(R))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "complex128"])
+def test_small_qr_of_a_rank_deficient_matrix(dtype):
+    """geqrfp on a zero column and a repeated one: diag R >= 0 (a zero where the rank drops), Q orthonormal, QR = A."""
+    a = rand((12, 6), dtype, seed=13)
+    a[:, 2], a[:, 4] = 0, a[:, 1]
+    Q, R = NP.qr(a)
+    d = np.diagonal(R)
+    assert np.all(d.real >= 0) and not d.imag.any() and abs(d[2]) < 1e-14 and abs(d[4]) < 1e-14
+    np.testing.assert_allclose(Q.conj().T @ Q, np.eye(6), atol=1e-14)
+    np.testing.assert_allclose(Q @ R, a, atol=1e-14)
 
 
 def test_qr_beyond_the_small_path_uses_numpy_linalg(monkeypatch):

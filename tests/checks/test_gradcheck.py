@@ -309,8 +309,9 @@ def test_batched_jacobians_equal_the_loops(monkeypatch):
     Jn = [fd._numeric(f, ts, i, 1e-6, lin, louts) for i, lin in zip(diff, lins)]
     monkeypatch.setattr(fd, "_BATCHED", False)
     np.testing.assert_allclose(Ja, _analytic(f, ts, diff, lins)[0], rtol=1e-12, atol=1e-13)
-    for i, lin, J in zip(diff, lins, Jn):
-        np.testing.assert_allclose(J, fd._numeric(f, ts, i, 1e-6, lin, louts), rtol=1e-8, atol=1e-9)
+    for i, lin, J in zip(diff, lins, Jn):       # a stack's QR is geqrf, one matrix's geqrfp: the forwards round
+        #                                           differently at u: their differences part by up to ~100 u / h
+        np.testing.assert_allclose(J, fd._numeric(f, ts, i, 1e-6, lin, louts), rtol=1e-8, atol=1e-8)
     np.testing.assert_allclose(Ja, np.concatenate(Jn, axis=2), rtol=1e-5, atol=1e-6)   # and they agree
 
 
