@@ -167,7 +167,7 @@ def main(argv=None):
     if a.gpu:
         gcfg = dict(cases=cases(GPU), reps=reps, device="gpu")
         res["gpu"] = {lib: worker(lib, gcfg, env) for lib in ["matdiff"] + (["torch"] if "torch" in peers else [])}
-    meta = dict(date=datetime.date.today().isoformat(), machine=platform.processor() or platform.machine(),
+    meta = dict(date=datetime.date.today().isoformat(), machine=cpu_model() or platform.machine(),
                 cpus=os.cpu_count(), threads=a.threads, env=note, rounds=rounds, reps=reps,
                 python=sys.version.split()[0])
     meta["versions"] = versions(["matdiff"] + peers, env)
@@ -244,6 +244,17 @@ def _fmt(x, nd=2):
 
 def _us(x):
     return "-" if x is None else f"{x * 1e6:.1f}"
+
+
+def cpu_model():
+    """The CPU's model name (Linux: /proc/cpuinfo), None elsewhere. The ratios depend on it: with the same libraries
+    the forward read 0.69-1.95x PyTorch on a Skylake-X (reference-2026-12-02-b) and 0.78-1.90x on an AMD EPYC
+    (reference-2026-12-02-c) here -- the BLAS kernels differ (threadpoolctl's architecture, in ``versions``)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), None)
+    except OSError:
+        return None
 
 
 def versions(libs, env):
