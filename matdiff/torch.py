@@ -60,10 +60,19 @@ def _rank_mask(b, T, info, mode):
 
 
 def _fresh(X):
-    """``X`` row-major and not a view: torch's forward mode wants a tangent laid out as its primal (LAPACK returns
-    column-major factors), and the outputs of a Function not to be views."""
+    """``X`` row-major and not a view: the outputs of a Function must not be views (LQ's transposes are)."""
     X = X.resolve_conj()
     return X if X.is_contiguous() and X._base is None else torch.clone(X, memory_format=torch.contiguous_format)
+
+
+def _laid_out_as(t, primal):
+    """The tangent ``t`` with its primal's strides, as torch's forward mode wants: QR's factors keep LAPACK's
+    column-major layout (the gauge's products inherit it), so the forward copies nothing -- a clone to row-major
+    cost 0.5 ms of a 4.8 ms forward at 500x200 (measured 2026-12-02) -- and only a tangent pays for a layout."""
+    t = t.resolve_conj()
+    if primal.is_contiguous():
+        return t.contiguous()
+    return t.mT.contiguous().mT         # LAPACK's layout, out of place (a vmap refuses copy_ into a new tensor)
 
 
 def _real_diagonal(T):
@@ -85,7 +94,7 @@ class _QR(torch.autograd.Function):
     @staticmethod
     def forward(A, info):
         b = torch_backend(A.device)
-        Q, R = map(_fresh, gauge(b, *b.qr(A)))
+        Q, R = gauge(b, *b.qr(A))            # new tensors (the products), in LAPACK's column-major layout
         return Q, _real_diagonal(R)
 
     @staticmethod
@@ -114,7 +123,7 @@ class _QRForward(_QR):
         Q, R = ctx.saved_tensors
         b = torch_backend(Q.device)
         bad = _rank_mask(b, R, ctx.info, "forward mode")
-        return tuple(_fresh(_poison(t, bad)) for t in qr_jvp(b, Q, R, dA))
+        return tuple(_laid_out_as(_poison(t, bad), p) for t, p in zip(qr_jvp(b, Q, R, dA), (Q, R)))
 
 
 class _LQ(torch.autograd.Function):
