@@ -93,7 +93,10 @@ class TorchBackend(Backend):
         return torch.where(torch.as_tensor(cond, device=self._dev), a, b)
 
     def phase(self, d):
-        return torch.where(d == 0, torch.ones_like(d), torch.sgn(d))      # d / |d|, 1 at 0
+        """``d / |d|``, 1 at 0 (real: +-1 by copysign, two ops instead of four -- NumPy's ``fast_qr.phase`` too)."""
+        if not d.is_complex():
+            return torch.ones_like(d).copysign_(d)
+        return torch.where(d == 0, torch.ones_like(d), torch.sgn(d))
 
     def amin(self, a):
         return torch.amin(a)
