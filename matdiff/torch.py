@@ -94,7 +94,7 @@ class _QR(torch.autograd.Function):
     @staticmethod
     def forward(A, info):
         b = torch_backend(A.device)
-        Q, R = gauge(b, *b.qr(A))            # new tensors (the products), in LAPACK's column-major layout
+        Q, R = gauge(b, *b.qr(A))    # new tensors in LAPACK's layout (torch's positive_real is False: it multiplies)
         return Q, _real_diagonal(R)
 
     @staticmethod
