@@ -63,11 +63,12 @@ def lq_vjp(b, L, Q, Lbar, Qbar):
 
 
 def lq_jvp(b, L, Q, dA):
-    """Lemma 1 transposed: ``C = L^{-1} dA Q^H``, ``dL = L (symh(C) ∘ E)``, ``dQ = L^{-1} (dA - dL Q)``."""
-    C = b.solve_triangular(L, dA @ b.mH(Q), lower=True)
-    dL = L @ (paper.symh(C, b) * paper.E(L.shape[-2], b, b.real_dtype(L.dtype)))
-    dQ = b.solve_triangular(L, dA - dL @ Q, lower=True)
-    return dL, dQ
+    """Lemma 1 transposed: ``C = L^{-1} dA Q^H``, ``dL = L (symh(C) ∘ E)``, ``dQ = L^{-1} (dA - dL Q)`` -- with
+    ``L^{-1}`` applied once, as in :func:`matdiff.ops.qr.qr_jvp`: ``W = L^{-1} dA``, ``C = W Q^H``, and since
+    ``L^{-1} dL = S = symh(C) ∘ E``, ``dQ = W - S Q``."""
+    W = b.solve_triangular(L, dA, lower=True)                                          # L^{-1} dA
+    S = paper.symh(W @ b.mH(Q), b) * paper.E(L.shape[-2], b, b.real_dtype(L.dtype))   # symh(C) ∘ E
+    return L @ S, W - S @ Q                                                           # dL, dQ
 
 
 def lq_deep_vjp(b, A, L, Q, Lbar, Qbar):
