@@ -51,12 +51,27 @@ def _rank_mask(b, T, info, mode):
         return None
     d = torch.diagonal(T, dim1=-2, dim2=-1).abs()
     tol, eps = tolerance(b, T, info.shape)
+    if _clear(d, max(tol, eps ** 0.5)):
+        return None
     host = _host(d)
     if host is not None:
         verdict(host, info.shape, info.kind, info.hint, mode, info.check_rank, tol, eps)
         if info.check_rank == "raise":
             return None                                     # it passed (else it raised)
     return ~(d.amin(-1) > tol * d.amax(-1))                 # traced, or 'warn': NaN where singular (NaN too)
+
+
+def _clear(d, limit):
+    """Concrete diagonals ``d = |diag T|`` (batch..., k) whose every matrix has ``min d > limit * max d`` -- neither
+    the error nor the ill-conditioning warning of ``verdict`` can apply -- by one reduction and one scalar read on
+    d's device; False otherwise (a NaN, a traced value), and the full verdict runs. The host verdict cost ~0.2 ms of
+    the 1.5 ms backward of a 256x32x16 stack (measured 2026-12-03)."""
+    if torch.compiler.is_compiling():
+        return False
+    try:
+        return bool((d.amin(-1) > limit * d.amax(-1)).all())
+    except RuntimeError:            # a vmap's BatchedTensor has no value to read
+        return False
 
 
 def _fresh(X):

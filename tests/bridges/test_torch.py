@@ -82,6 +82,23 @@ def test_torch_compile_fullgraph_traces_the_default_path():
 
 
 # -- rank ----------------------------------------------------------------------------------------------------
+def test_one_singular_matrix_in_a_stack_and_an_ill_conditioned_one_reach_the_verdict():
+    """The backward's quick pass (every matrix clear of both limits) must not hide one bad matrix of many."""
+    good = _rand((40, 6, 4), F64)
+    bad = good.clone()
+    bad[17, :, 2] = bad[17, :, 1]                                  # one exactly rank-deficient matrix
+    A = bad.requires_grad_()
+    with pytest.raises(md.RankDeficientError, match="singular to working precision"):
+        mt.qr(A).R.sum().backward()
+    U, _, V = torch.linalg.svd(_rand((6, 4), F64), full_matrices=False)
+    ill = good.clone()
+    ill[5] = U @ torch.diag(torch.tensor([1.0, 1e-3, 1e-6, 1e-10], dtype=F64)) @ V  # cond 1e10: ill, not singular
+    B = ill.requires_grad_()
+    with pytest.warns(md.IllConditionedWarning):
+        mt.qr(B).R.sum().backward()
+    assert torch.isfinite(B.grad).all()
+
+
 def test_rank_deficient_input_raises_where_values_are_concrete_and_is_nan_under_vmap():
     Z = torch.zeros(3, 3, dtype=F64, requires_grad=True)
     with pytest.raises(md.RankDeficientError, match="singular to working precision"):
