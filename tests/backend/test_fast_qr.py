@@ -75,9 +75,10 @@ def test_second_pass_inverse_both_routes(cond, trtri, dtype, monkeypatch):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.complex128])
 @pytest.mark.parametrize("cond", [1e8, 1e10, 1e12, 1e15])
-def test_ill_conditioned_inputs_hold_the_bounds(cond, dtype):
+@pytest.mark.parametrize("shape", [(300, 60), (150, 150)], ids=str)     # deep, and square (CholeskyQR2 to 256 columns)
+def test_ill_conditioned_inputs_hold_the_bounds(shape, cond, dtype):
     """cond 1e8..1e15: whatever path runs, the result holds the bounds; beyond 1e10 CholeskyQR2 must decline."""
-    A = svd_conditioned((), 300, 60, cond=cond, dtype=dtype, seed=int(np.log10(cond)))
+    A = svd_conditioned((), *shape, cond=cond, dtype=dtype, seed=int(np.log10(cond)))
     fast = fast_qr.cholesky_qr2(A)
     if cond >= 1e10:
         assert fast is None, f"CholeskyQR2 accepted cond {cond:g}"
@@ -104,14 +105,15 @@ def test_graded_columns(dtype):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.complex128])
 @pytest.mark.parametrize("defect", ["zero column", "repeated column", "rank 30 of 60", "nan", "inf", "huge"])
-def test_fast_path_declines_and_backend_falls_back(defect, dtype):
-    A = data((300, 60), dtype, 4)
+@pytest.mark.parametrize("shape", [(300, 60), (150, 150)], ids=str)
+def test_fast_path_declines_and_backend_falls_back(shape, defect, dtype):
+    A = data(shape, dtype, 4)
     if defect == "zero column":
         A[:, 7] = 0
     elif defect == "repeated column":
         A[:, 9] = A[:, 2]
     elif defect == "rank 30 of 60":
-        A = A[:, :30] @ data((30, 60), dtype, 5)
+        A = A[:, :30] @ data((30, shape[1]), dtype, 5)
     elif defect == "nan":
         A[5, 5] = np.nan
     elif defect == "inf":
@@ -119,8 +121,9 @@ def test_fast_path_declines_and_backend_falls_back(defect, dtype):
     else:
         A = A * 1e160                         # A^H A overflows
     assert fast_qr.cholesky_qr2(A) is None
-    Q, R = NP.qr(A)                           # the backend's answer is the Householder fallback's, bit for bit
-    Qh, Rh = fast_qr.householder(A)
+    Q, R = NP.qr(A)                           # the backend's answer is the Householder fallback's, bit for bit:
+    wy = fast_qr.blocked_householder(A) if shape[1] >= fast_qr._WY_MIN else None     # None: a NaN in a panel
+    Qh, Rh = wy if wy is not None else fast_qr.householder(A)
     np.testing.assert_array_equal(Q, Qh)
     np.testing.assert_array_equal(R, Rh)
     if defect in ("nan", "inf"):              # NaN where LAPACK on the whole matrix gives NaN
@@ -282,3 +285,19 @@ def test_other_threads_leave_the_thread_count_alone():
     t.join()
     assert seen[0] is None and bounds_hold(data((300, 200), np.float64, 22), *seen[1])
     assert fast_qr.get_threads() is not None
+
+
+@pytest.mark.parametrize("shape,dtype,path", [((150, 150), np.float64, "cholesky"),
+                                              ((256, 256), np.float64, "cholesky"),
+                                              ((300, 300), np.float64, "householder"),
+                                              ((100, 100), np.complex128, "cholesky"),
+                                              ((200, 200), np.complex128, "householder"),
+                                              ((400, 200), np.complex128, "cholesky")], ids=str)
+def test_which_path_a_well_conditioned_matrix_takes(shape, dtype, path):
+    """CholeskyQR2 for every m >= n up to _CHOL_COLS columns (256 real, 128 complex) and for m >= 2n; else
+    blocked Householder. The backend's factors are that path's, bit for bit."""
+    A = data(shape, dtype, 11)
+    Q, R = NP.qr(A)
+    want = fast_qr.cholesky_qr2(A) if path == "cholesky" else fast_qr.blocked_householder(A)
+    np.testing.assert_array_equal(Q, want[0])
+    np.testing.assert_array_equal(R, want[1])
