@@ -302,7 +302,10 @@ def targets(res, peers, forward_only=False):
             pct = None if not (bwd and gemm) else \
                 nominal_flops(kind, tuple(map(int, shape.split("x"))), dt) / bwd / 1e9 / gemm
             add(f"{kind} graph {s} backward / flop-count limit", pct, 0.85, ">=")
-    for s, lim in (("float64_2000x500", 1.0), ("float64_500x2000", 1.0), ("float64_1000x1000", 1.6)):
+    # backward <= forward held while the forward was OpenBLAS's slow geqrf; a wide QR's forward is now the m x m QR
+    # plus one gemm (~1.1 GFLOP at 500x2000) against the backward's ~2.4 GFLOP, so 500x2000 is no longer checked
+    # here (its backward is held to PyTorch's and to the flop-count limit above)
+    for s, lim in (("float64_2000x500", 1.0), ("float64_1000x1000", 1.6)):
         r = md_.get(f"qr_graph_{s}", {})
         add(f"qr backward / matdiff forward {s}", _ratio(r.get("backward"), r.get("forward")), lim)
     for s in ("float64_500x2000", "complex128_500x2000"):
