@@ -254,8 +254,8 @@ def _solve_right(T, B, lower, overwrite=False):
     k = T.shape[-1]
     if k <= 32 and T.ndim > 2 and T.size >= 16 * k * k:  # a stack of small T: substitution, vectorised over the stack
         if _each_pays(T, B):                            # ... unless the stack outgrows the cache: trsm per matrix
-            return _trsm_each(T, B, lower)
-        return _substitute(T, B, lower)
+            return _trsm_each(T, B, lower, overwrite)
+        return _substitute(T, B, lower, overwrite)
     if k <= _LEAF:                                      # small: one inverse, one matmul
         return B @ np.linalg.inv(np.where(_tri_mask(k, lower), T, 0))
     if T.ndim == 2 and B.ndim > 2:
@@ -284,20 +284,36 @@ def _each_pays(T, B):
     return size >= (1 << 21) if np.iscomplexobj(B) or np.iscomplexobj(T) else T.shape[-1] >= 32 and size >= (1 << 22)
 
 
-def _trsm_each(T, B, lower):
-    """``X T = B`` matrix by matrix (:func:`fast_qr.trsm_each`), on C-ordered copies in the common dtype."""
+def _in_place(T, B, overwrite):
+    """B itself as the solve's output where the caller allows it and B already has the result's dtype, shape and
+    C order; else None. A fresh output of a stack's size costs page faults here (a freed buffer of a few hundred KB
+    is often handed back to the OS): with it the QR backward rule of a 256 x 32x16 stack took 0.71x the time (real
+    and complex), of 1000 complex 8x4 0.77x, of 1024 x 64x32 0.88x (in one process, interleaved, 2026-12-03)."""
+    if overwrite and B.flags.c_contiguous and B.flags.writeable and B.dtype == np.result_type(T, B) \
+            and B.shape == np.broadcast_shapes(T.shape[:-2], B.shape[:-2]) + B.shape[-2:]:
+        return B
+    return None
+
+
+def _trsm_each(T, B, lower, overwrite=False):
+    """``X T = B`` matrix by matrix (:func:`fast_qr.trsm_each`), on C-ordered copies in the common dtype (in B
+    itself where :func:`_in_place` allows)."""
     dtype = np.result_type(T, B)
     k = T.shape[-1]
-    X = np.array(B, dtype=dtype, order="C").reshape(-1, B.shape[-2], k)
+    X = _in_place(T, B, overwrite)
+    X = (np.array(B, dtype=dtype, order="C") if X is None else X).reshape(-1, B.shape[-2], k)
     fast_qr.trsm_each(np.ascontiguousarray(T, dtype=dtype).reshape(-1, k, k), X, lower)
     return X.reshape(B.shape)
 
 
-def _substitute(T, B, lower):
+def _substitute(T, B, lower, overwrite=False):
     """``X T = B`` column by column (forward/back substitution), each step one batched matvec over the stack:
-    per-matrix LAPACK calls cost more than the arithmetic for stacks of small matrices."""
+    per-matrix LAPACK calls cost more than the arithmetic for stacks of small matrices. In B itself where
+    :func:`_in_place` allows: column j reads only ``B[..., j]`` and the columns already solved."""
     k = T.shape[-1]
-    X = np.empty(np.broadcast_shapes(T.shape[:-2], B.shape[:-2]) + B.shape[-2:], dtype=np.result_type(T, B))
+    X = _in_place(T, B, overwrite)
+    if X is None:
+        X = np.empty(np.broadcast_shapes(T.shape[:-2], B.shape[:-2]) + B.shape[-2:], dtype=np.result_type(T, B))
     for j in (range(k - 1, -1, -1) if lower else range(k)):
         done = slice(j + 1, None) if lower else slice(None, j)
         col = B[..., j] - (X[..., done] @ T[..., done, j:j + 1])[..., 0]

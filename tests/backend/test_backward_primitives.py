@@ -138,6 +138,29 @@ def test_a_stack_of_triangles_by_substitution_or_one_trsm_each(dtype, lower, adj
     assert X.shape == B.shape and np.linalg.norm(X - ref) <= TOL[dtype] * np.linalg.norm(ref)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128], ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("nb,m,k", [(40, 8, 4), (256, 32, 16), (600, 32, 32)], ids=str)
+@pytest.mark.parametrize("how", ["C", "strided", "other dtype", "no overwrite"])
+def test_a_stack_solve_writes_into_its_temporary_only_where_allowed(dtype, nb, m, k, how):
+    """The rules' ``solve_right_adjoint(R, X)`` on a stack: in X itself (substitution or one trsm per matrix) when X
+    is C-ordered and of the result's dtype -- the same answer as out of place -- and never into an X it may not
+    reuse: a strided view, an X of a narrower dtype than R's, or ``overwrite=False`` (B is then left as it was)."""
+    if not fast_qr.available():
+        pytest.skip("NumPy is not built on scipy-openblas64")
+    T = triangle(k, dtype, False, seed=9, batch=(nb,))
+    other = np.float32 if dtype == np.float64 else np.float64            # the result's dtype is T's, not X's
+    X0 = data((nb, m, k), dtype if how != "other dtype" else other, 10)
+    X = layout(X0.copy(), "strided") if how == "strided" else X0.copy()
+    ref = reference(T, X0, False, "right", True)
+    if how == "no overwrite":
+        out = NP.solve_triangular(T, X, lower=False, side="right", adjoint=True)
+        assert np.array_equal(X, X0)
+    else:
+        out = NP.solve_right_adjoint(T, X)
+    assert np.shares_memory(out, X) == (how == "C")
+    assert out.shape == X0.shape and np.linalg.norm(out - ref) <= TOL[dtype] * np.linalg.norm(ref)
+
+
 def _lower_equal(out, ref, dtype):
     low = np.tril(np.ones(out.shape[-2:], dtype=bool))
     err = np.linalg.norm(np.where(low, out - ref, 0))
