@@ -2,6 +2,7 @@
 each in a process of its own.
 
     python benchmarks/backward_ab.py [--trees PATH ...] [--rounds 5] [--reps 7] [--threads 2] [--no-torch] [--forward]
+                                     [--stacks]
 
 Every round starts one process per library (each tree: ``PATH`` put first on sys.path, so a ``git archive`` of an
 old commit in /tmp compares against this checkout), in an order rotated per round; each process times every case
@@ -10,7 +11,8 @@ flops of ``run.nominal_flops`` at that rate / the time). Printed: per case the m
 and the median over rounds of the *per-round* ratios of the first tree to each other library -- on a shared
 machine only same-round ratios mean anything. Stacks are timed forward + backward, single matrices backward only
 (the forward outside). ``--forward``: the user's forward under no_grad (gauge included) against
-``torch.linalg.qr`` (of A^H for LQ), the shapes of ``FORWARD_CASES``.
+``torch.linalg.qr`` (of A^H for LQ), the shapes of ``FORWARD_CASES``. ``--stacks``: forward + backward of the
+stacks of ``run.py`` (``STACK_CASES``: QR and LQ, 256x32x16 and 1000x8x4, real and complex).
 """
 import argparse
 import json
@@ -33,6 +35,9 @@ FORWARD_CASES = [(kind, shape, dtype, "fwd") for shape, dtype in
                   ((1000, 1000), "float64"), ((200, 500), "float64"), ((500, 2000), "float64"),
                   ((500, 200), "complex128"), ((300, 300), "complex128"), ((200, 500), "complex128")]
                  for kind in ("qr", "lq")]
+
+STACK_CASES = [(kind, shape, dtype, "fwdbwd") for kind in ("qr", "lq") for dtype in ("float64", "complex128")
+               for shape in ((256, 32, 16), (1000, 8, 4))]
 
 
 def name(case):
@@ -114,11 +119,11 @@ def child_torch(reps, cases):
     return out
 
 
-def run_child(lib, tree, reps, threads, cpu, forward):
+def run_child(lib, tree, reps, threads, cpu, forward, stacks):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads), PYTHONPATH=tree or os.environ.get("PYTHONPATH", ""))
     r = subprocess.run([sys.executable, __file__, "--child", lib, "--reps", str(reps)] + ["--cpu-time"] * cpu
-                       + ["--forward"] * forward, env=env,
+                       + ["--forward"] * forward + ["--stacks"] * stacks, env=env,
                        capture_output=True, text=True, timeout=1800)
     if r.returncode:
         raise SystemExit(f"{lib} {tree}: {r.stderr.strip().splitlines()[-1]}")
@@ -136,12 +141,13 @@ def main():
                    help="time by the process's CPU time (time.process_time): with --threads 1 on a loaded machine it "
                         "leaves out the time other processes hold the core (two threads' spin-waits would count)")
     p.add_argument("--forward", action="store_true", help="the forward alone (FORWARD_CASES), not the backward")
+    p.add_argument("--stacks", action="store_true", help="forward + backward of the stacks (STACK_CASES)")
     p.add_argument("--child")
     a = p.parse_args()
     if a.child:
         global CLOCK
         CLOCK = time.process_time if a.cpu_time else time.perf_counter
-        cases = FORWARD_CASES if a.forward else CASES
+        cases = FORWARD_CASES if a.forward else STACK_CASES if a.stacks else CASES
         print(json.dumps((child_matdiff if a.child == "matdiff" else child_torch)(a.reps, cases)))
         return
     sys.path.insert(0, str(HERE))
@@ -151,14 +157,14 @@ def main():
     res = [[] for _ in libs]
     for r in range(a.rounds):
         for i in [(r + j) % len(libs) for j in range(len(libs))]:
-            res[i].append(run_child(*libs[i], a.reps, a.threads, a.cpu_time, a.forward))
+            res[i].append(run_child(*libs[i], a.reps, a.threads, a.cpu_time, a.forward, a.stacks))
     load = os.getloadavg()
     clock = "CPU" if a.cpu_time else "wall"
     print(f"{a.rounds} rounds x {a.reps} reps, {a.threads} threads, {clock} time, load {load[0]:.1f} {load[1]:.1f}; "
           f"dgemm {np.median([x['dgemm'] for x in res[0]]):.1f} GF/s (first tree)")
     print(f"{'case':<30}" + "".join(f"{lab + ' ms':>16}" for lab in labels)
           + "".join(f"{labels[0] + '/' + lab:>22}" for lab in labels[1:]) + f"{'%limit':>8}")
-    for case in FORWARD_CASES if a.forward else CASES:
+    for case in FORWARD_CASES if a.forward else STACK_CASES if a.stacks else CASES:
         k = name(case)
         row = f"{k:<30}" + "".join(f"{1e3 * np.median([x[k] for x in rr]):>16.2f}" for rr in res)
         row += "".join(f"{np.median([y[k] / x[k] for x, y in zip(rr, res[0])]):>22.3f}" for rr in res[1:])

@@ -287,10 +287,10 @@ def _each_pays(T, B):
 def _in_place(T, B, overwrite, transposed_ok=False):
     """B itself as the solve's output where the caller allows it and B already has the result's dtype, shape and
     C order (or, ``transposed_ok``, is a C-ordered stack's transpose: a left solve's B); else None. A fresh output
-    of a stack's size costs page faults here (a freed buffer of a few hundred KB is often handed back to the OS):
-    with it the QR backward rule of a 256 x 32x16 stack took 0.71x the time (real and complex), of 1000 complex 8x4
-    0.77x, of 1024 x 64x32 0.88x, and LQ's of a real 256 x 16x32 stack 0.70x (in one process, interleaved,
-    2026-12-03)."""
+    of a stack's size costs page faults here (a freed buffer of a few hundred KB is often handed back to the OS).
+    Measured 2026-12-03, in one process, interleaved: the QR backward rule alone, called in a loop, of a 256 x 32x16
+    stack took 0.71x the time (real and complex), of 1000 complex 8x4 0.77x, LQ's of a real 256 x 16x32 0.70x; but
+    the whole backward through the engine only 0.95-1.0x (its other buffers keep the heap warm)."""
     ordered = B.flags.c_contiguous or transposed_ok and B.swapaxes(-1, -2).flags.c_contiguous
     if overwrite and ordered and B.flags.writeable and B.dtype == np.result_type(T, B) \
             and B.shape == np.broadcast_shapes(T.shape[:-2], B.shape[:-2]) + B.shape[-2:]:
