@@ -119,6 +119,11 @@ def child_torch(reps, cases):
     return out
 
 
+def cases_of(a):
+    """The cases the flags ask for."""
+    return FORWARD_CASES if a.forward else STACK_CASES if a.stacks else CASES
+
+
 def run_child(lib, tree, reps, threads, cpu, forward, stacks):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads), PYTHONPATH=tree or os.environ.get("PYTHONPATH", ""))
@@ -147,8 +152,7 @@ def main():
     if a.child:
         global CLOCK
         CLOCK = time.process_time if a.cpu_time else time.perf_counter
-        cases = FORWARD_CASES if a.forward else STACK_CASES if a.stacks else CASES
-        print(json.dumps((child_matdiff if a.child == "matdiff" else child_torch)(a.reps, cases)))
+        print(json.dumps((child_matdiff if a.child == "matdiff" else child_torch)(a.reps, cases_of(a))))
         return
     sys.path.insert(0, str(HERE))
     from run import nominal_flops
@@ -164,7 +168,7 @@ def main():
           f"dgemm {np.median([x['dgemm'] for x in res[0]]):.1f} GF/s (first tree)")
     print(f"{'case':<30}" + "".join(f"{lab + ' ms':>16}" for lab in labels)
           + "".join(f"{labels[0] + '/' + lab:>22}" for lab in labels[1:]) + f"{'%limit':>8}")
-    for case in FORWARD_CASES if a.forward else STACK_CASES if a.stacks else CASES:
+    for case in cases_of(a):
         k = name(case)
         row = f"{k:<30}" + "".join(f"{1e3 * np.median([x[k] for x in rr]):>16.2f}" for rr in res)
         row += "".join(f"{np.median([y[k] / x[k] for x, y in zip(rr, res[0])]):>22.3f}" for rr in res[1:])

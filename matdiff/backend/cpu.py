@@ -205,9 +205,8 @@ def _trsm(T, B, lower, side, adjoint, overwrite):
                          f"(side={side!r}): T must be square, of B's {'rows' if side == 'left' else 'columns'}")
     dtype = np.result_type(T, B)
     T = np.ascontiguousarray(T, dtype=dtype)
-    if overwrite and B.dtype == dtype and B.flags.c_contiguous and B.flags.writeable:
-        X = B
-    else:
+    X = _in_place(T, B, overwrite, B.flags.c_contiguous)
+    if X is None:
         X = np.array(B, dtype=dtype, order="C")
     return fast_qr.trsm(T, X, side, lower, ("C" if dtype.kind == "c" else "T") if adjoint else "N")
 
@@ -261,14 +260,11 @@ def _solve_right(T, B, lower, overwrite=False):
     if T.ndim == 2 and B.ndim > 2:
         flat = B.reshape(-1, B.shape[-1])
         return _solve_right(T, flat, lower, overwrite and np.shares_memory(flat, B)).reshape(B.shape)
-    dtype = np.result_type(T, B)
-    shape = np.broadcast_shapes(T.shape[:-2], B.shape[:-2]) + B.shape[-2:]
-    if overwrite and B.dtype == dtype and B.shape == shape and B.flags.writeable:
-        X = B
-    else:
-        X = np.empty(shape, dtype=dtype)
+    X = _in_place(T, B, overwrite, True)            # the blocking works in place in any layout
+    if X is None:
+        X = np.empty(np.broadcast_shapes(T.shape[:-2], B.shape[:-2]) + B.shape[-2:], dtype=np.result_type(T, B))
         X[...] = B
-    scratch = np.empty(X.shape[:-1] + (max(_LEAF, k - k // 2),), dtype=dtype)
+    scratch = np.empty(X.shape[:-1] + (max(_LEAF, k - k // 2),), dtype=X.dtype)
     _solve_inplace(X, T, lower, scratch)
     return X
 
@@ -284,14 +280,13 @@ def _each_pays(T, B):
     return size >= (1 << 21) if np.iscomplexobj(B) or np.iscomplexobj(T) else T.shape[-1] >= 32 and size >= (1 << 22)
 
 
-def _in_place(T, B, overwrite, transposed_ok=False):
-    """B itself as the solve's output where the caller allows it and B already has the result's dtype, shape and
-    C order (or, ``transposed_ok``, is a C-ordered stack's transpose: a left solve's B); else None. A fresh output
-    of a stack's size costs page faults here (a freed buffer of a few hundred KB is often handed back to the OS).
+def _in_place(T, B, overwrite, ordered):
+    """B itself as the solve's output where the caller allows it (``overwrite``), B already has the result's dtype
+    and shape and is writeable, and its layout suits the solver (``ordered``, the caller's test); else None. A fresh
+    output of a stack's size costs page faults here (a freed buffer of a few hundred KB is often handed back to the OS).
     Measured 2026-12-03, in one process, interleaved: the QR backward rule alone, called in a loop, of a 256 x 32x16
     stack took 0.71x the time (real and complex), of 1000 complex 8x4 0.77x, LQ's of a real 256 x 16x32 0.70x; but
     the whole backward through the engine only 0.95-1.0x (its other buffers keep the heap warm)."""
-    ordered = B.flags.c_contiguous or transposed_ok and B.swapaxes(-1, -2).flags.c_contiguous
     if overwrite and ordered and B.flags.writeable and B.dtype == np.result_type(T, B) \
             and B.shape == np.broadcast_shapes(T.shape[:-2], B.shape[:-2]) + B.shape[-2:]:
         return B
@@ -303,7 +298,7 @@ def _trsm_each(T, B, lower, overwrite=False):
     itself where :func:`_in_place` allows)."""
     dtype = np.result_type(T, B)
     k = T.shape[-1]
-    X = _in_place(T, B, overwrite)
+    X = _in_place(T, B, overwrite, B.flags.c_contiguous)
     X = (np.array(B, dtype=dtype, order="C") if X is None else X).reshape(-1, B.shape[-2], k)
     fast_qr.trsm_each(np.ascontiguousarray(T, dtype=dtype).reshape(-1, k, k), X, lower)
     return X.reshape(B.shape)
@@ -312,9 +307,10 @@ def _trsm_each(T, B, lower, overwrite=False):
 def _substitute(T, B, lower, overwrite=False):
     """``X T = B`` column by column (forward/back substitution), each step one batched matvec over the stack:
     per-matrix LAPACK calls cost more than the arithmetic for stacks of small matrices. In B itself where
-    :func:`_in_place` allows: column j reads only ``B[..., j]`` and the columns already solved."""
+    :func:`_in_place` allows -- C order, or a C-ordered stack's transpose (a left solve's B): column j reads only
+    ``B[..., j]`` and the columns already solved."""
     k = T.shape[-1]
-    X = _in_place(T, B, overwrite, transposed_ok=True)
+    X = _in_place(T, B, overwrite, B.flags.c_contiguous or B.swapaxes(-1, -2).flags.c_contiguous)
     if X is None:
         X = np.empty(np.broadcast_shapes(T.shape[:-2], B.shape[:-2]) + B.shape[-2:], dtype=np.result_type(T, B))
     for j in (range(k - 1, -1, -1) if lower else range(k)):
