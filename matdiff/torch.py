@@ -15,6 +15,7 @@ R (L) always has a real, non-negative diagonal. Rank: see ``check_rank`` below a
 """
 from collections import namedtuple
 
+import numpy as np
 import torch
 
 from .backend.bridge import HINT, check_input, check_options, tolerance, verdict
@@ -39,7 +40,7 @@ def _host(x):
     if torch.compiler.is_compiling():
         return None
     try:
-        return x.detach().cpu().numpy()
+        return x.detach().resolve_conj().cpu().numpy()
     except RuntimeError:            # a vmap's BatchedTensor (or another functorch wrapper without storage)
         return None
 
@@ -49,7 +50,7 @@ def _rank_mask(b, T, info, mode):
     matrices whose gradient must be NaN. Concrete values: the verdict raises (or warns) on the host."""
     if info.check_rank == "off":
         return None
-    d = torch.diagonal(T, dim1=-2, dim2=-1).abs()
+    d = torch.diagonal(T, dim1=-2, dim2=-1)
     tol, eps = tolerance(b, T, info.shape)
     if _clear(d, max(tol, eps ** 0.5)):
         return None
@@ -58,15 +59,24 @@ def _rank_mask(b, T, info, mode):
         verdict(host, info.shape, info.kind, info.hint, mode, info.check_rank, tol, eps)
         if info.check_rank == "raise":
             return None                                     # it passed (else it raised)
+    d = d.abs()
     return ~(d.amin(-1) > tol * d.amax(-1))                 # traced, or 'warn': NaN where singular (NaN too)
 
 
 def _clear(d, limit):
-    """Concrete diagonals ``d = |diag T|`` (batch..., k) whose every matrix has ``min d > limit * max d`` -- neither
-    the error nor the ill-conditioning warning of ``verdict`` can apply -- by one reduction on d's device and one
-    scalar read (:func:`_host`); False otherwise (a NaN, a traced value), and the full verdict runs. The host verdict
-    cost ~0.2 ms of the 1.5 ms backward of a 256x32x16 stack (measured 2026-12-03)."""
-    ok = _host((d.amin(-1) > limit * d.amax(-1)).all())
+    """Whether every matrix of the concrete diagonals ``d`` (batch..., k) has ``min |d| > limit * max |d|`` --
+    neither the error nor the ill-conditioning warning of ``verdict`` can apply --; False otherwise (a NaN, a traced
+    value), and the full verdict runs. A CPU tensor's diagonal is read in place by NumPy (a view, ~10 us for the
+    test); on a device one reduction there and one scalar read (:func:`_host`). The host verdict cost ~0.2 ms of
+    the 1.5 ms backward of a 256x32x16 stack, the torch reductions ~0.1 ms of a 500x200 backward (2026-12-03)."""
+    if d.device.type == "cpu":
+        h = _host(d)
+        if h is None:
+            return False
+        a = np.abs(h)
+        return bool((a.min(-1) > limit * a.max(-1)).all())
+    a = d.abs()
+    ok = _host((a.amin(-1) > limit * a.amax(-1)).all())
     return ok is not None and bool(ok)
 
 
