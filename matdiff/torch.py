@@ -108,14 +108,15 @@ def _poison(G, bad):
 
 
 class _QR(torch.autograd.Function):
-    """Square/deep QR: forward LAPACK + gauge; backward Eq 3 / Eq 21 (``qr_vjp``) on torch tensors."""
+    """Square/deep QR: forward the backend's QR (``torch.linalg.qr``; CholeskyQR2 for a concrete tall float64 CPU
+    matrix) + gauge; backward Eq 3 / Eq 21 (``qr_vjp``) on torch tensors."""
 
     generate_vmap_rule = True
 
     @staticmethod
     def forward(A, info):
         b = torch_backend(A.device)
-        Q, R = gauge(b, *b.qr(A))    # new tensors in LAPACK's layout (torch's positive_real is False: it multiplies)
+        Q, R = gauge(b, *b.qr(A))    # new tensors (CholeskyQR2's already in the gauge: nothing to rotate)
         return Q, _real_diagonal(R)
 
     @staticmethod

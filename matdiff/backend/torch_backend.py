@@ -3,7 +3,9 @@
 Every primitive is a torch op, so a rule run on this backend inside an ``autograd.Function.backward`` is recorded
 by torch when it asks for ``create_graph=True``: double backward, ``torch.func`` and vmap need nothing more.
 One instance per torch device (the contract's creators -- ``eye``, ``zeros`` -- take no device argument).
-Nothing here converts to NumPy except the explicit host primitives (``to_host``, ``pivots``, the checks).
+Nothing here converts to NumPy except the explicit host primitives (``to_host``, ``pivots``, the checks, and
+``positive_real``'s read of a CPU diagonal). The forward's QR is ``torch.linalg.qr``, or CholeskyQR2 in torch ops
+where it ran faster and proves its result (:func:`cholesky_qr2`).
 """
 import math
 
@@ -179,6 +181,7 @@ def _finite(a):
         return True
     lo, hi = torch.aminmax(r)
     return bool(torch.isfinite(lo) & torch.isfinite(hi))
+
 
 def _concrete(a):
     """A CPU tensor with values to read now: not traced by ``torch.compile``, not a ``torch.func`` wrapper."""
