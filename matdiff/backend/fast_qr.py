@@ -142,6 +142,13 @@ def trsm_each(T, X, lower):
 _EPS = {"s": 2.0 ** -24, "c": 2.0 ** -24, "d": 2.0 ** -53, "z": 2.0 ** -53}    # unit round-off u
 
 
+def within_hypothesis(m, n, u):
+    """The size hypothesis of the proof (module docstring), ``8 sqrt(3) sqrt((mn + n(n+1)) u) <= 1`` at unit
+    round-off ``u``, for the cond(Q1) <= sqrt(3) that ``delta <= 1/2`` proves: float64 meets it at any practical size,
+    float32 only up to ~8e4 entries. The torch bridge's CholeskyQR2 checks it too."""
+    return 8 * 3 ** 0.5 * ((m * n + n * (n + 1)) * u) ** 0.5 <= 1
+
+
 def _gram(A, ch, m, n):
     """``G = A^H A`` (syrk/herk) of C-ordered A (m x n): its upper triangle, zeros below."""
     rank, _, _, _, _, cplx = _F[ch]
@@ -206,7 +213,7 @@ def cholesky_qr2(A):
     m, n = A.shape
     ch = _CH.get(A.dtype.char)
     u = _EPS.get(ch)
-    if _LIB is None or ch is None or m < n or n == 0 or 8 * 3 ** 0.5 * ((m * n + n * (n + 1)) * u) ** 0.5 > 1:
+    if _LIB is None or ch is None or m < n or n == 0 or not within_hypothesis(m, n, u):
         return None
     _, trsm, trmm, _, one, _ = _F[ch]
     Q = np.array(A, order="C", copy=True)

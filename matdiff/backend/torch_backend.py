@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .base import Backend
+from .fast_qr import within_hypothesis
 
 _INSTANCES = {}
 
@@ -207,7 +208,7 @@ def cholesky_qr2(A):
     ``||Q1^H Q1 - I||_F > 1/2`` -- and the caller runs Householder. R's diagonal is positive (matdiff's gauge).
     Both passes solve with ``torch.linalg.solve_triangular`` (trsm, backward stable); one host read decides."""
     m, n = A.shape
-    if m < n or 8 * 3 ** 0.5 * ((m * n + n * (n + 1)) * torch.finfo(A.dtype).eps / 2) ** 0.5 > 1:
+    if m < n or not within_hypothesis(m, n, torch.finfo(A.dtype).eps / 2):
         return None
     R1, info1 = torch.linalg.cholesky_ex(A.mT @ A, upper=True)
     Q1 = torch.linalg.solve_triangular(R1, A, upper=True, left=False)                # A R1^{-1}
