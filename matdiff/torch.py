@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .backend.bridge import HINT, check_input, check_options, tolerance, verdict
-from .backend.torch_backend import torch_backend
+from .backend.torch_backend import has_values, torch_backend
 from .errors import MatdiffError
 from .ops.factorization import gauge
 from .ops.lq import lq_forward, lq_jvp, lq_vjp
@@ -195,7 +195,7 @@ def _pivots(A, rows):
     """LAPACK geqp3's pivots of each matrix (matdiff's backend ``pivots``), on the host, as a long tensor on A's
     device. Needs concrete values: under vmap it cannot run (a clear error says what to do instead)."""
     b = torch_backend(A.device)
-    if _host(A[(0,) * A.ndim]) is None:
+    if not has_values(A):
         raise MatdiffError("pivoting=True picks pivots on the host (LAPACK geqp3) and needs concrete values, not a "
                            "torch.func.vmap batch: pivot outside the transform (perm = matdiff.torch.qr(A, pivoting="
                            "True).perm), then factorise A[..., :, perm] (LQ: A[..., perm, :]) inside it")
@@ -209,7 +209,7 @@ def _decompose(kind, A, mode, pivoting, check_rank):
         raise MatdiffError(f"matdiff.torch.{name} takes a torch.Tensor, got {type(A).__name__}; use md.{name} for "
                            "NumPy arrays, matdiff.jax for JAX arrays")
     b = torch_backend(A.device)
-    check_input(b, A, name, "matdiff.torch", _host(A[(0,) * A.ndim]) is not None if A.numel() else False)
+    check_input(b, A, name, "matdiff.torch", has_values(A) and A.numel() > 0)
     perm = None
     if pivoting:
         perm = _pivots(A, rows=kind == "LQ")

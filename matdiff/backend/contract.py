@@ -4,7 +4,7 @@ A rule never imports an array library. It gets arrays (or, under ``create_graph=
 ``b``, and uses only (1) the methods and attributes listed here and (2) what every array of the contract supports
 by itself: ``+ - * / @``, unary ``-``, ``x * python_scalar``, basic indexing ``x[..., i:j, :]`` (ints, slices,
 ``...``) and ``x[key] = y`` on a fresh array, ``.shape`` (a tuple), ``.ndim``, ``.dtype``, ``.size``, in-place
-``+=`` / ``-=`` on an array the rule made itself. Matrices live on the last two axes; any leading axes are a batch
+``+=`` / ``-=`` / ``*=`` on an array the rule made itself (or a factorisation returned). Matrices live on the last two axes; any leading axes are a batch
 and broadcast as in NumPy.
 
 Each primitive is one stub below, tagged with its kind (``PRIMITIVES[name]``):
@@ -236,11 +236,13 @@ class Contract:
     @forward
     def qr(self, A):
         """Reduced QR of each matrix of A (..., m, n): Q (..., m, k), R (..., k, n), k = min(m, n), in A's dtype;
-        any phase on R's diagonal (the caller applies the gauge). May not overwrite A."""
+        any phase on R's diagonal (the caller applies the gauge, in place: new arrays, no views of A or of anything
+        kept). May not overwrite A."""
 
     @forward
     def qr_complete(self, A):
-        """Complete QR: Q (..., m, m), R (..., m, n); no derivative exists for the extra columns of a deep Q."""
+        """Complete QR: Q (..., m, m), R (..., m, n), new arrays as ``qr``'s; no derivative exists for the extra
+        columns of a deep Q."""
 
     @forward
     def pivots(self, A, rows=False):

@@ -179,9 +179,11 @@ def test_the_gauge_rotates_only_what_needs_it(dtype):
     Qh, Rh = gauged(*np.linalg.qr(A))                                  # all phases 1 but the first ...
     Rh[0], Qh[:, 0] = -Rh[0], -Qh[:, 0]                                 # ... which is -1
     assert not NP.positive_real(np.diagonal(Rh)) and NP.positive_real(np.diagonal(Rh)[1:])
+    r00 = Rh[0, 0]
     Qg, Rg = gauge(NP, Qh, Rh)
+    assert Qg is Qh and Rg is Rh                                        # rotated in place: b.qr's arrays are new
     d = np.diagonal(Rg)
-    assert np.all(d.real >= 0) and not d.imag.any() and Rg[0, 0] == -Rh[0, 0]
+    assert np.all(d.real >= 0) and not d.imag.any() and Rg[0, 0] == -r00
     np.testing.assert_allclose(Qg @ Rg, A, atol=1e-12 * np.abs(A).max())
 
 

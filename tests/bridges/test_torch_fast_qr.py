@@ -125,6 +125,7 @@ def test_positive_real_reads_cpu_values_only():
     assert TB.positive_real(d) and not TB.positive_real(-d) and not TB.positive_real(torch.tensor([1.0, 0.0]))
     assert not TB.positive_real(torch.tensor([1.0, float("nan")])) and not TB.positive_real(d.to(torch.complex128))
     assert torch.func.vmap(lambda x: torch.tensor(TB.positive_real(x)))(d[None]).tolist() == [False]
+    assert not TB.positive_real(d.expand(2, 3))      # a stack: LAPACK's signs, rotated without a look
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.complex128, torch.float32])
