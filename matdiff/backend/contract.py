@@ -4,8 +4,8 @@ A rule never imports an array library. It gets arrays (or, under ``create_graph=
 ``b``, and uses only (1) the methods and attributes listed here and (2) what every array of the contract supports
 by itself: ``+ - * / @``, unary ``-``, ``x * python_scalar``, basic indexing ``x[..., i:j, :]`` (ints, slices,
 ``...``) and ``x[key] = y`` on a fresh array, ``.shape`` (a tuple), ``.ndim``, ``.dtype``, ``.size``, in-place
-``+=`` / ``-=`` / ``*=`` on an array the rule made itself (or a factorisation returned). Matrices live on the last two axes; any leading axes are a batch
-and broadcast as in NumPy.
+``+=`` / ``-=`` / ``*=`` on an array the rule made itself (or a factorisation returned; JAX rebinds the name).
+Matrices live on the last two axes; any leading axes are a batch and broadcast as in NumPy.
 
 Each primitive is one stub below, tagged with its kind (``PRIMITIVES[name]``):
 
