@@ -261,3 +261,28 @@ def test_every_backends_hcopyltu_is_symh_of_E_times_M(dtype, shape):
         W[..., np.triu_indices(k, 1)[0], np.triu_indices(k, 1)[1]] = np.inf    # never read
         got = b.hcopyltu(W)
         assert got.dtype == np.dtype(dtype) and np.array_equal(got, want), type(b)
+
+
+@pytest.mark.parametrize("backend_name", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+@pytest.mark.parametrize("shape", [(8, 4), (4, 8), (500, 200), (200, 200), (6, 5, 3), (3, 5, 6)], ids=str)
+def test_qr_returns_new_arrays_which_the_gauge_may_overwrite(shape, dtype, backend_name):
+    """The contract's ``qr``/``qr_complete`` return new arrays: the gauge rotates them in place (``Q *= D``), so a
+    factor that were a view of A -- or of anything the backend keeps -- would be written through. Every QR path
+    (8x4: geqrfp direct; wide: the leading block's QR + a product; 500x200: CholeskyQR2; 200x200: Householder;
+    stacks) on every CPU backend: A is untouched, the factors share no memory with it, and a second call's
+    factors none with the first's."""
+    b = md.backend.get(backend_name)
+    a = rand(shape, dtype, seed=7)
+    A = b.from_host(a)
+    for qr in (b.qr, b.qr_complete):
+        first = _gauge(b, *qr(A))
+        second = _gauge(b, *qr(A))
+        np.testing.assert_array_equal(b.to_host(A), a)
+        for F, G in zip(first, second):
+            if backend_name == "numpy":
+                assert not np.shares_memory(F, A) and not np.shares_memory(F, G)
+            np.testing.assert_array_equal(b.to_host(F), b.to_host(G))
+        Q, R = (b.to_host(F) for F in first)
+        assert np.all(np.diagonal(R, axis1=-2, axis2=-1).real >= 0)
+        np.testing.assert_allclose(Q @ R, a, atol=1e-12 * np.abs(a).max())

@@ -139,3 +139,15 @@ def test_finiteness_by_a_sum_survives_an_overflowing_sum(dtype):
         B = torch.ones(3, 3, dtype=dtype)
         B[0, 1] = complex(0, float("nan"))
         assert not TB.isfinite_all(B)
+
+
+@pytest.mark.parametrize("shape", [(500, 200), (300, 300), (8, 4), (4, 8), (256, 32, 16), (3, 16, 32)], ids=str)
+def test_the_in_place_gauge_writes_only_the_factors(shape):
+    """The gauge rotates the factorisation's new tensors in place: the input (a leaf that requires grad, or not)
+    keeps its values and version, and the factors share no storage with it (CholeskyQR2, LAPACK, wide, stacks)."""
+    a = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    for A in (a.clone(), a.clone().requires_grad_()):
+        version = A._version
+        for F in (*mt.qr(A), *mt.lq(A)):
+            assert F.untyped_storage().data_ptr() != A.untyped_storage().data_ptr()
+        assert A._version == version and torch.equal(A.detach(), a)
