@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .backend.bridge import HINT, check_input, check_options, tolerance, verdict
-from .backend.torch_backend import has_values, torch_backend
+from .backend.torch_backend import has_values, host_array, torch_backend
 from .errors import MatdiffError
 from .ops.factorization import gauge
 from .ops.lq import lq_forward, lq_jvp, lq_vjp
@@ -36,13 +36,9 @@ _Info = namedtuple("_Info", "kind shape hint check_rank")
 
 
 def _host(x):
-    """``x`` as a NumPy array where its values are concrete; None under ``torch.compile`` or a vmap (traced)."""
-    if torch.compiler.is_compiling():
-        return None
-    try:
-        return x.detach().resolve_conj().cpu().numpy()
-    except RuntimeError:            # a vmap's BatchedTensor (or another functorch wrapper without storage)
-        return None
+    """``x`` as a NumPy array where its values are concrete (under ``torch.func.grad`` too); None under
+    ``torch.compile`` or inside a vmap (:func:`~matdiff.backend.torch_backend.unwrapped`)."""
+    return host_array(x)
 
 
 def _rank_mask(b, T, info, mode):
@@ -199,7 +195,7 @@ def _pivots(A, rows):
         raise MatdiffError("pivoting=True picks pivots on the host (LAPACK geqp3) and needs concrete values, not a "
                            "torch.func.vmap batch: pivot outside the transform (perm = matdiff.torch.qr(A, pivoting="
                            "True).perm), then factorise A[..., :, perm] (LQ: A[..., perm, :]) inside it")
-    return b.from_host(b.pivots(A.detach(), rows=rows))
+    return b.from_host(b.pivots(A, rows=rows))
 
 
 def _decompose(kind, A, mode, pivoting, check_rank):
@@ -264,7 +260,8 @@ def qr(A, mode="reduced", pivoting=False, check_rank="raise"):
     Differentiable in every mode torch has (backward of any order, forward mode, ``torch.func``, vmap); the
     gradient is matdiff's Eq 3 / Eq 21 (wide: Figure 2's graph). ``check_rank`` -- what a singular R (for a wide A:
     its leading k x k block) does to the gradient: ``"raise"`` (default) a RankDeficientError where the values are
-    concrete, and under ``torch.func.vmap``/``torch.compile`` (no values to read) a NaN gradient for that matrix;
+    concrete (eager, ``torch.func.grad``/``jacrev``/``jacfwd``), and under ``torch.func.vmap``/``torch.compile`` (no
+    values to read) a NaN gradient for that matrix;
     ``"warn"``: an IllConditionedWarning (concrete values) and the NaN gradient; ``"off"``: no check (the gradient
     is then what the arithmetic gives: huge, inf or NaN). ``mode="complete"`` of a deep A: not differentiable."""
     return _decompose("QR", A, mode, pivoting, check_rank)

@@ -12,6 +12,7 @@ import math
 import numpy as np
 import torch
 
+from ..errors import MatdiffError
 from .base import Backend
 from .fast_qr import within_hypothesis
 
@@ -56,7 +57,12 @@ class TorchBackend(Backend):
         return torch.as_tensor(np.asarray(a), device=self._dev)
 
     def to_host(self, a):
-        return a.detach().resolve_conj().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+        """A NumPy copy of ``a`` (also of a ``torch.func.grad`` wrapper's values, :func:`unwrapped`)."""
+        h = host_array(a) if isinstance(a, torch.Tensor) else np.asarray(a)
+        if h is None:
+            raise MatdiffError("to_host: this tensor has no values to read here (it is traced by torch.compile or "
+                               "is a torch.func.vmap batch); read it outside the transform")
+        return h
 
     def own(self, x):
         return x if isinstance(x, torch.Tensor) else None          # nn.Parameter too
@@ -192,7 +198,14 @@ def _row_major(a):
 def _finite(a):
     if a.numel() == 0 or not (a.is_floating_point() or a.is_complex()):
         return True
-    a = a.detach()
+    u = unwrapped(a)
+    if u is None:                                    # traced: torch ops on the wrapper (a caller asks has_values)
+        return _finite_values(a.detach())
+    with torch._C._DisableFuncTorch():               # the values under torch.func.grad too (see host_array)
+        return _finite_values(u.detach())
+
+
+def _finite_values(a):
     r = torch.view_as_real(a.resolve_conj()) if a.is_complex() else a
     if math.isfinite(float(r.sum())):
         return True
@@ -200,16 +213,42 @@ def _finite(a):
     return bool(torch.isfinite(lo) & torch.isfinite(hi))
 
 
+def unwrapped(a):
+    """The tensor holding ``a``'s values now: ``a`` itself, or under ``torch.func.grad``/``jacrev``/``jacfwd`` the
+    tensor inside its gradient-tracking wrappers (the same shape and values); None where there are no values per
+    matrix to read -- ``torch.compile`` traces, a ``vmap`` batch (its batch axis is hidden), a functionalised or meta
+    tensor. 2 us, where reading one entry to find out took 15."""
+    if torch.compiler.is_compiling() or a.device.type == "meta":
+        return None
+    functorch = torch._C._functorch
+    while functorch.is_functorch_wrapped_tensor(a):
+        if not functorch.is_gradtrackingtensor(a):
+            return None
+        a = functorch.get_unwrapped(a)
+    return a
+
+
 def has_values(a):
-    """Whether ``a`` has values to read now: not traced by ``torch.compile``, not a ``torch.func`` wrapper (vmap's
-    batch, grad's tracking tensor), not on the meta device. 2 us, where reading one entry to find out took 15."""
-    return (not torch.compiler.is_compiling() and not torch._C._functorch.is_functorch_wrapped_tensor(a)
-            and a.device.type != "meta")
+    """Whether ``a``'s values can be read now (:func:`unwrapped`)."""
+    return unwrapped(a) is not None
+
+
+def host_array(a):
+    """``a``'s values as a NumPy array (a view where torch allows), or None (:func:`unwrapped`). The read runs with
+    functorch's dispatch off: inside a ``torch.func.grad`` the unwrapped tensor is plain, but torch still refuses its
+    storage to NumPy while the transform's layer is active."""
+    u = unwrapped(a)
+    if u is None:
+        return None
+    with torch._C._DisableFuncTorch():
+        return u.detach().resolve_conj().cpu().numpy()
 
 
 def _concrete(a):
-    """A CPU tensor with values to read now (:func:`has_values`)."""
-    return a.device.type == "cpu" and has_values(a)
+    """A plain CPU tensor with values to read now: not traced, not a ``torch.func`` wrapper of any kind (the fast
+    paths' host reads run inside the Function's forward on plain tensors only)."""
+    return (a.device.type == "cpu" and not torch.compiler.is_compiling()
+            and not torch._C._functorch.is_functorch_wrapped_tensor(a))
 
 
 def _cholesky_pays(A):

@@ -118,6 +118,24 @@ def test_rank_deficient_input_raises_where_values_are_concrete_and_is_nan_under_
     assert not torch.isfinite(off).all()
 
 
+def test_under_torch_func_grad_the_values_are_read_as_in_eager_torch():
+    """torch.func.grad/jacrev/jacfwd wrap tensors but hold concrete values: the rank error, the NaN check and
+    pivoting work there as eagerly (through the wrappers); vmap hides its batch axis and keeps the traced policy."""
+    W = torch.tensor([[1.0, 2.0, 3.0], [2.0, 4.0, 1.0]], dtype=F64)             # leading block singular
+    for transform in (torch.func.grad, torch.func.jacrev):
+        with pytest.raises(md.RankDeficientError, match=r"pivoting=True"):
+            transform(lambda a: mt.qr(a).R.sum())(W)
+        with pytest.raises(md.NonFiniteError, match="NaN or inf"):
+            transform(lambda a: mt.lq(a).L.sum())(W * float("nan"))
+    A = _rand((5, 3), C128)
+    loss = lambda a: (mt.qr(a, pivoting=True).R.abs() ** 2).sum()                # noqa: E731
+    eager = torch.autograd.grad(loss(B := A.clone().requires_grad_()), B)[0]
+    torch.testing.assert_close(torch.func.grad(loss)(A), eager, rtol=0, atol=1e-12)
+    assert torch.func.jacfwd(lambda a: mt.lq(a, pivoting=True).L)(_rand((3, 5), F64)).isfinite().all()
+    with pytest.raises(md.MatdiffError, match="pivot outside the transform"):
+        torch.func.vmap(lambda a: mt.qr(a, pivoting=True).R)(A[None])
+
+
 # -- bad input --------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("bad, error, match", [
     (torch.ones(3), md.ShapeError, "at least 2 axes"),
