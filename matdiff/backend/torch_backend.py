@@ -199,8 +199,8 @@ def _finite(a):
     if a.numel() == 0 or not (a.is_floating_point() or a.is_complex()):
         return True
     u = unwrapped(a)
-    if u is None:                                    # traced: torch ops on the wrapper (a caller asks has_values)
-        return _finite_values(a.detach())
+    if u is None:               # no values to read (a trace): callers ask has_values first, as check_input does
+        raise MatdiffError("isfinite_all: this tensor has no values to read here (torch.compile or a vmap batch)")
     with torch._C._DisableFuncTorch():               # the values under torch.func.grad too (see host_array)
         return _finite_values(u.detach())
 
