@@ -93,6 +93,23 @@ def _rank_mask(b, T, info):
     return ~(d.min(axis=-1) > tol * d.max(axis=-1))
 
 
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _finite_checked(name, A):
+    """``A`` itself; its derivative checks A's values where they are concrete. Under an eager ``jax.grad``/``jvp``
+    the input reaches ``_decompose`` as a tracer, but this rule sees the primal's values: a NaN or inf there gets
+    the input check's NonFiniteError, where it would otherwise give NaN derivatives (or a rank error about a NaN
+    diagonal). Under ``jit`` the primal is traced too and nothing is checked (the NaN policy of docs/bridges.md)."""
+    return A
+
+
+@_finite_checked.defjvp
+def _finite_checked_jvp(name, primals, tangents):
+    (A,), (dA,) = primals, tangents
+    if _concrete(A):
+        check_input(jax_backend(), A, name, "matdiff.jax", True)
+    return A, dA
+
+
 def _pivots(A, rows):
     """LAPACK geqp3's pivots per matrix, on the host, by ``pure_callback`` (works under jit and vmap)."""
     n = A.shape[-2] if rows else A.shape[-1]
@@ -111,6 +128,8 @@ def _decompose(kind, A, mode, pivoting, check_rank):
     A = jnp.asarray(A)
     b = jax_backend()
     check_input(b, A, name, "matdiff.jax", _concrete(A) and A.size > 0)
+    if not _concrete(A) and A.size:
+        A = _finite_checked(name, A)
     perm = None
     if pivoting:
         perm = _pivots(A, rows=kind == "LQ")

@@ -94,6 +94,18 @@ def test_rank_deficient_raises_eagerly_and_is_nan_under_jit():
         assert np.isnan(jax.grad(lambda a: mj.qr(a, check_rank="warn").R.sum())(Z)).all()
 
 
+def test_a_nan_input_under_eager_differentiation_gets_the_input_error():
+    """Under eager grad/jacfwd/jvp the input reaches matdiff.jax as a tracer; the derivative still sees its values
+    and refuses a NaN or inf with the input check's error -- here a NaN in a wide matrix's trailing columns, which
+    the QR node (the leading block) never sees. Under jit the documented NaN policy stays."""
+    W = jnp.asarray(_rand((3, 5), False)).at[1, 4].set(jnp.nan)
+    for derivative in (lambda: jax.grad(lambda a: mj.qr(a).R.sum())(W), lambda: jax.jacfwd(lambda a: mj.lq(a).L)(W.T),
+                       lambda: jax.jvp(lambda a: mj.qr(a).Q, (W,), (W,))):
+        with pytest.raises(md.NonFiniteError, match="NaN or inf"):
+            derivative()
+    assert np.isnan(jax.jit(jax.grad(lambda a: mj.qr(a).R.sum()))(W)).any()
+
+
 @pytest.mark.parametrize("bad, error, match", [
     (jnp.ones(3), md.ShapeError, "at least 2 axes"),
     (jnp.ones((0, 3)), md.ShapeError, "empty 0x3"),
