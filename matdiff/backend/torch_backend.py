@@ -202,15 +202,12 @@ def _finite(a):
     if u is None:               # no values to read (a trace): callers ask has_values first, as check_input does
         raise MatdiffError("isfinite_all: this tensor has no values to read here (torch.compile or a vmap batch)")
     with torch._C._DisableFuncTorch():               # the values under torch.func.grad too (see host_array)
-        return _finite_values(u.detach())
-
-
-def _finite_values(a):
-    r = torch.view_as_real(a.resolve_conj()) if a.is_complex() else a
-    if math.isfinite(float(r.sum())):
-        return True
-    lo, hi = torch.aminmax(r)
-    return bool(torch.isfinite(lo) & torch.isfinite(hi))
+        r = u.detach().resolve_conj()
+        r = torch.view_as_real(r) if r.is_complex() else r
+        if math.isfinite(float(r.sum())):
+            return True
+        lo, hi = torch.aminmax(r)
+        return bool(torch.isfinite(lo) & torch.isfinite(hi))
 
 
 def unwrapped(a):
@@ -245,10 +242,9 @@ def host_array(a):
 
 
 def _concrete(a):
-    """A plain CPU tensor with values to read now: not traced, not a ``torch.func`` wrapper of any kind (the fast
-    paths' host reads run inside the Function's forward on plain tensors only)."""
-    return (a.device.type == "cpu" and not torch.compiler.is_compiling()
-            and not torch._C._functorch.is_functorch_wrapped_tensor(a))
+    """A plain CPU tensor with values to read now: :func:`unwrapped` is ``a`` itself, no ``torch.func`` wrapper of
+    any kind (the fast paths' host reads run inside the Function's forward on plain tensors only)."""
+    return a.device.type == "cpu" and unwrapped(a) is a
 
 
 def _cholesky_pays(A):
