@@ -5,9 +5,10 @@ by torch when it asks for ``create_graph=True``: double backward, ``torch.func``
 One instance per torch device (the contract's creators -- ``eye``, ``zeros`` -- take no device argument).
 Nothing here converts to NumPy except the explicit host primitives (``to_host``, ``pivots``, the checks, and
 ``positive_real``'s read of a CPU diagonal). The forward's QR is ``torch.linalg.qr``, or CholeskyQR2 in torch ops
-where it ran faster and proves its result (:func:`cholesky_qr2`).
+where it ran faster -- tall float64 matrices on an Intel CPU -- and proves its result (:func:`cholesky_qr2`).
 """
 import math
+import platform
 
 import numpy as np
 import torch
@@ -248,14 +249,31 @@ def _concrete(a):
 
 
 def _cholesky_pays(A):
-    """Where CholeskyQR2 ran faster than ``torch.linalg.qr`` (MKL, 2 threads, in one process, interleaved, 2026-12-03):
-    one float64 CPU matrix with ``m >= 2n`` and ``m n >= 1e5`` -- 500x200 0.82-0.85x, 1000x100 0.47x, 1000x300 0.36x,
-    2000x500 0.79x, 4000x64 0.45x; below that size it lost (256x128 1.11x, 400x150 1.08x), and complex (500x200
-    1.21x), squarer shapes (300x300 1.24x) and stacks (256x32x16 0.98x, complex 1000x8x4 2.2x) gain nothing."""
-    if A.ndim != 2 or A.dtype != torch.float64 or not _concrete(A):
+    """Where CholeskyQR2 ran faster than ``torch.linalg.qr`` (MKL, 2 threads, in one process, interleaved, 2026-12-03),
+    on an Intel CPU only (:data:`_MKL_CHOLESKY_PAYS`): one float64 CPU matrix with ``m >= 2n`` and ``m n >= 1e5`` --
+    on the Intel Xeon 500x200 0.82-0.85x, 1000x100 0.47x, 1000x300 0.36x, 2000x500 0.79x, 4000x64 0.45x; below that
+    size it lost (256x128 1.11x, 400x150 1.08x), and complex (500x200 1.21x), squarer shapes (300x300 1.24x) and
+    stacks (256x32x16 0.98x, complex 1000x8x4 2.2x) gain nothing."""
+    if not _MKL_CHOLESKY_PAYS or A.ndim != 2 or A.dtype != torch.float64 or not _concrete(A):
         return False
     m, n = A.shape
     return m >= 2 * n and m * n >= 100_000
+
+
+def _genuine_intel():
+    """Whether this is an Intel CPU (``vendor_id`` of /proc/cpuinfo; elsewhere ``platform.processor()``)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return "GenuineIntel" in f.read(1 << 12)
+    except OSError:
+        return "Intel" in platform.processor()
+
+
+#: Whether torch's CholeskyQR2 pays at all here. On an AMD EPYC the same shapes took 0.84-1.29x torch.linalg.qr's
+#: time -- 500x200 1.28, 1000x200 1.29, 2000x500 1.19, 1000x300 1.17, 3000x300 1.22, 1000x100 0.84, 4000x64 0.89
+#: (per-pair medians, in one process, interleaved, 2 threads, 2026-12-03) -- with no aspect ratio that reliably won:
+#: MKL's syrk and trsm take slower code paths on a CPU that is not Intel's, its geqrf less so.
+_MKL_CHOLESKY_PAYS = _genuine_intel()
 
 
 def cholesky_qr2(A):

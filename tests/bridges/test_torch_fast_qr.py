@@ -18,6 +18,13 @@ U = 2.0 ** -53
 SHAPE = (500, 200)          # m >= 2n, m n >= 1e5: where the fast path runs
 
 
+@pytest.fixture(autouse=True)
+def fast_path_on(monkeypatch):
+    """The path's own tests run wherever they run: on a CPU that is not Intel's the dispatch never takes it
+    (``_MKL_CHOLESKY_PAYS``, measured slower there) -- :func:`test_off_intel_the_dispatch_takes_torchs_qr` pins that."""
+    monkeypatch.setattr(tbm, "_MKL_CHOLESKY_PAYS", True)
+
+
 def bounds_hold(A, Q, R):
     m, n = A.shape
     orth = torch.linalg.matrix_norm(Q.mT @ Q - torch.eye(n, dtype=A.dtype))
@@ -92,6 +99,16 @@ def test_which_path_each_input_takes():
     wide = torch.randn(200, 500, dtype=torch.float64)      # LQ of a wide A is the QR of A^T: the same path
     L, Ql = mt.lq(wide)
     torch.testing.assert_close(L, tbm.cholesky_qr2(wide.mT)[1].mT, rtol=0, atol=1e-13)
+
+
+def test_off_intel_the_dispatch_takes_torchs_qr(monkeypatch):
+    monkeypatch.setattr(tbm, "_MKL_CHOLESKY_PAYS", False)
+    A = torch.randn(SHAPE, dtype=torch.float64)
+    assert not tbm._cholesky_pays(A)
+    Q, R = mt.qr(A)
+    Qh, Rh = gauged(*torch.linalg.qr(A))
+    torch.testing.assert_close(Q, Qh, rtol=0, atol=0)            # torch's factors in the gauge, bit for bit
+    torch.testing.assert_close(R, Rh, rtol=0, atol=0)
 
 
 def test_vmap_and_compile_take_householder_and_agree():
