@@ -105,6 +105,7 @@ def test_off_intel_the_dispatch_takes_torchs_qr(monkeypatch):
     monkeypatch.setattr(tbm, "_MKL_CHOLESKY_PAYS", False)
     A = torch.randn(SHAPE, dtype=torch.float64)
     assert not tbm._cholesky_pays(A)
+    assert not TB.positive_real(torch.tensor([1.0, 2.0], dtype=torch.float64))    # no factors are in the gauge: no read
     Q, R = mt.qr(A)
     Qh, Rh = gauged(*torch.linalg.qr(A))
     torch.testing.assert_close(Q, Qh, rtol=0, atol=0)            # torch's factors in the gauge, bit for bit
