@@ -258,11 +258,11 @@ def qr(A):
 _CHOL_COLS = {"d": 256, "D": 128}
 _WY_MIN = 64        # columns: below, one panel is the whole matrix and geqrf + orgqr on one thread does as well
 #: columns from which blocked Householder takes panels of 128 instead of 64. Complex128: 64 took 0.80-0.97x the
-#: time from 600 to 1600 columns (square), 2000 1.17x; through ``md.qr`` 600², 700², 1000x800 and 1000² took 0.91-0.93,
-#: 0.92, 0.90 and 0.93-1.01x the time of the old 512, LQ 1000² 0.98x (unchanged real cases: 0.97-1.03, the noise;
-#: per-pair medians, in one process, interleaved, AMD EPYC with the SkylakeX kernel, 2
-#: threads, 2026-12-03). Real: 512 stays -- there blocked_householder alone read 0.88-0.96x with 64 at 1000 columns,
-#: but ``md.qr`` 0.94-1.12x in three runs, which is no evidence either way
+#: time from 600 to 1600 columns (square), 2000 1.17x; through ``md.qr`` 600², 700², 1000x800 and 1000² took
+#: 0.91-0.93, 0.92, 0.90 and 0.93-1.01x the time of the old 512, LQ 1000² 0.98x (unchanged real cases: 0.97-1.03,
+#: the noise; per-pair medians, in one process, interleaved, AMD EPYC with the SkylakeX kernel, 2 threads,
+#: 2026-12-03). Real: 512 stays -- there blocked_householder alone read 0.88-0.96x with 64 at 1000 columns, but
+#: ``md.qr`` 0.94-1.12x in three runs, which is no evidence either way
 _WY_WIDE = {"f": 512, "c": 1800}     # by dtype kind: real, complex
 
 

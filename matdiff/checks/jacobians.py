@@ -65,9 +65,9 @@ class _Layout:
 
     def steps(self, lo, hi, eps):
         """The inputs of central differences ``lo:hi``: ``x + eps e_j`` for each j, then ``x - eps e_j`` for each
-        j, on one leading axis (``2 (hi - lo),) + t.shape``), written on the host straight into one array -- a basis
-        added twice and concatenated cost 12 % of gradcheck of a 64x32 QR (measured). Complex entries step their
-        real or imaginary part through the array's real view, in the input's own precision."""
+        j, on one leading axis (shape ``(2 (hi - lo),) + t.shape``), written on the host straight into one array --
+        a basis added twice and concatenated cost 12 % of gradcheck of a 64x32 QR (measured). Complex entries step
+        their real or imaginary part through the array's real view, in the input's own precision."""
         P, x = hi - lo, self.b.to_host(self.t.data)
         X = np.empty((2, P) + x.shape, dtype=x.dtype)
         X[...] = x
