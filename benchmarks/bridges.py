@@ -8,7 +8,8 @@
 
 Each framework runs in its own process with the same thread count (never beside NumPy's BLAS; JAX one process per
 case, with a time limit: on an AMD EPYC here ``jit(grad)`` of the 256x32x16 stack hung in XLA's CPU runtime -- for
-``jnp.linalg.qr``'s own gradient as for ours, after 1-4 good calls, async dispatch on or off); within a process ours
+``jnp.linalg.qr``'s own gradient as for ours, after 1-11 good calls: jaxlib 0.10.2's batched CPU trsm waits in
+``jax::ParallelBatchMap`` for tasks on its own 2-thread pool -- docs/bridges.md); within a process ours
 and theirs alternate, and each ratio is the median over rounds of (ours / theirs). CPU only: GPU unverified.
 """
 import os
