@@ -163,3 +163,28 @@ def test_triangular_and_identity_input_right_here(which):
     if jax.__version__ == "0.10.2":
         with pytest.raises(AssertionError):
             check_grads(lambda A: tuple(jnp.linalg.qr(A)), (jnp.asarray(a),), order=1, modes=("rev",))
+
+
+_STACK_GRAD = """
+import jax, jax.numpy as jnp
+jax.config.update("jax_enable_x64", True)
+import matdiff.jax as mj
+A = jax.random.normal(jax.random.PRNGKey(0), (256, 32, 16), dtype=jnp.float64)
+g = jax.jit(jax.grad(lambda A: jnp.sum(mj.qr(A).Q ** 3) + jnp.sum(mj.qr(A).R ** 3)))
+for _ in range(60):
+    g(A).block_until_ready()
+print("ran")
+"""
+
+
+def test_jit_grad_of_a_stack_does_not_hang_in_jaxlibs_batched_trsm():
+    """jaxlib 0.10.2's batched CPU triangular solve deadlocked within 11 calls of this (5 runs of 5, 2 cores), for
+    jnp.linalg.qr's own gradient too; the backend solves a CPU stack one matrix at a time (``lax.map``) instead. In a
+    process of its own, with a time limit, so that a hang fails here instead of stalling the suite."""
+    import subprocess
+    import sys
+    try:
+        r = subprocess.run([sys.executable, "-c", _STACK_GRAD], capture_output=True, text=True, timeout=180)
+    except subprocess.TimeoutExpired:
+        pytest.fail("jit(grad) of matdiff.jax.qr on a 256x32x16 stack hung (60 calls did not finish in 180 s)")
+    assert r.returncode == 0 and r.stdout.strip() == "ran", r.stderr[-2000:]
