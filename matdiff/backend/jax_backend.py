@@ -71,7 +71,8 @@ class JaxBackend(Backend):
         that the pool's other thread never runs (gdb, 2 cores; plain ``jnp.linalg.qr``'s gradient hangs the same
         way; docs/bridges.md). ``jit(grad)`` of a 256x32x16 QR ran 300 calls three times at 4.6-5.8 ms a call this
         way, where the batched solve had hung within 11 (1000x8x4: 3.8 against 2.3 ms, the batched run not hanging
-        that time). Under ``vmap`` JAX batches the map's body again."""
+        that time). Under ``vmap`` JAX batches the per-matrix solve again, and the hang comes back (docs/bridges.md
+        says to pass the stack itself on the CPU)."""
         batch = np.broadcast_shapes(tuple(T.shape[:-2]), tuple(B.shape[:-2]))
         T = jnp.broadcast_to(T, batch + tuple(T.shape[-2:]))
         B = jnp.broadcast_to(B, batch + tuple(B.shape[-2:]))
