@@ -127,8 +127,9 @@ def _decompose(kind, A, mode, pivoting, check_rank):
                            "matdiff tensors, matdiff.torch for torch tensors")
     A = jnp.asarray(A)
     b = jax_backend()
-    check_input(b, A, name, "matdiff.jax", _concrete(A) and A.size > 0)
-    if not _concrete(A) and A.size:
+    concrete = _concrete(A)
+    check_input(b, A, name, "matdiff.jax", concrete and A.size > 0)
+    if not concrete and A.size:         # a tracer: its values are checked where a derivative sees them
         A = _finite_checked(name, A)
     perm = None
     if pivoting:
