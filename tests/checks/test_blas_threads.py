@@ -100,3 +100,26 @@ def test_exact_ties_rank_the_same_whichever_chunk_arrives_first():
             cmp.add(0, r0, a, n)
         orders.append([(c[3], c[4]) for c in cmp.cands])
     assert orders[0] == orders[1] == [(0, 0), (0, 2), (1, 0)]
+
+
+@pytest.mark.parametrize("shape, keep", [((1, 40, 30), 12), ((2, 3, 50), 12), ((1, 5, 4), 30), ((1, 200, 7), 3)])
+def test_the_streamed_comparison_keeps_the_entries_a_full_sort_finds(shape, keep):
+    """The kept entries are the ``keep`` largest fractions of the tolerance over every block, whatever the shape
+    (fewer rows than ``keep`` too), with ties, an exact 0/0, a NaN (infinitely past) and a zero tolerance."""
+    rng = np.random.default_rng(5)
+    Jn = rng.standard_normal(shape)
+    Ja = Jn + rng.choice([0.0, 1e-6, 1e-3, 1e-3], size=shape) * rng.choice([-1, 1], size=shape)
+    Jn.flat[3], Ja.flat[3] = 0.0, 0.0                          # 0 / 0 with atol = 0: uses none of it
+    Ja.flat[7] = np.nan                                        # a NaN: infinitely past
+    atol, rtol = 0.0, 1e-4
+    cmp = fd._Compare(atol, rtol, keep)
+    cut = shape[1] // 2
+    cmp.add(0, 0, Ja[:, :cut], Jn[:, :cut])
+    cmp.add(0, cut, Ja[:, cut:], Jn[:, cut:])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.abs(Ja - Jn) / (atol + rtol * np.abs(Jn))
+    ratio[np.isnan(ratio)] = np.inf
+    ratio.flat[3] = 0.0
+    want = np.sort(ratio.reshape(-1))[::-1][:keep]
+    assert [c[0] for c in cmp.cands] == list(want)
+    assert cmp.n == Ja.size
