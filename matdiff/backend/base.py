@@ -246,6 +246,10 @@ class Backend(Contract):
         """``L^{-H} X``, L lower triangular: a left solve that may reuse X's memory (X is the rule's temporary)."""
         return self.solve_triangular(L, X, lower=True, side="left", adjoint=True, overwrite=True)
 
+    def each_matrix(self, rule, *arrays, **kw):
+        """The rule on the whole stack at once (a backend may split it: NumPy's does)."""
+        return rule(self, *arrays, **kw)
+
     def hcopyltu(self, M):
         """``symh(E ∘ M)`` (Section 4.2, ``paper.hcopyltu``): M's strict lower triangle, its conjugate mirrored above,
         the real part of M's diagonal on it. Reads nothing above M's diagonal."""

@@ -232,6 +232,13 @@ class Contract:
         """``symh(E ∘ M)`` (Section 4.2; ``copyltu`` for real M): M's strict lower triangle, its conjugate mirrored
         above, ``Re diag(M)`` on the diagonal. Reads nothing above M's diagonal (tril_matmul's output is fine)."""
 
+    @differentiable
+    def each_matrix(self, rule, *arrays, **kw):
+        """``rule(b, *arrays, **kw)`` for a ``rule`` that acts matrix by matrix (for a stack, its result is the stack
+        of its results; arrays may be None, the result an array or a tuple of them): the backend may run parts of a
+        large stack at once and join them along the first axis (NumPy: threads, :mod:`matdiff.backend.stacks`).
+        Recorded as the rule's own primitives."""
+
     # -- forward-only --------------------------------------------------------------------------------------------
     @forward
     def qr(self, A):

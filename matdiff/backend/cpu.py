@@ -13,7 +13,7 @@ import cmath
 import numpy as np
 from scipy.linalg import blas, lapack
 
-from . import fast_qr
+from . import fast_qr, stacks
 from .base import Backend
 
 _SMALL = 4096       # entries: one matrix this small goes straight to LAPACK (numpy.linalg's wrappers cost more)
@@ -138,6 +138,11 @@ class NumPyBackend(Backend):
             return _solve_right(T, B, lower, overwrite)
         # op(T)^{-1} B = (B^T op(T)^{-T})^T: a right solve with T^T (a view), lower <-> upper
         return _solve_right(T.swapaxes(-1, -2), B.swapaxes(-1, -2), not lower, overwrite).swapaxes(-1, -2)
+
+    def each_matrix(self, rule, *arrays, **kw):
+        """The rule on parts of a large stack of small matrices at once, in threads, where that pays
+        (:mod:`matdiff.backend.stacks`: complex128 256 x 32x16, QR vjp 0.53-0.64x the time); else on the whole."""
+        return stacks.each_matrix(self, rule, arrays, kw)
 
     def tril_matmul(self, A, B, upper_a=False):
         """The lower triangle of ``A B`` (gemmt) by row panels of ``nb`` rows: ``out[I, :e] = A[I, :] B[:, :e]``

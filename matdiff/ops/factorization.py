@@ -67,6 +67,11 @@ def gauge(b, Q, R):
     return Q, R
 
 
+def gauged_qr(b, A):
+    """``b.qr`` of each matrix of A, gauged: diag(R) real and >= 0 (a rule per matrix, for ``b.each_matrix``)."""
+    return gauge(b, *b.qr(A))
+
+
 def zeros_if_none(b, F, Fbar, G, Gbar):
     """The adjoints of factors F and G, an unused one (None) as zeros: its terms of the formula then vanish.
     Zeros take the batch axes of the other adjoint (a stack of seeds)."""

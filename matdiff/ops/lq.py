@@ -99,17 +99,17 @@ class lq_op:
 
     def forward(ctx, A):
         node_shape(ctx, "lq", A, lambda m, n: m <= n, ("square or wide (m <= n)", "md.lq(A)"))
-        L, Q = lq_forward(ctx.b, A)
+        L, Q = ctx.b.each_matrix(lq_forward, A)
         ctx.save(L, Q)
         return L, Q
 
     def vjp(ctx, Lbar, Qbar):
         L, Q = ctx.saved
-        return (lq_vjp(ctx.b, L, Q, Lbar, Qbar),)
+        return (ctx.b.each_matrix(lq_vjp, L, Q, Lbar, Qbar),)
 
     def jvp(ctx, dA):
         L, Q = ctx.saved
-        return lq_jvp(ctx.b, L, Q, dA)
+        return ctx.b.each_matrix(lq_jvp, L, Q, dA)
 
 
 @register("lq_deep", ref=PROP3.ref)
@@ -121,17 +121,17 @@ class lq_deep_op:
     def forward(ctx, A):
         node_shape(ctx, "lq_deep", A, lambda m, n: m > n, ("deep (m > n)", "md.lq(A, fused=True)"))
         ctx.hint = HINT["LQ"].format(k=A.shape[-1])
-        L, Q = lq_forward(ctx.b, A)
+        L, Q = ctx.b.each_matrix(lq_forward, A)
         ctx.save(L, Q, A)
         return L, Q
 
     def vjp(ctx, Lbar, Qbar):
         L, Q, A = ctx.saved
-        return (lq_deep_vjp(ctx.b, A, L, Q, Lbar, Qbar),)
+        return (ctx.b.each_matrix(lq_deep_vjp, A, L, Q, Lbar, Qbar),)
 
     def jvp(ctx, dA):
         L, Q, A = ctx.saved
-        return lq_deep_jvp(ctx.b, A, L, Q, dA)
+        return ctx.b.each_matrix(lq_deep_jvp, A, L, Q, dA)
 
 
 # -- md.lq: a node, or Proposition 3's graph ------------------------------------------------------------

@@ -156,6 +156,10 @@ class GraphBackend(Contract):
         multiplies it by zero), so a mask node here would only cost a pass and a node in each later sweep."""
         return A @ B if _any_tensor(A, B) else self.arrays.tril_matmul(A, B, upper_a)
 
+    def each_matrix(self, rule, *arrays, **kw):
+        """The rule on the whole stack, recorded op by op (no threads on the graph)."""
+        return rule(self, *arrays, **kw)
+
     def hcopyltu(self, M):
         """``symh(E ∘ M) = N + N^H`` with ``N = (P_L + I/2) ∘ M`` (Section 4.2, E = 2 P_L + I): a mul, an adjoint and
         an add, where the generic formula (tril, adjoint, diagonal, real, diag_embed) recorded ten nodes."""

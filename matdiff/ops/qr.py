@@ -27,6 +27,7 @@ from .factorization import (
     Equation,
     complete_differs,
     gauge,
+    gauged_qr,
     name_outputs,
     node_shape,
     pivot,
@@ -121,18 +122,18 @@ class qr_op:
 
     def forward(ctx, A, formula="eq3"):
         node_shape(ctx, "qr", A, lambda m, n: m >= n, ("square or deep (m >= n)", "md.qr(A)"))
-        Q, R = gauge(ctx.b, *ctx.b.qr(A))
+        Q, R = ctx.b.each_matrix(gauged_qr, A)
         ctx.save(Q, R)
         ctx.formula = formula
         return Q, R
 
     def vjp(ctx, Qbar, Rbar):
         Q, R = ctx.saved
-        return (qr_vjp(ctx.b, Q, R, Qbar, Rbar, ctx.formula),)
+        return (ctx.b.each_matrix(qr_vjp, Q, R, Qbar, Rbar, formula=ctx.formula),)
 
     def jvp(ctx, dA):
         Q, R = ctx.saved
-        return qr_jvp(ctx.b, Q, R, dA)
+        return ctx.b.each_matrix(qr_jvp, Q, R, dA)
 
 
 @register("qr_wide", ref=EQ9_10.ref)
@@ -144,18 +145,18 @@ class qr_wide_op:
     def forward(ctx, A, formula="eq3"):
         node_shape(ctx, "qr_wide", A, lambda m, n: m < n, ("wide (m < n)", "md.qr(A, fused=True)"))
         ctx.hint = HINT["QR"].format(k=A.shape[-2])
-        Q, R = gauge(ctx.b, *ctx.b.qr(A))
+        Q, R = ctx.b.each_matrix(gauged_qr, A)
         ctx.save(Q, R, A)
         ctx.formula = formula
         return Q, R
 
     def vjp(ctx, Qbar, Rbar):
         Q, R, A = ctx.saved
-        return (qr_wide_vjp(ctx.b, A, Q, R, Qbar, Rbar, ctx.formula),)
+        return (ctx.b.each_matrix(qr_wide_vjp, A, Q, R, Qbar, Rbar, formula=ctx.formula),)
 
     def jvp(ctx, dA):
         Q, R, A = ctx.saved
-        return qr_wide_jvp(ctx.b, A, Q, R, dA)
+        return ctx.b.each_matrix(qr_wide_jvp, A, Q, R, dA)
 
 
 # -- md.qr: a node, or the graph of Figure 2 ------------------------------------------------------------

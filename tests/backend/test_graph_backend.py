@@ -49,6 +49,7 @@ CALLS = {
         T + 3 * b.eye(3, b.real_dtype(T.dtype)), X * 1)),
     "tril_matmul": ([(4, 4), (4, 4)], lambda b, A, B: b.tril(b.tril_matmul(b.triu(A), B, upper_a=True))),
     "hcopyltu": ([(4, 4)], lambda b, M: b.hcopyltu(M)),
+    "each_matrix": ([(2, 4, 3)], lambda b, A: b.each_matrix(lambda b, X, Y: b.mH(X) @ X, A, None)),
 }
 SOLVES = {f"solve_triangular-{lo}-{side}-{adj}": ([(3, 3), (3, 2)], _solve(lo == "lower", side, adj == "H"))
           for lo in ("lower", "upper") for side in ("left", "right") for adj in ("H", "N")}

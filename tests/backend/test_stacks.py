@@ -1,0 +1,96 @@
+"""``b.each_matrix``: a large stack of small matrices runs in parts on NumPy's threads, with the very numbers of the
+whole stack; small stacks, a check's worker threads and one BLAS thread never split; a part's error surfaces."""
+import threading
+
+import numpy as np
+import pytest
+
+import matdiff as md
+from matdiff.backend import fast_qr, get, stacks
+from matdiff.testing import leaf, rand
+
+pytestmark = pytest.mark.skipif(not fast_qr.available() or (fast_qr.get_threads() or 1) < 2,
+                                reason="needs NumPy's bundled OpenBLAS on 2 or more threads")
+
+BIG = (256, 32, 16)          # complex128: 8.4e6 work units, above _MIN_WORK (float64 needs 512 of them)
+
+
+@pytest.fixture
+def whole(monkeypatch):
+    """A switch that makes every stack run whole (the reference the split must equal)."""
+    def off():
+        monkeypatch.setattr(stacks, "parts", lambda arrays: 1)
+    return off
+
+
+def _run(kind, shape, dtype, fused, seeds):
+    A = leaf(shape, dtype, 3)
+    outs = list((md.qr if kind == "qr" else md.lq)(A, fused=fused)[:2])
+    (g,) = md.grad(outs, [A], seeds(outs))
+    _, tangents = md.jvp(lambda X: tuple((md.qr if kind == "qr" else md.lq)(X, fused=fused)[:2]), [A.data],
+                         [rand(shape, dtype, 9)])
+    return [o.data for o in outs] + [g] + [t for t in tangents]
+
+
+@pytest.mark.parametrize("kind, shape", [("qr", BIG), ("lq", BIG[:1] + BIG[:0:-1]), ("qr", (256, 16, 32)),
+                                         ("lq", BIG)])
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+@pytest.mark.parametrize("fused", [False, True])
+def test_a_split_stack_gives_the_whole_stacks_numbers(kind, shape, dtype, fused, whole):
+    """Forward, vjp and jvp of QR and LQ (square/deep/wide, node and graph) on parts equal the whole stack's."""
+    if dtype == np.float64:
+        shape = (512,) + shape[1:]
+    assert stacks.parts([np.zeros(shape, dtype)]) >= 2          # the case does split
+    seeds = lambda outs: [rand(o.shape, dtype, 5 + i) for i, o in enumerate(outs)]      # noqa: E731
+    split = _run(kind, shape, dtype, fused, seeds)
+    whole()
+    ref = _run(kind, shape, dtype, fused, seeds)
+    for s, r in zip(split, ref):
+        np.testing.assert_allclose(s, r, rtol=1e-13, atol=1e-13)
+
+
+def test_an_unused_output_passes_none_to_every_part(whole):
+    """Qbar = None (only R used) reaches every part as None, and the parts' gradients join."""
+    A = leaf(BIG, np.complex128, 4)
+    (g,) = md.grad([md.qr(A).R], [A], [rand((256, 16, 16), np.complex128, 6)])
+    whole()
+    (ref,) = md.grad([md.qr(A).R], [A], [rand((256, 16, 16), np.complex128, 6)])
+    np.testing.assert_allclose(g, ref, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("shape, dtype", [((100, 8, 4), np.complex128), ((1000, 8, 4), np.float64),
+                                          ((64, 32, 16), np.complex128), ((8, 128, 64), np.float64),
+                                          ((32, 16), np.complex128)])
+def test_small_stacks_large_matrices_and_single_matrices_run_whole(shape, dtype):
+    assert stacks.parts([np.zeros(shape, dtype)]) == 1
+
+
+def test_broadcast_operands_worker_threads_and_one_blas_thread_run_whole():
+    big = np.zeros(BIG, np.complex128)
+    assert stacks.parts([big, np.zeros((32, 16), np.complex128)]) == 1        # a 2-D operand shared by the stack
+    assert stacks.parts([big, None]) >= 2
+    assert stacks.parts([np.zeros(BIG, np.float64)]) == 1                    # float64 256 x 32x16: too little work
+    got = []
+    t = threading.Thread(target=lambda: got.append(stacks.parts([big])))
+    t.start()
+    t.join()
+    assert got == [1]                                                         # gradcheck's chunk threads
+    with fast_qr.blas_threads(1):
+        assert stacks.parts([big]) == 1
+
+
+def test_an_error_in_a_part_surfaces_after_every_part_ended():
+    b = get("numpy")
+    ran = []
+
+    def rule(b, X):
+        if X[0, 0, 0] == 1:                      # only the second part fails
+            raise ValueError("part failed")
+        ran.append(X.shape[0])
+        return X
+
+    X = np.zeros(BIG, np.complex128)
+    X[128:] = 1
+    with pytest.raises(ValueError, match="part failed"):
+        b.each_matrix(rule, X)
+    assert ran == [128]
