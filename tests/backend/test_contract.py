@@ -93,6 +93,8 @@ class ContractProxy:
         if name not in contract.NAMES:
             raise AssertionError(f"a rule looked up b.{name}, which is not in the backend contract")
         self.used.add(name)
+        if name == "each_matrix":               # the rule on the proxy itself, so its primitives are checked too
+            return lambda rule, *arrays, **kw: rule(self, *arrays, **kw)
         return self if name == "arrays" else getattr(self._inner, name)
 
 
