@@ -22,6 +22,7 @@ split), NumPy's OpenBLAS on ``t >= 2`` threads (``matdiff.checks`` sets one thre
 batch shape for every array (no broadcast operand), and ``work = entries x min(m, n)`` (x 4 complex) of the largest
 array at least ``_MIN_WORK``.
 """
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
@@ -77,3 +78,15 @@ def _pool(n):
     if _POOL is None or _POOL_SIZE < n:
         _POOL, _POOL_SIZE = ThreadPoolExecutor(n, thread_name_prefix="matdiff-stack"), n
     return _POOL
+
+
+def _forget_pool():
+    """In a forked child the pool's threads do not exist (a fork copies only the calling thread), and an executor
+    that believes it has them would never run a part: the child makes its own (a DataLoader worker, a
+    multiprocessing pool)."""
+    global _POOL, _POOL_SIZE
+    _POOL, _POOL_SIZE = None, 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)

@@ -94,3 +94,22 @@ def test_an_error_in_a_part_surfaces_after_every_part_ended():
     with pytest.raises(ValueError, match="part failed"):
         b.each_matrix(rule, X)
     assert ran == [128]
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_splits_with_threads_of_its_own():
+    """The parent's pool has threads; a fork copies none of them -- without a pool of its own the child's split
+    would wait forever for a part no thread runs."""
+    import multiprocessing as mp
+    X = rand(BIG, np.complex128, 8)
+    md.qr(X)                                             # the parent's pool now exists, with its thread
+    assert stacks._POOL is not None
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(_child_split, (X,)).get(timeout=60)
+    np.testing.assert_allclose(got, md.qr(X).R.data, rtol=1e-13, atol=1e-13)
+
+
+def _child_split(X):
+    assert stacks.parts([X]) >= 2
+    return md.qr(X).R.data
