@@ -97,6 +97,7 @@ def test_an_error_in_a_part_surfaces_after_every_part_ended():
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:os.fork")        # JAX's at-fork hook warns where the bridge tests imported it
 def test_a_forked_child_splits_with_threads_of_its_own():
     """The parent's pool has threads; a fork copies none of them -- without a pool of its own the child's split
     would wait forever for a part no thread runs."""
