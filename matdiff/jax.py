@@ -28,7 +28,7 @@ from .backend import get as _get_backend
 from .backend.bridge import HINT, check_input, check_options, tolerance, verdict
 from .backend.jax_backend import jax_backend
 from .errors import MatdiffError
-from .ops.factorization import gauge
+from .ops.factorization import gauge, gauged_qr
 from .ops.lq import lq_forward, lq_jvp
 from .ops.qr import qr_jvp
 
@@ -53,7 +53,7 @@ def _real_diagonal(b, T):
 def _factor(kind, A):
     b = jax_backend()
     if kind == "QR":
-        Q, R = gauge(b, *b.qr(A))
+        Q, R = gauged_qr(b, A)
         return Q, _real_diagonal(b, R)
     L, Q = lq_forward(b, A)
     return _real_diagonal(b, L), Q

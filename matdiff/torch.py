@@ -22,7 +22,7 @@ import torch
 from .backend.bridge import HINT, check_input, check_options, tolerance, verdict
 from .backend.torch_backend import has_values, host_array, torch_backend
 from .errors import MatdiffError
-from .ops.factorization import gauge
+from .ops.factorization import gauge, gauged_qr
 from .ops.lq import lq_forward, lq_jvp, lq_vjp
 from .ops.qr import qr_jvp, qr_vjp
 
@@ -110,7 +110,7 @@ class _QR(torch.autograd.Function):
     @staticmethod
     def forward(A, info):
         b = torch_backend(A.device)
-        Q, R = gauge(b, *b.qr(A))    # new tensors (CholeskyQR2's already in the gauge: nothing to rotate)
+        Q, R = gauged_qr(b, A)       # new tensors (CholeskyQR2's already in the gauge: nothing to rotate)
         return Q, _real_diagonal(R)
 
     @staticmethod

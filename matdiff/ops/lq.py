@@ -23,6 +23,7 @@ from .factorization import (
     Equation,
     complete_differs,
     gauge,
+    gauged_qr,
     name_outputs,
     node_shape,
     pivot,
@@ -46,7 +47,7 @@ LQPivotedResult = result_type("LQPivotedResult", "L Q perm")
 # -- the rules --------------------------------------------------------------------------------------------
 def lq_forward(b, A):
     """``A = L Q`` from the gauged QR of ``A^H = Q' R'``: ``L = R'^H`` (diagonal real, >= 0), ``Q = Q'^H``."""
-    Qr, Rr = gauge(b, *b.qr(b.mH(A)))
+    Qr, Rr = gauged_qr(b, b.mH(A))
     return b.mH(Rr), b.mH(Qr)
 
 
