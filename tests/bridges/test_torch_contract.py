@@ -46,6 +46,10 @@ CALLS = {
     "solve_left": lambda b, x: b.solve_triangular(x["T"], x["B"], lower=False),
     "solve_right_adj": lambda b, x: b.solve_triangular(x["T"], b.mT(x["B"]), lower=False, side="right", adjoint=True),
     "solve_lower": lambda b, x: b.solve_triangular(b.mH(x["T"]), x["B"], lower=True, adjoint=True),
+    "solve_right": lambda b, x: b.solve_triangular(x["T"], b.mT(x["B"]), lower=False, side="right"),
+    # a real right solve runs as the left solve of its transpose: a lower 2-D T broadcast over a stack of B too
+    "solve_right_lower_broadcast": lambda b, x: b.solve_triangular(b.mH(x["T"][0]), b.mT(x["B"]), lower=True,
+                                                                   side="right"),
     "solve_right_adjoint": lambda b, x: b.solve_right_adjoint(x["T"], b.mT(x["B"]) * 1),
     "solve_left_adjoint": lambda b, x: b.solve_left_adjoint(b.mH(x["T"]), x["B"] * 1),
     "tril_matmul": lambda b, x: b.tril(b.tril_matmul(x["A"], x["T"])), "hcopyltu": lambda b, x: b.hcopyltu(x["A"]),
