@@ -25,6 +25,7 @@ LAPACK is a *second* OpenBLAS whose spinning thread pool slowed NumPy's next mat
 is built on another BLAS the binding is absent (``available()`` is False) and every QR goes to Householder.
 """
 import ctypes
+import os
 import threading
 from contextlib import contextmanager
 
@@ -77,6 +78,49 @@ def _bind():
 def available():
     """Whether the fast path exists in this NumPy (its BLAS is the bundled scipy-openblas64)."""
     return _LIB is not None
+
+
+#: How long OpenBLAS's idle worker threads spin once :func:`short_spin` has run: 2^SPIN cycles (~0.4 ms at 2.5 GHz),
+#: against OpenBLAS's default 2^28 (~0.1 s).
+SPIN = 20
+_SHORT = []                 # whether short_spin has run (once per process)
+
+
+def short_spin():
+    """Let NumPy's OpenBLAS worker threads sleep ~0.4 ms after a threaded call instead of spinning ~0.1 s, once per
+    process, before matdiff first splits work among its own threads (:mod:`matdiff.backend.stacks`, the checks).
+
+    After each threaded call OpenBLAS's workers busy-wait for the next one for 2^28 cycles; on a core they hold,
+    matdiff's threads get nothing: right after a 2000x2000 dgemm, a trsm split in two single-threaded halves took as
+    long as one (21.1 against 19.4 ms), 0.3 s later half (10.2 ms), and a complex128 256 x 32x16 stack's forward +
+    backward 10.4-10.9 ms, against 6.9-7.4 ms with ``OPENBLAS_THREAD_TIMEOUT=20`` or 4 (2 threads, AMD EPYC,
+    2026-12-04); 500x200, 2000x500 and a 300x300 matmul after a 1 ms pause changed within the noise (0.565-0.575 ->
+    0.579-0.584 ms). The timeout is read when OpenBLAS starts its threads, so this sets it (OpenBLAS's
+    ``openblas_read_env``, the variable removed again: child processes do not inherit it) and stops the threads
+    (``blas_thread_shutdown_``, what OpenBLAS's own fork handler calls); the next threaded call starts them anew with
+    the thread count unchanged. Nothing where the user set ``OPENBLAS_THREAD_TIMEOUT`` (theirs rules), off the main
+    thread, or without NumPy's bundled OpenBLAS."""
+    if _SHORT or _LIB is None or threading.current_thread() is not threading.main_thread():
+        return
+    _SHORT.append(True)
+    read, stop = getattr(_LIB, "openblas_read_env", None), getattr(_LIB, "blas_thread_shutdown_", None)
+    if read is None or stop is None or "OPENBLAS_THREAD_TIMEOUT" in os.environ:
+        return
+    os.environ["OPENBLAS_THREAD_TIMEOUT"] = str(SPIN)
+    try:
+        read()
+    finally:
+        del os.environ["OPENBLAS_THREAD_TIMEOUT"]
+    stop()
+
+
+def spin_timeout():
+    """The spin timeout OpenBLAS will start its threads with (log2 cycles; 0: its built-in 28), or None."""
+    f = getattr(_LIB, "openblas_thread_timeout", None)
+    if f is None:
+        return None
+    f.restype = ctypes.c_int
+    return f()
 
 
 def get_threads():

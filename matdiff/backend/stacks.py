@@ -11,10 +11,11 @@ When it pays (measured 2026-12-04, 2 threads, AMD EPYC; the whole rule on halves
   gauge 0.59-0.81x, forward + backward 0.63-0.67x; each tree in its own process (``benchmarks/backward_ab.py
   --stacks``, 7 rounds) forward + backward of QR 0.77-0.81x, LQ 0.88-0.91x. complex128 1000 x 16x16: vjp 0.31x;
   float64 32 x 64x64: vjp 0.53-0.81x; float64 1000 x 16x16 vjp 0.66x, just below ``_MIN_WORK``.
-* but not within ~0.1 s of a threaded BLAS call (probably while OpenBLAS's own threads still spin on the second core): a
-  complex128 256 x 32x16 forward right after a 2000x2000 dgemm took 1.1-1.7x the time split, 0.3 s and 1 s after it
-  0.59-0.70x; float64 1.04-1.19x, then 0.77x. backward_ab.py's processes time the stacks right after such a dgemm:
-  there float64 256 x 32x16 forward + backward took 1.07-1.11x split (0.78x in one process), complex still 0.77-0.91x.
+* but not within ~0.1 s of a threaded BLAS call, while OpenBLAS's idle threads spin on the other cores: a complex128
+  256 x 32x16 forward right after a 2000x2000 dgemm took 1.1-1.7x the time split, 0.3 s and 1 s after it 0.59-0.70x.
+  So the first split shortens that spin to ~0.4 ms (:func:`fast_qr.short_spin`): right after the dgemm the complex
+  stack's forward + backward then took 6.9-7.4 against 10.4-10.9 ms (2026-12-04, evening). float64 256 x 32x16 still
+  loses split (1.06x forward + backward right after the dgemm, spin shortened; 1000 x 16x16 0.79x, at the bound).
 * not: float64 256 x 32x16 (the above), 1000 x 8x4 (the vjp 1.7x slower: each part is a chain of tiny kernels whose
   Python glue holds the GIL), 64 x 32x16 (1.2-1.4x slower), 100 x 8x4 (2-3x slower: the hand-off costs ~0.2 ms).
 
@@ -55,6 +56,7 @@ def each_matrix(b, rule, arrays, kw):
     p = parts(arrays)
     if p < 2:
         return rule(b, *arrays, **kw)
+    fast_qr.short_spin()                        # OpenBLAS's idle threads would hold the other cores for ~0.1 s
     nb = next(a for a in arrays if a is not None).shape[0]
     cuts = [nb * i // p for i in range(p + 1)]
 

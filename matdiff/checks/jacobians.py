@@ -32,8 +32,10 @@ def one_blas_thread():
     """NumPy's OpenBLAS on one thread for the block (restored after): a check's kernels are stacks of small
     matrices, which OpenBLAS threads badly -- a stack of 1024 complex 32x64 @ 64x32 products ran 9x slower on two
     threads than on one here, and gradcheck of a complex128 64x32 QR 10-20x slower on a loaded machine (measured)
-    -- so the cores go to the chunk threads of :func:`_map` instead. Only the main thread sets the count (it is
+    -- so the cores go to the chunk threads of :func:`_map` instead (and OpenBLAS's idle threads stop spinning on
+    them soon after a threaded call: :func:`fast_qr.short_spin`). Only the main thread sets the count (it is
     process-wide); elsewhere, and without NumPy's bundled OpenBLAS, this does nothing."""
+    fast_qr.short_spin()
     return fast_qr.blas_threads(1)
 
 

@@ -114,3 +114,44 @@ def test_a_forked_child_splits_with_threads_of_its_own():
 def _child_split(X):
     assert stacks.parts([X]) >= 2
     return md.qr(X).R.data
+
+
+_SPIN_CHILD = r"""
+import os, sys, threading
+import numpy as np
+import matdiff as md
+from matdiff.backend import fast_qr
+rng = np.random.default_rng(0)
+G = rng.standard_normal((600, 600))
+want, threads, before = G @ G, fast_qr.get_threads(), fast_qr.spin_timeout()
+worker = threading.Thread(target=fast_qr.short_spin)       # off the main thread: nothing
+worker.start(); worker.join()
+assert fast_qr.spin_timeout() == before, "a worker thread changed OpenBLAS"
+if sys.argv[1] == "split":
+    md.qr(rng.standard_normal((256, 32, 16)) + 1j * rng.standard_normal((256, 32, 16)))   # a split stack
+else:
+    assert md.gradcheck(lambda A: tuple(md.qr(A)), [md.tensor(rng.standard_normal((6, 3)), requires_grad=True)]).ok
+print(before, fast_qr.spin_timeout(), "OPENBLAS_THREAD_TIMEOUT" in os.environ, fast_qr.get_threads() == threads,
+      bool(np.array_equal(G @ G, want)))
+"""
+
+
+@pytest.mark.parametrize("user", [None, "24"])
+@pytest.mark.parametrize("trigger", ["split", "gradcheck"])
+def test_the_first_split_shortens_openblas_spin_unless_the_user_set_it(user, trigger):
+    """OpenBLAS's idle threads spin ~0.1 s after a threaded call, on the cores a split (or a check's chunk threads)
+    needs: the first split or check sets 2^SPIN cycles and restarts them -- the variable not left behind, the
+    thread count and the numbers unchanged; a user's own OPENBLAS_THREAD_TIMEOUT is left alone. In a process of its
+    own (the setting is process-wide)."""
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    if user:
+        env["OPENBLAS_THREAD_TIMEOUT"] = user
+    out = subprocess.run([sys.executable, "-c", _SPIN_CHILD, trigger], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    before, after, leaked, same_threads, same_numbers = out.stdout.split()
+    assert (int(before), int(after)) == ((int(user),) * 2 if user else (0, fast_qr.SPIN))
+    assert leaked == ("True" if user else "False") and same_threads == "True" and same_numbers == "True"
