@@ -99,8 +99,10 @@ def short_spin():
     ``openblas_read_env``, the variable removed again: child processes do not inherit it) and stops the threads
     (``blas_thread_shutdown_``, what OpenBLAS's own fork handler calls); the next threaded call starts them anew with
     the thread count unchanged. Nothing where the user set ``OPENBLAS_THREAD_TIMEOUT`` (theirs rules), off the main
-    thread, or without NumPy's bundled OpenBLAS."""
-    if _SHORT or _LIB is None or threading.current_thread() is not threading.main_thread():
+    thread, without NumPy's bundled OpenBLAS, or -- until a later call finds them gone -- while a non-daemon thread
+    other than matdiff's own runs (one that may be inside a BLAS call as the threads stop; a notebook's kernel threads
+    are daemons)."""
+    if _SHORT or _LIB is None or threading.current_thread() is not threading.main_thread() or _others_running():
         return
     _SHORT.append(True)
     read, stop = getattr(_LIB, "openblas_read_env", None), getattr(_LIB, "blas_thread_shutdown_", None)
@@ -112,6 +114,11 @@ def short_spin():
     finally:
         del os.environ["OPENBLAS_THREAD_TIMEOUT"]
     stop()
+
+
+def _others_running():
+    main = threading.main_thread()
+    return any(t is not main and not t.daemon and not t.name.startswith("matdiff-") for t in threading.enumerate())
 
 
 def spin_timeout():

@@ -111,7 +111,7 @@ def _map(func, chunks):
     (which OpenBLAS runs single-threaded) use every core."""
     if len(chunks) <= 1 or _WORKERS <= 1:
         return [func(*c) for c in chunks]
-    with ThreadPoolExecutor(_WORKERS) as pool:
+    with ThreadPoolExecutor(_WORKERS, thread_name_prefix="matdiff-check") as pool:
         return list(pool.map(lambda c: func(*c), chunks))
 
 

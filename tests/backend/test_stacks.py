@@ -127,6 +127,12 @@ want, threads, before = G @ G, fast_qr.get_threads(), fast_qr.spin_timeout()
 worker = threading.Thread(target=fast_qr.short_spin)       # off the main thread: nothing
 worker.start(); worker.join()
 assert fast_qr.spin_timeout() == before, "a worker thread changed OpenBLAS"
+busy = threading.Event()
+other = threading.Thread(target=busy.wait)                 # a user's thread, maybe inside BLAS: wait for it to end
+other.start()
+fast_qr.short_spin()
+assert fast_qr.spin_timeout() == before, "changed while another thread ran"
+busy.set(); other.join()
 if sys.argv[1] == "split":
     md.qr(rng.standard_normal((256, 32, 16)) + 1j * rng.standard_normal((256, 32, 16)))   # a split stack
 else:
