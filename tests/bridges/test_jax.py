@@ -169,22 +169,56 @@ _STACK_GRAD = """
 import jax, jax.numpy as jnp
 jax.config.update("jax_enable_x64", True)
 import matdiff.jax as mj
+def loss(A):
+    return jnp.sum(mj.qr(A).Q ** 3) + jnp.sum(mj.qr(A).R ** 3)
 A = jax.random.normal(jax.random.PRNGKey(0), (256, 32, 16), dtype=jnp.float64)
-g = jax.jit(jax.grad(lambda A: jnp.sum(mj.qr(A).Q ** 3) + jnp.sum(mj.qr(A).R ** 3)))
-for _ in range(60):
-    g(A).block_until_ready()
+B = jax.random.normal(jax.random.PRNGKey(1), (8, 80, 70), dtype=jnp.float64)
+for g, X in [(jax.jit(jax.grad(loss)), A), (jax.jit(jax.vmap(jax.grad(loss))), A), (jax.jit(jax.grad(loss)), B)]:
+    for _ in range(60):
+        g(X).block_until_ready()
 print("ran")
 """
 
 
 def test_jit_grad_of_a_stack_does_not_hang_in_jaxlibs_batched_trsm():
     """jaxlib 0.10.2's batched CPU triangular solve deadlocked within 11 calls of this (5 runs of 5, 2 cores), for
-    jnp.linalg.qr's own gradient too; the backend solves a CPU stack one matrix at a time (``lax.map``) instead. In a
-    process of its own, with a time limit, so that a hang fails here instead of stalling the suite."""
+    jnp.linalg.qr's own gradient too, and under vmap of a one-matrix gradient; the backend applies a small CPU
+    triangle as its inverse (batched matmuls) and solves a stack of larger ones one matrix at a time (``lax.map``)
+    instead. In a process of its own, with a time limit, so that a hang fails here instead of stalling the suite."""
     import subprocess
     import sys
     try:
-        r = subprocess.run([sys.executable, "-c", _STACK_GRAD], capture_output=True, text=True, timeout=180)
+        r = subprocess.run([sys.executable, "-c", _STACK_GRAD], capture_output=True, text=True, timeout=240)
     except subprocess.TimeoutExpired:
-        pytest.fail("jit(grad) of matdiff.jax.qr on a 256x32x16 stack hung (60 calls did not finish in 180 s)")
+        pytest.fail("jit(grad) of matdiff.jax.qr on a stack hung (60 calls each did not finish in 240 s)")
     assert r.returncode == 0 and r.stdout.strip() == "ran", r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("k", [3, 65], ids=["inverse", "solve"])    # the two CPU paths: k <= 64 and above
+@pytest.mark.parametrize("cplx", [False, True], ids=["real", "complex"])
+def test_the_backends_triangular_solve_equals_numpys(k, cplx):
+    """Every side, triangle and adjoint, a stack and a 2-D T broadcast over one; the other triangle holds garbage
+    that neither backend may read."""
+    from matdiff.backend.jax_backend import jax_backend
+    NP, JB = md.backend.get("numpy"), jax_backend()
+    T = _rand((2, k, k), cplx, 4) + 3 * k ** 0.5 * np.eye(k)
+    for lower in (False, True):
+        for side in ("left", "right"):
+            for adjoint in (False, True):
+                for t, B in [(T, _rand((2, k, 3) if side == "left" else (2, 3, k), cplx, 5)),
+                             (T[0], _rand((2, k, 3) if side == "left" else (2, 3, k), cplx, 6))]:
+                    want = NP.solve_triangular(t, B, lower=lower, side=side, adjoint=adjoint)
+                    got = JB.solve_triangular(jnp.asarray(t), jnp.asarray(B), lower=lower, side=side, adjoint=adjoint)
+                    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12, atol=1e-12,
+                                               err_msg=f"lower={lower} side={side} adjoint={adjoint} T{t.shape}")
+
+
+def test_a_large_triangle_gives_matdiffs_gradient_too():
+    """Above 64 columns the backend solves (``lax.map`` for a stack): values and gradient equal matdiff on NumPy."""
+    a = _rand((2, 70, 66), True, 7)
+    ref = md.qr(t := md.tensor(a, requires_grad=True))
+    G = [_rand(r.shape, True, seed=8 + i) for i, r in enumerate(ref)]
+    md.backward(list(ref), G)
+    g = jax.jit(jax.grad(lambda A: sum(jnp.real(jnp.sum(jnp.conj(w) * o)) for w, o in zip(G, mj.qr(A)))))(
+        jnp.asarray(a))
+    np.testing.assert_allclose(np.conj(np.asarray(g)), t.grad, rtol=0, atol=1e-11)
