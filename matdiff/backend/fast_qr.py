@@ -72,6 +72,8 @@ def _bind():
         _W[ch] = (gemm, tri[1], geqrt3, consts)
     lib.scipy_openblas_set_num_threads64_.argtypes = [ctypes.c_int]
     lib.scipy_openblas_get_num_threads64_.restype = ctypes.c_int
+    if hasattr(lib, "openblas_thread_timeout"):                     # short_spin's: see there
+        lib.openblas_thread_timeout.restype = ctypes.c_int
     _LIB = lib
 
 
@@ -124,10 +126,7 @@ def _others_running():
 def spin_timeout():
     """The spin timeout OpenBLAS will start its threads with (log2 cycles; 0: its built-in 28), or None."""
     f = getattr(_LIB, "openblas_thread_timeout", None)
-    if f is None:
-        return None
-    f.restype = ctypes.c_int
-    return f()
+    return None if f is None else f()
 
 
 def get_threads():
